@@ -1,0 +1,28 @@
+"""keras_adrop: adversarial dropout for recurrent networks in Keras 3.
+
+Public API:
+
+- `keras_adrop.layers`: `LSTM`, `GRU`, `SimpleRNN` and their cells, drop-in
+  for Keras' own, with a per-example, time-invariant recurrent dropout mask
+  that a training step can set with `keras_adrop.layers.recurrent_masks`.
+- `keras_adrop.AdversarialDropoutModel`: a functional `keras.Model` trained
+  with adversarial dropout (Park et al., AAAI 2019).
+- `keras_adrop.RegularizedModel` and `keras_adrop.regularizers`: the general
+  form, a model trained with a list of penalties.
+"""
+
+from keras_adrop import layers
+from keras_adrop import masks
+from keras_adrop import regularizers
+from keras_adrop.models import AdversarialDropoutModel
+from keras_adrop.models import RegularizedModel
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AdversarialDropoutModel",
+    "RegularizedModel",
+    "layers",
+    "masks",
+    "regularizers",
+]

@@ -1,0 +1,21 @@
+"""Recurrent layers whose recurrent dropout mask can be set from outside."""
+
+from keras_adrop.layers.gru import GRU
+from keras_adrop.layers.gru import GRUCell
+from keras_adrop.layers.lstm import LSTM
+from keras_adrop.layers.lstm import LSTMCell
+from keras_adrop.layers.recurrent import MaskedRNN
+from keras_adrop.layers.recurrent import recurrent_masks
+from keras_adrop.layers.simple_rnn import SimpleRNN
+from keras_adrop.layers.simple_rnn import SimpleRNNCell
+
+__all__ = [
+    "GRU",
+    "GRUCell",
+    "LSTM",
+    "LSTMCell",
+    "MaskedRNN",
+    "SimpleRNN",
+    "SimpleRNNCell",
+    "recurrent_masks",
+]

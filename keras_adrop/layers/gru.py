@@ -1,0 +1,130 @@
+"""GRU with a time-invariant, per-example recurrent mask."""
+
+import keras
+from keras import ops
+
+from keras_adrop.layers.recurrent import MaskedCell
+from keras_adrop.layers.recurrent import MaskedRNN
+
+
+@keras.saving.register_keras_serializable(package="keras_adrop")
+class GRUCell(MaskedCell):
+    """Cell of `keras_adrop.layers.GRU`; same weights as `keras.layers.GRUCell`.
+
+    The update and reset gates and the candidate read the masked previous state
+    `d(h_{t-1})` (ALGORITHM.md rule 1); the interpolation
+    `h_t = z * h_{t-1} + (1 - z) * candidate` uses the unmasked `h_{t-1}`, as
+    Keras does. Weight layout as Keras: `kernel (input_dim, 3*units)`,
+    `recurrent_kernel (units, 3*units)`, `bias (2, 3*units)` when
+    `reset_after=True` (input and recurrent biases) else `(3*units,)`.
+
+    Args:
+        units: Positive integer, dimensionality of the output space.
+        activation: Activation of the candidate. Default: tanh.
+        recurrent_activation: Activation of the gates. Default: sigmoid.
+        reset_after: Apply the reset gate after the recurrent matmul (Keras
+            and cuDNN convention). Default: True.
+        **kwargs: use_bias, initializers, regularizers, constraints, dropout,
+            recurrent_dropout, seed, as `keras_adrop.layers.LSTMCell`.
+
+    Example:
+
+    ```python
+    cell = keras_adrop.layers.GRUCell(4)
+    y = keras.layers.RNN(cell)(np.ones((2, 3, 5), "float32"))
+    ```
+    """
+
+    gate_count = 3
+
+    def __init__(
+        self,
+        units,
+        activation="tanh",
+        recurrent_activation="sigmoid",
+        reset_after=True,
+        **kwargs,
+    ):
+        super().__init__(units, activation=activation, **kwargs)
+        self.recurrent_activation = keras.activations.get(recurrent_activation)
+        self.reset_after = reset_after
+        self.state_size = units
+        self.output_size = units
+
+    def build(self, input_shape):
+        self._add_kernels(input_shape[-1])
+        shape = (2, 3 * self.units) if self.reset_after else (3 * self.units,)
+        self._add_bias(shape)
+
+    def _biases(self):
+        """(input bias, recurrent bias), either possibly None."""
+        if not self.use_bias:
+            return None, None
+        if self.reset_after:
+            return self.bias[0], self.bias[1]
+        return self.bias, None
+
+    def project_inputs(self, inputs):
+        z = ops.matmul(inputs, self.kernel)
+        input_bias, _ = self._biases()
+        return z if input_bias is None else z + input_bias
+
+    def step(self, projected, states, multiplier):
+        h_tm1 = states[0] if isinstance(states, (list, tuple)) else states
+        h_masked = h_tm1 if multiplier is None else h_tm1 * multiplier
+        _, recurrent_bias = self._biases()
+        x_z, x_r, x_h = ops.split(projected, 3, axis=-1)
+        units = self.units
+        if self.reset_after:
+            inner = ops.matmul(h_masked, self.recurrent_kernel)
+            if recurrent_bias is not None:
+                inner = inner + recurrent_bias
+        else:
+            inner = ops.matmul(h_masked, self.recurrent_kernel[:, : 2 * units])
+        z = self.recurrent_activation(x_z + inner[:, :units])
+        r = self.recurrent_activation(x_r + inner[:, units : 2 * units])
+        if self.reset_after:
+            recurrent_h = r * inner[:, 2 * units :]
+        else:
+            recurrent_h = ops.matmul(
+                r * h_masked, self.recurrent_kernel[:, 2 * units :]
+            )
+        candidate = self.activation(x_h + recurrent_h)
+        h = z * h_tm1 + (1 - z) * candidate
+        new_state = [h] if isinstance(states, (list, tuple)) else h
+        return h, new_state
+
+    def get_initial_state(self, batch_size=None):
+        return [ops.zeros((batch_size, self.units), dtype=self.compute_dtype)]
+
+    def get_config(self):
+        config = {
+            "recurrent_activation": keras.activations.serialize(
+                self.recurrent_activation
+            ),
+            "reset_after": self.reset_after,
+        }
+        return {**super().get_config(), **config}
+
+
+@keras.saving.register_keras_serializable(package="keras_adrop")
+class GRU(MaskedRNN):
+    """Gated Recurrent Unit layer whose recurrent mask can be set per batch.
+
+    A drop-in for `keras.layers.GRU` (same arguments, same weight layout);
+    the recurrent mask behaves as in `keras_adrop.layers.LSTM`.
+
+    Args:
+        units: Positive integer, dimensionality of the output space.
+        **kwargs: Every other argument of `keras.layers.GRU` (reset_after,
+            dropout, recurrent_dropout, seed, return_sequences, ...).
+
+    Example:
+
+    ```python
+    inputs = keras.Input((None, 8))
+    x = keras_adrop.layers.GRU(32, recurrent_dropout=0.1)(inputs)
+    ```
+    """
+
+    cell_class = GRUCell

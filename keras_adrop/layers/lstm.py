@@ -1,0 +1,133 @@
+"""LSTM with a time-invariant, per-example recurrent mask."""
+
+import keras
+from keras import ops
+
+from keras_adrop.layers.recurrent import MaskedCell
+from keras_adrop.layers.recurrent import MaskedRNN
+
+
+@keras.saving.register_keras_serializable(package="keras_adrop")
+class LSTMCell(MaskedCell):
+    """Cell of `keras_adrop.layers.LSTM`; same weights as `keras.layers.LSTMCell`.
+
+    `h_t = o * tanh(c_t)`, `c_t = f * c_{t-1} + i * tanh(g)`, where the gates
+    `[i, f, g, o] = x_t W + d(h_{t-1}) U + b` all see the same masked previous
+    state `d(h_{t-1})` (ALGORITHM.md rule 1); the cell state is not masked.
+    Weight layout: `kernel (input_dim, 4*units)`, `recurrent_kernel
+    (units, 4*units)`, `bias (4*units,)`, gate order i, f, g, o, as Keras.
+
+    Args:
+        units: Positive integer, dimensionality of the output space.
+        activation: Activation of the candidate and the output. Default: tanh.
+        recurrent_activation: Activation of the gates. Default: sigmoid.
+        use_bias: Whether to use a bias vector. Default: True.
+        kernel_initializer, recurrent_initializer, bias_initializer:
+            Initializers as in Keras (defaults glorot_uniform, orthogonal,
+            zeros).
+        unit_forget_bias: Add 1 to the forget-gate bias at initialization.
+            Default: True.
+        kernel_regularizer, recurrent_regularizer, bias_regularizer,
+        kernel_constraint, recurrent_constraint, bias_constraint: As Keras.
+        dropout: Fraction of input units dropped, one mask per sequence.
+        recurrent_dropout: Fraction `p` of `h_{t-1}` units dropped with one
+            variational mask per sequence (ALGORITHM.md section 1).
+        seed: Random seed for the dropout masks.
+
+    Example:
+
+    ```python
+    cell = keras_adrop.layers.LSTMCell(4)
+    y = keras.layers.RNN(cell)(np.ones((2, 3, 5), "float32"))
+    ```
+    """
+
+    gate_count = 4
+
+    def __init__(
+        self,
+        units,
+        activation="tanh",
+        recurrent_activation="sigmoid",
+        unit_forget_bias=True,
+        **kwargs,
+    ):
+        super().__init__(units, activation=activation, **kwargs)
+        self.recurrent_activation = keras.activations.get(recurrent_activation)
+        self.unit_forget_bias = unit_forget_bias
+        self.state_size = [units, units]
+        self.output_size = units
+
+    def build(self, input_shape):
+        self._add_kernels(input_shape[-1])
+        initializer = None
+        if self.unit_forget_bias:
+
+            def initializer(_, *args, **kwargs):
+                units = self.units
+                return ops.concatenate(
+                    [
+                        self.bias_initializer((units,), *args, **kwargs),
+                        keras.initializers.get("ones")((units,), *args, **kwargs),
+                        self.bias_initializer((2 * units,), *args, **kwargs),
+                    ]
+                )
+
+        self._add_bias((4 * self.units,), initializer)
+
+    def project_inputs(self, inputs):
+        z = ops.matmul(inputs, self.kernel)
+        return z + self.bias if self.use_bias else z
+
+    def step(self, projected, states, multiplier):
+        h_tm1, c_tm1 = states[0], states[1]
+        if multiplier is not None:
+            h_tm1 = h_tm1 * multiplier
+        z = projected + ops.matmul(h_tm1, self.recurrent_kernel)
+        z_i, z_f, z_g, z_o = ops.split(z, 4, axis=-1)
+        i = self.recurrent_activation(z_i)
+        f = self.recurrent_activation(z_f)
+        c = f * c_tm1 + i * self.activation(z_g)
+        h = self.recurrent_activation(z_o) * self.activation(c)
+        return h, [h, c]
+
+    def get_config(self):
+        config = {
+            "recurrent_activation": keras.activations.serialize(
+                self.recurrent_activation
+            ),
+            "unit_forget_bias": self.unit_forget_bias,
+        }
+        return {**super().get_config(), **config}
+
+
+@keras.saving.register_keras_serializable(package="keras_adrop")
+class LSTM(MaskedRNN):
+    """Long Short-Term Memory layer whose recurrent mask can be set per batch.
+
+    A drop-in for `keras.layers.LSTM`: the same arguments and the same weight
+    layout, so `ours.set_weights(keras_lstm.get_weights())` moves weights
+    across. `recurrent_dropout=p` is variational dropout (Gal & Ghahramani):
+    one mask per example on `h_{t-1}`, shared by all gates and all time steps,
+    scaled by `1/(1-p)`, off at inference. A training step can replace that
+    mask for one forward pass with `keras_adrop.layers.recurrent_masks`.
+
+    Args:
+        units: Positive integer, dimensionality of the output space.
+        **kwargs: Every other argument of `keras.layers.LSTM` (activation,
+            recurrent_activation, use_bias, initializers, regularizers,
+            constraints, unit_forget_bias, dropout, recurrent_dropout, seed,
+            return_sequences, return_state, go_backwards, stateful, unroll,
+            name, dtype, ...). `use_cudnn` must be "auto" or False.
+
+    Example:
+
+    ```python
+    inputs = keras.Input((28, 28))
+    x = keras_adrop.layers.LSTM(100, recurrent_dropout=0.1)(inputs)
+    outputs = keras.layers.Dense(10)(x)
+    model = keras.Model(inputs, outputs)
+    ```
+    """
+
+    cell_class = LSTMCell

@@ -1,0 +1,399 @@
+"""What the LSTM, GRU and SimpleRNN layers share: the recurrent masks.
+
+ALGORITHM.md section 1. A keras_adrop recurrent layer multiplies the previous
+hidden state `h_{t-1}` by one mask per example, where `h_{t-1}` enters the
+recurrent matmul, and nowhere else (rule 1). The mask is the same at every time
+step and for every gate. It comes from one of three places, checked in order:
+
+1. a mask set from outside for one forward pass with `recurrent_masks(...)`
+   (the adversarial-dropout training step uses this); it is rescaled per
+   example by `units / kept units`, the factor held constant (rule 2);
+2. when `training=True` and `recurrent_dropout=p > 0`, a fresh variational
+   mask per example, scaled by `1/(1-p)` (rule 2);
+3. otherwise no mask at all: the full network (rule 3).
+
+The input projection `x_t W + b` does not depend on the recurrence, so the
+layer computes it for the whole sequence in one matmul before the loop; the
+cell's step only adds `d(h_{t-1}) U`.
+"""
+
+import contextlib
+import inspect
+import threading
+
+import keras
+from keras import ops
+
+# Masks set from outside, per thread: under `tf.distribute.MirroredStrategy`
+# every replica traces the model in a thread of its own, and each must see its
+# own masks. Maps id(layer) -> mask tensor, or None for "no mask".
+_local = threading.local()
+
+# Used in the registry for "this pass runs the full network".
+FULL_NETWORK = "full_network"
+
+
+def _active_masks():
+    if not hasattr(_local, "masks"):
+        _local.masks = {}
+    return _local.masks
+
+
+@contextlib.contextmanager
+def recurrent_masks(masks):
+    """Sets the recurrent dropout mask of keras_adrop layers for a forward pass.
+
+    Inside the `with` block, every call of a listed layer multiplies
+    `h_{t-1}` by the given mask (rescaled per example by
+    `units / sum(mask)`, the factor treated as a constant in gradients) instead
+    of drawing its own variational mask. The mask is a real tensor, so a
+    `tf.GradientTape` that watches it gives the gradient of a loss with
+    respect to every mask element (the influence map). A value of `None`
+    runs that layer as the full network (no recurrent dropout) even when
+    `training=True`. Masks apply in training and in inference calls alike.
+
+    Args:
+        masks: dict mapping keras_adrop recurrent layers (`LSTM`, `GRU`,
+            `SimpleRNN`) to a `(batch, units)` tensor (binary, or relaxed to
+            real values) or `None`.
+
+    Example:
+
+    ```python
+    layer = keras_adrop.layers.LSTM(8)
+    x = np.ones((2, 5, 3), "float32")
+    mask = tf.constant(np.ones((2, 8), "float32"))
+    with tf.GradientTape() as tape:
+        tape.watch(mask)
+        with keras_adrop.layers.recurrent_masks({layer: mask}):
+            y = layer(x, training=True)
+        loss = tf.reduce_sum(y)
+    influence = tape.gradient(loss, mask)  # shape (2, 8)
+    ```
+    """
+    if not isinstance(masks, dict):
+        raise ValueError(
+            "`masks` must be a dict mapping keras_adrop recurrent layers to "
+            f"(batch, units) tensors or None. Received: {type(masks).__name__}"
+        )
+    registry = _active_masks()
+    saved = {}
+    for layer, mask in masks.items():
+        if not isinstance(layer, MaskedRNN):
+            raise ValueError(
+                "`masks` keys must be keras_adrop recurrent layers (LSTM, GRU, "
+                f"SimpleRNN). Received a key of type {type(layer).__name__}."
+            )
+        if mask is not None:
+            layer.check_recurrent_mask(mask)
+        saved[id(layer)] = registry.get(id(layer))
+        registry[id(layer)] = FULL_NETWORK if mask is None else mask
+    try:
+        yield
+    finally:
+        for key, previous in saved.items():
+            if previous is None:
+                registry.pop(key, None)
+            else:
+                registry[key] = previous
+
+
+def _check_rate(name, value):
+    if not 0.0 <= value < 1.0:
+        raise ValueError(
+            f"`{name}` must be in [0, 1) (the fraction of units dropped). "
+            f"Received: {name}={value}"
+        )
+    return float(value)
+
+
+def kept_fraction_scale(mask):
+    """Per-example rescaling `units / kept` of rule 2, held constant."""
+    units = ops.cast(ops.shape(mask)[-1], mask.dtype)
+    kept = ops.sum(ops.stop_gradient(mask), axis=-1, keepdims=True)
+    return mask * (units / ops.maximum(kept, ops.cast(1e-6, mask.dtype)))
+
+
+class MaskedCell(keras.layers.Layer):
+    """Base of the keras_adrop cells: weights, input projection, config.
+
+    A subclass sets `gate_count`, creates its weights in `build` with the same
+    names and shapes as its Keras counterpart, and implements
+    `project_inputs(inputs)` (everything that does not depend on the state)
+    and `step(projected, states, multiplier)` (the recurrence, with
+    `multiplier` the `(batch, units)` mask applied to `h_{t-1}` or None).
+
+    Used alone inside `keras.layers.RNN`, a cell runs its full network (the
+    step input is projected at every step). Dropout needs the keras_adrop
+    layer, which draws one mask per sequence; a cell with dropout asked for in
+    a foreign RNN in training raises instead of silently dropping nothing.
+    """
+
+    gate_count = 1
+
+    def __init__(
+        self,
+        units,
+        activation="tanh",
+        use_bias=True,
+        kernel_initializer="glorot_uniform",
+        recurrent_initializer="orthogonal",
+        bias_initializer="zeros",
+        kernel_regularizer=None,
+        recurrent_regularizer=None,
+        bias_regularizer=None,
+        kernel_constraint=None,
+        recurrent_constraint=None,
+        bias_constraint=None,
+        dropout=0.0,
+        recurrent_dropout=0.0,
+        seed=None,
+        **kwargs,
+    ):
+        if not isinstance(units, int) or units <= 0:
+            raise ValueError(
+                f"`units` must be a positive integer. Received: units={units}"
+            )
+        kwargs.pop("implementation", None)  # Keras' knob; one fused path here
+        super().__init__(**kwargs)
+        self.units = units
+        self.activation = keras.activations.get(activation)
+        self.use_bias = use_bias
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.recurrent_initializer = keras.initializers.get(
+            recurrent_initializer
+        )
+        self.bias_initializer = keras.initializers.get(bias_initializer)
+        self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
+        self.recurrent_regularizer = keras.regularizers.get(
+            recurrent_regularizer
+        )
+        self.bias_regularizer = keras.regularizers.get(bias_regularizer)
+        self.kernel_constraint = keras.constraints.get(kernel_constraint)
+        self.recurrent_constraint = keras.constraints.get(recurrent_constraint)
+        self.bias_constraint = keras.constraints.get(bias_constraint)
+        self.dropout = _check_rate("dropout", dropout)
+        self.recurrent_dropout = _check_rate(
+            "recurrent_dropout", recurrent_dropout
+        )
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed=seed)
+
+    def _add_kernels(self, input_dim):
+        self.kernel = self.add_weight(
+            shape=(input_dim, self.units * self.gate_count),
+            name="kernel",
+            initializer=self.kernel_initializer,
+            regularizer=self.kernel_regularizer,
+            constraint=self.kernel_constraint,
+        )
+        self.recurrent_kernel = self.add_weight(
+            shape=(self.units, self.units * self.gate_count),
+            name="recurrent_kernel",
+            initializer=self.recurrent_initializer,
+            regularizer=self.recurrent_regularizer,
+            constraint=self.recurrent_constraint,
+        )
+
+    def _add_bias(self, shape, initializer=None):
+        if not self.use_bias:
+            self.bias = None
+            return
+        self.bias = self.add_weight(
+            shape=shape,
+            name="bias",
+            initializer=initializer or self.bias_initializer,
+            regularizer=self.bias_regularizer,
+            constraint=self.bias_constraint,
+        )
+
+    def project_inputs(self, inputs):
+        raise NotImplementedError
+
+    def step(self, projected, states, multiplier):
+        raise NotImplementedError
+
+    def call(self, inputs, states, training=False):
+        context = _active_masks().get(("cell", id(self)))
+        if context is not None:  # inside a keras_adrop layer: pre-projected
+            return self.step(inputs, states, context["multiplier"])
+        if training and (self.dropout or self.recurrent_dropout):
+            raise ValueError(
+                f"{type(self).__name__} with dropout or recurrent_dropout "
+                "draws one mask per sequence, which needs its keras_adrop "
+                "layer: use keras_adrop.layers."
+                f"{type(self).__name__[:-4]}(...) instead of "
+                "keras.layers.RNN(cell)."
+            )
+        return self.step(self.project_inputs(inputs), states, None)
+
+    def get_initial_state(self, batch_size=None):
+        return [
+            ops.zeros((batch_size, self.units), dtype=self.compute_dtype)
+            for _ in self.state_size
+        ]
+
+    def get_config(self):
+        config = {
+            "units": self.units,
+            "activation": keras.activations.serialize(self.activation),
+            "use_bias": self.use_bias,
+            "kernel_initializer": keras.initializers.serialize(
+                self.kernel_initializer
+            ),
+            "recurrent_initializer": keras.initializers.serialize(
+                self.recurrent_initializer
+            ),
+            "bias_initializer": keras.initializers.serialize(
+                self.bias_initializer
+            ),
+            "kernel_regularizer": keras.regularizers.serialize(
+                self.kernel_regularizer
+            ),
+            "recurrent_regularizer": keras.regularizers.serialize(
+                self.recurrent_regularizer
+            ),
+            "bias_regularizer": keras.regularizers.serialize(
+                self.bias_regularizer
+            ),
+            "kernel_constraint": keras.constraints.serialize(
+                self.kernel_constraint
+            ),
+            "recurrent_constraint": keras.constraints.serialize(
+                self.recurrent_constraint
+            ),
+            "bias_constraint": keras.constraints.serialize(
+                self.bias_constraint
+            ),
+            "dropout": self.dropout,
+            "recurrent_dropout": self.recurrent_dropout,
+            "seed": self.seed,
+        }
+        return {**super().get_config(), **config}
+
+
+# Arguments of keras.layers.RNN that a keras_adrop layer passes to its base;
+# every other constructor argument belongs to the cell or to keras.Layer.
+_RNN_ARGS = (
+    "return_sequences",
+    "return_state",
+    "go_backwards",
+    "stateful",
+    "unroll",
+    "zero_output_for_mask",
+)
+_LAYER_ARGS = ("name", "dtype", "trainable", "activity_regularizer")
+
+
+class MaskedRNN(keras.layers.RNN):
+    """Base of the keras_adrop recurrent layers (`cell_class` set by each).
+
+    Takes the arguments of its Keras counterpart. `use_cudnn` is accepted for
+    drop-in compatibility but must be `"auto"` or False: the cuDNN kernel
+    never calls the cell and would ignore the recurrent mask.
+    """
+
+    cell_class = None
+
+    def __init__(self, units, **kwargs):
+        use_cudnn = kwargs.pop("use_cudnn", "auto")
+        if use_cudnn not in ("auto", False):
+            raise ValueError(
+                "`use_cudnn` must be 'auto' or False: keras_adrop layers always "
+                "run their own cell so that the recurrent mask is applied. "
+                f"Received: use_cudnn={use_cudnn}"
+            )
+        cell_params = inspect.signature(self.cell_class.__init__).parameters
+        cell_args = {k: kwargs.pop(k) for k in list(kwargs) if k in cell_params}
+        rnn_args = {k: kwargs.pop(k) for k in list(kwargs) if k in _RNN_ARGS}
+        unknown = sorted(set(kwargs) - set(_LAYER_ARGS))
+        if unknown:
+            raise TypeError(
+                f"{type(self).__name__} got unexpected arguments {unknown}."
+            )
+        cell = self.cell_class(
+            units,
+            dtype=kwargs.get("dtype"),
+            trainable=kwargs.get("trainable", True),
+            name=f"{self.cell_class.__name__[:-4].lower()}_cell",
+            **cell_args,
+        )
+        super().__init__(cell, **rnn_args, **kwargs)
+        self.input_spec = keras.layers.InputSpec(ndim=3)
+
+    @property
+    def units(self):
+        return self.cell.units
+
+    @property
+    def dropout(self):
+        return self.cell.dropout
+
+    @property
+    def recurrent_dropout(self):
+        return self.cell.recurrent_dropout
+
+    def check_recurrent_mask(self, mask):
+        """Raises a ValueError unless `mask` has shape (batch, units)."""
+        shape = tuple(mask.shape)
+        if len(shape) != 2 or (shape[1] is not None and shape[1] != self.units):
+            raise ValueError(
+                f"The recurrent mask of layer '{self.name}' must have shape "
+                f"(batch, {self.units}). Received shape {shape}."
+            )
+
+    def _recurrent_multiplier(self, batch_size, training):
+        """The (batch, units) factor on h_{t-1} for this call, or None."""
+        mask = _active_masks().get(id(self))
+        if isinstance(mask, str) and mask == FULL_NETWORK:
+            return None
+        if mask is not None:
+            return kept_fraction_scale(ops.cast(mask, self.compute_dtype))
+        rate = self.cell.recurrent_dropout
+        if not training or rate == 0.0:
+            return None
+        ones = ops.ones((batch_size, self.units), dtype=self.compute_dtype)
+        return keras.random.dropout(
+            ones, rate, seed=self.cell.seed_generator
+        )
+
+    def call(self, sequences, initial_state=None, mask=None, training=False):
+        batch_size = ops.shape(sequences)[0]
+        if training and self.cell.dropout > 0.0:
+            # One input mask per example, shared by all steps and gates.
+            sequences = keras.random.dropout(
+                sequences,
+                self.cell.dropout,
+                noise_shape=(batch_size, 1, ops.shape(sequences)[2]),
+                seed=self.cell.seed_generator,
+            )
+        multiplier = self._recurrent_multiplier(batch_size, training)
+        if multiplier is not None:
+            self.check_recurrent_mask(multiplier)
+        projected = self.cell.project_inputs(
+            ops.cast(sequences, self.compute_dtype)
+        )
+        registry = _active_masks()
+        key = ("cell", id(self.cell))
+        registry[key] = {"multiplier": multiplier}
+        try:
+            return super().call(
+                projected,
+                initial_state=initial_state,
+                mask=mask,
+                training=training,
+            )
+        finally:
+            registry.pop(key, None)
+
+    def get_config(self):
+        config = super().get_config()
+        del config["cell"]
+        cell_config = self.cell.get_config()
+        for key in ("name", "dtype", "trainable"):
+            cell_config.pop(key, None)
+        return {**config, **cell_config}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)

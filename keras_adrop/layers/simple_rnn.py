@@ -1,0 +1,78 @@
+"""Fully-connected RNN with a time-invariant, per-example recurrent mask."""
+
+import keras
+from keras import ops
+
+from keras_adrop.layers.recurrent import MaskedCell
+from keras_adrop.layers.recurrent import MaskedRNN
+
+
+@keras.saving.register_keras_serializable(package="keras_adrop")
+class SimpleRNNCell(MaskedCell):
+    """Cell of `keras_adrop.layers.SimpleRNN`: `h_t = f(x_t W + d(h_{t-1}) U + b)`.
+
+    This is the paper's Eq. 1. Weight layout as `keras.layers.SimpleRNNCell`:
+    `kernel (input_dim, units)`, `recurrent_kernel (units, units)`,
+    `bias (units,)`.
+
+    Args:
+        units: Positive integer, dimensionality of the output space.
+        activation: Default: tanh.
+        **kwargs: use_bias, initializers, regularizers, constraints, dropout,
+            recurrent_dropout, seed, as `keras_adrop.layers.LSTMCell`.
+
+    Example:
+
+    ```python
+    cell = keras_adrop.layers.SimpleRNNCell(4)
+    y = keras.layers.RNN(cell)(np.ones((2, 3, 5), "float32"))
+    ```
+    """
+
+    def __init__(self, units, activation="tanh", **kwargs):
+        super().__init__(units, activation=activation, **kwargs)
+        self.state_size = units
+        self.output_size = units
+
+    def build(self, input_shape):
+        self._add_kernels(input_shape[-1])
+        self._add_bias((self.units,))
+
+    def project_inputs(self, inputs):
+        z = ops.matmul(inputs, self.kernel)
+        return z + self.bias if self.use_bias else z
+
+    def step(self, projected, states, multiplier):
+        h_tm1 = states[0] if isinstance(states, (list, tuple)) else states
+        if multiplier is not None:
+            h_tm1 = h_tm1 * multiplier
+        h = projected + ops.matmul(h_tm1, self.recurrent_kernel)
+        if self.activation is not None:
+            h = self.activation(h)
+        new_state = [h] if isinstance(states, (list, tuple)) else h
+        return h, new_state
+
+    def get_initial_state(self, batch_size=None):
+        return [ops.zeros((batch_size, self.units), dtype=self.compute_dtype)]
+
+
+@keras.saving.register_keras_serializable(package="keras_adrop")
+class SimpleRNN(MaskedRNN):
+    """Fully-connected RNN layer whose recurrent mask can be set per batch.
+
+    A drop-in for `keras.layers.SimpleRNN` (same arguments, same weights);
+    the recurrent mask behaves as in `keras_adrop.layers.LSTM`.
+
+    Args:
+        units: Positive integer, dimensionality of the output space.
+        **kwargs: Every other argument of `keras.layers.SimpleRNN`.
+
+    Example:
+
+    ```python
+    inputs = keras.Input((None, 8))
+    x = keras_adrop.layers.SimpleRNN(32, recurrent_dropout=0.1)(inputs)
+    ```
+    """
+
+    cell_class = SimpleRNNCell

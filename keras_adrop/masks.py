@@ -1,0 +1,122 @@
+"""Finding the adversarial recurrent mask: budget, start, greedy flips.
+
+ALGORITHM.md section 3 (rules 10-14), as small functions on `(batch, units)`
+tensors so that each rule can be read and tested on its own.
+"""
+
+import math
+
+import keras
+from keras import ops
+
+
+def flip_budget(delta, units):
+    """Rule 10: the number of units that may differ from the base mask.
+
+    Args:
+        delta: Fraction of units, in (0, 1).
+        units: Number of units `H` of the layer.
+
+    Returns:
+        `floor(delta * H + 1e-6)`, at least 1.
+
+    Raises:
+        ValueError: if delta is outside (0, 1) or the budget is below 1.
+
+    Example:
+
+    >>> flip_budget(0.03, 100)
+    3
+    """
+    check_delta(delta)
+    budget = int(math.floor(delta * units + 1e-6))
+    if budget < 1:
+        raise ValueError(
+            f"`delta`={delta} allows floor(delta * units) = {budget} flips for "
+            f"a layer of {units} units; adversarial dropout needs at least 1. "
+            f"Use delta >= {1.0 / units:.4g} for this layer."
+        )
+    return budget
+
+
+def check_delta(delta):
+    if not isinstance(delta, (int, float)) or not 0.0 < delta < 1.0:
+        raise ValueError(
+            "`delta` must be a number in (0, 1), the fraction of recurrent "
+            f"units the adversarial mask may flip. Received: delta={delta}"
+        )
+
+
+def check_iterations(iterations):
+    if not isinstance(iterations, int) or iterations < 1:
+        raise ValueError(
+            "`iterations` (the paper's K) must be an integer >= 1. "
+            f"Received: iterations={iterations}"
+        )
+
+
+def flip_schedule(budget, iterations):
+    """Rule 14: flips allowed at each of the K greedy steps.
+
+    The start mask already spends one flip (rule 11); the remaining
+    `budget - 1` are split so that step k gets
+    `floor((k+1)(n-1)/K) - floor(k(n-1)/K)`.
+
+    Example:
+
+    >>> flip_schedule(3, 2)
+    [1, 1]
+    """
+    check_iterations(iterations)
+    rest = budget - 1
+    return [
+        (k + 1) * rest // iterations - k * rest // iterations
+        for k in range(iterations)
+    ]
+
+
+def start_mask(base, seed):
+    """Rule 11: `base` with exactly one uniformly random unit flipped per row.
+
+    Args:
+        base: `(batch, units)` tensor with values in {0, 1}.
+        seed: A `keras.random.SeedGenerator` or an integer.
+    """
+    units = ops.shape(base)[-1]
+    noise = keras.random.uniform(ops.shape(base), seed=seed)
+    chosen = ops.one_hot(ops.argmax(noise, axis=-1), units, dtype=base.dtype)
+    return flip_units(base, chosen)
+
+
+def flip_units(mask, chosen):
+    """Flips the entries of `mask` where `chosen` is 1 (`|mask - chosen|`)."""
+    return mask + chosen - 2.0 * mask * chosen
+
+
+def flip(mask, influence, count):
+    """Rule 13: flips the `count` units with the largest positive scores.
+
+    The score of a unit is `(1 - 2 mask) * influence`: how much flipping it
+    raises the divergence to first order. Units whose score is <= 0 are never
+    flipped, so fewer than `count` flips happen when fewer candidates exist.
+
+    Args:
+        mask: `(batch, units)` binary tensor, the current mask.
+        influence: `(batch, units)` gradient of the divergence at `mask`.
+        count: Python int >= 0, flips allowed per example at this step.
+
+    Returns:
+        The new mask, same shape and dtype as `mask`.
+    """
+    if count == 0:
+        return mask
+    influence = ops.cast(influence, mask.dtype)
+    score = (1.0 - 2.0 * mask) * influence
+    values, indices = ops.top_k(score, k=count, sorted=False)
+    positive = ops.cast(values > 0, mask.dtype)
+    units = ops.shape(mask)[-1]
+    chosen = ops.sum(
+        ops.one_hot(indices, units, dtype=mask.dtype) * positive[..., None],
+        axis=-2,
+    )
+    return flip_units(mask, chosen)

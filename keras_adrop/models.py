@@ -1,0 +1,343 @@
+"""Keras models whose training step adds dropout-based penalties.
+
+`RegularizedModel` takes a list of regularizers; `AdversarialDropoutModel` is
+its short form for the common case of one `AdversarialDropout`. Both are
+functional models (`Model(inputs, outputs, ...)`): `compile`, `fit`,
+callbacks, `evaluate`, `predict`, `save` and `export` work as for any Keras
+model; only `train_step` changes (ALGORITHM.md section 4):
+
+1. base pass with each layer's base mask -> supervised loss (`compute_loss`)
+   and the target of every penalty (rule 7);
+2. each regularizer computes its penalty on that batch (for adversarial
+   dropout: K influence-map passes on the masks only, then one adversarial
+   pass);
+3. loss = supervised + sum of weight * penalty; one gradient for the weights.
+
+Inference (`predict`, `evaluate`, `export`) runs the plain network.
+"""
+
+import keras
+import tensorflow as tf
+
+from keras_adrop import divergences
+from keras_adrop.layers.recurrent import recurrent_masks
+from keras_adrop.regularizers import AdversarialDropout
+from keras_adrop.regularizers import Regularizer
+from keras_adrop.regularizers import TrainingBatch
+from keras_adrop.regularizers import scale_for_replicas
+
+_UNLABELED_KEYS = {"labeled", "unlabeled"}
+
+
+def _split_unlabeled(data):
+    """`{"labeled": (x, y[, w]), "unlabeled": x_u}` -> the two parts."""
+    if isinstance(data, dict) and set(data) == _UNLABELED_KEYS:
+        return data["labeled"], data["unlabeled"]
+    return data, None
+
+
+def _batch_size(x):
+    first = next(t for t in tf.nest.flatten(x) if t is not None)
+    return tf.shape(first)[0]
+
+
+@keras.saving.register_keras_serializable(package="keras_adrop")
+class RegularizedModel(keras.Model):
+    """A functional Keras model trained with extra penalties.
+
+    Args:
+        *args: `inputs, outputs` as for `keras.Model`. To wrap an existing
+            model `base`, pass `base.inputs, base.outputs` (functional or
+            built Sequential) or `x = keras.Input(...); (x, base(x))`.
+        regularizers: List of `keras_adrop.regularizers.Regularizer`
+            objects; each logs its penalty as `<name>_penalty`. An empty
+            list trains like `keras.Model`.
+        **kwargs: `name` and the other arguments of `keras.Model`.
+
+    Training data is what `fit` usually takes, or, for semi-supervised
+    training, a `tf.data.Dataset` whose elements are
+    `{"labeled": (x, y) or (x, y, sample_weight), "unlabeled": x_u}`: the
+    unlabeled inputs contribute only to the penalties.
+
+    Logs `loss` (the total that is optimized), `supervised_loss`, each
+    regularizer's penalty (unweighted) and its own metrics, plus the
+    compiled metrics.
+
+    Example:
+
+    ```python
+    from keras_adrop.regularizers import AdversarialDropout
+    inputs = keras.Input((64, 1))
+    h = keras_adrop.layers.LSTM(32)(inputs)
+    outputs = keras.layers.Dense(10)(h)
+    model = keras_adrop.RegularizedModel(
+        inputs, outputs, regularizers=[AdversarialDropout(delta=0.1)]
+    )
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(True))
+    ```
+    """
+
+    def __init__(self, *args, regularizers=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        if isinstance(regularizers, Regularizer):
+            regularizers = [regularizers]
+        regularizers = [
+            keras.saving.deserialize_keras_object(r) if isinstance(r, dict)
+            else r
+            for r in regularizers
+        ]
+        for regularizer in regularizers:
+            if not isinstance(regularizer, Regularizer):
+                raise ValueError(
+                    "`regularizers` must be a list of keras_adrop.regularizers"
+                    f".Regularizer objects. Received: {regularizer!r}"
+                )
+        names = [r.name for r in regularizers]
+        if len(set(names)) != len(names):
+            raise ValueError(
+                f"Each regularizer needs its own `name`. Received: {names}"
+            )
+        if regularizers and not self.layers:
+            raise ValueError(
+                "RegularizedModel must be built from `inputs, outputs` "
+                "(functional API) so that it can find its layers."
+            )
+        for regularizer in regularizers:
+            regularizer.build(self)
+        self.regularizers = regularizers
+        # Tracked here so that the draws are saved and distributed with the
+        # model; excluded from the replayed randomness (rule 9).
+        self.regularizer_seed_generators = [
+            r.seed_generator for r in regularizers
+        ]
+        self.supervised_loss_tracker = keras.metrics.Mean(
+            name="supervised_loss"
+        )
+        self.regularizer_trackers = [
+            [keras.metrics.Mean(name=name) for name in r.metric_names()]
+            for r in regularizers
+        ]
+
+    def _training_only_trackers(self):
+        return [self.supervised_loss_tracker] + [
+            t for trackers in self.regularizer_trackers for t in trackers
+        ]
+
+    def _seed_states(self):
+        """State of every random draw in the layers (replayed, rule 9)."""
+        own = {id(g.state) for g in self.regularizer_seed_generators}
+        return [
+            v for v in self.variables
+            if v.name == "seed_generator_state" and id(v) not in own
+        ]
+
+    def _base_masks(self, batch_size):
+        masks = {}
+        for regularizer in self.regularizers:
+            for layer, mask in regularizer.base_masks(batch_size).items():
+                if layer in masks and (masks[layer] is not None
+                                       or mask is not None):
+                    raise ValueError(
+                        f"Two regularizers set the base mask of layer "
+                        f"'{layer.name}'; they cannot be combined."
+                    )
+                masks[layer] = mask
+        return masks
+
+    def _base_pass(self, x, tape):
+        """Runs eps0 on `x`; returns (outputs, TrainingBatch factory)."""
+        seed_states = self._seed_states()
+        saved = [tf.identity(s.value) for s in seed_states]
+        base_masks = self._base_masks(_batch_size(x))
+        with recurrent_masks(base_masks):
+            outputs = self(x, training=True)
+
+        def make_batch(sample_weight):
+            if tf.nest.is_nested(outputs):
+                raise ValueError(
+                    "RegularizedModel supports models with a single output "
+                    "tensor; this model returns a nested structure."
+                )
+            weights = divergences.step_weights(
+                outputs, sample_weight, getattr(outputs, "_keras_mask", None)
+            )
+            return TrainingBatch(self, x, outputs, weights, base_masks,
+                                 seed_states, saved, tape)
+
+        return outputs, make_batch
+
+    def train_step(self, data):
+        labeled, unlabeled = _split_unlabeled(data)
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(labeled)
+        with tf.GradientTape() as tape:
+            y_pred, make_batch = self._base_pass(x, tape)
+            supervised = self.compute_loss(
+                x=x, y=y, y_pred=y_pred, sample_weight=sample_weight,
+                training=True,
+            )
+            batches = [make_batch(sample_weight)]
+            if unlabeled is not None:
+                batches.append(self._base_pass(unlabeled, tape)[1](None))
+            total = supervised
+            step = self.optimizer.iterations
+            for regularizer, trackers in zip(
+                self.regularizers, self.regularizer_trackers
+            ):
+                penalty, logs = _mean_over_batches(regularizer, batches)
+                weight = regularizer.current_weight(step)
+                total = total + tf.cast(
+                    weight * scale_for_replicas(penalty), total.dtype
+                )
+                for tracker in trackers:
+                    tracker.update_state(logs[tracker.name])
+            scaled = self.optimizer.scale_loss(total)
+        batch_size = _batch_size(x)
+        self._loss_tracker.update_state(
+            total * self.distribute_strategy.num_replicas_in_sync,
+            sample_weight=batch_size,
+        )
+        self.supervised_loss_tracker.update_state(
+            supervised * self.distribute_strategy.num_replicas_in_sync,
+            sample_weight=batch_size,
+        )
+        gradients = tape.gradient(scaled, self.trainable_weights)
+        self.optimizer.apply(gradients, self.trainable_weights)
+        return self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
+
+    def test_step(self, data):
+        labeled, _ = _split_unlabeled(data)
+        logs = super().test_step(labeled)
+        for tracker in self._training_only_trackers():
+            logs.pop(tracker.name, None)
+        return logs
+
+    def get_metrics_result(self):
+        # Evaluation does not compute penalties: leave out the training-only
+        # metrics when they saw no update (no "val_*_penalty: 0.0" in logs).
+        result = super().get_metrics_result()
+        if tf.executing_eagerly():
+            for tracker in self._training_only_trackers():
+                if float(tracker.count.numpy()) == 0.0:
+                    result.pop(tracker.name, None)
+        return result
+
+    def get_config(self):
+        config = super().get_config()
+        config["regularizers"] = [
+            keras.saving.serialize_keras_object(r) for r in self.regularizers
+        ]
+        return config
+
+
+def _mean_over_batches(regularizer, batches):
+    """A regularizer's penalty and logs, averaged over labeled + unlabeled."""
+    if len(batches) == 1:
+        return regularizer.penalty(batches[0])
+    sizes = [tf.cast(b.batch_size, "float32") for b in batches]
+    total = tf.add_n(sizes)
+    results = [regularizer.penalty(b) for b in batches]
+    penalty = tf.add_n([p * n for (p, _), n in zip(results, sizes)]) / total
+    logs = {
+        key: tf.add_n([logs[key] * n for (_, logs), n in zip(results, sizes)])
+        / total
+        for key in results[0][1]
+    }
+    return penalty, logs
+
+
+@keras.saving.register_keras_serializable(package="keras_adrop")
+class AdversarialDropoutModel(RegularizedModel):
+    """A functional model trained with adversarial dropout on its RNN layers.
+
+    Shorthand for `RegularizedModel(inputs, outputs,
+    regularizers=[AdversarialDropout(...)])`; the arguments are those of
+    `keras_adrop.regularizers.AdversarialDropout` (with `penalty_weight` and
+    `penalty_rampup_steps` for its `weight` and `rampup_steps`).
+
+    Args:
+        *args: `inputs, outputs`, as for `keras.Model`.
+        delta: Fraction of each adversarial layer's units that may be
+            flipped, in (0, 1); `floor(delta * units)` >= 1. Default 0.03.
+        iterations: K, influence-map/flip steps. Default 1.
+        penalty_weight: lambda. Default 1.0.
+        penalty_rampup_steps: Ramp lambda up over this many steps (0: off).
+        divergence: "kl" (default), "reverse_kl", "squared_logits",
+            "squared_probs".
+        base_mask: "expectation" (default) or "random".
+        stop_target_gradient: Hold the eps0 outputs constant. Default True.
+        adversarial_layers: Names of the adversarial layers (default: all
+            keras_adrop recurrent layers).
+        from_logits: Whether outputs are logits (default: from the loss).
+        seed: Seed of the mask search.
+        **kwargs: Other `keras.Model` arguments, e.g. `name`.
+
+    Example:
+
+    ```python
+    inputs = keras.Input((64, 1))
+    h = keras_adrop.layers.LSTM(32)(inputs)
+    outputs = keras.layers.Dense(10)(h)
+    model = keras_adrop.AdversarialDropoutModel(
+        inputs, outputs, delta=0.1, iterations=2
+    )
+    model.compile(
+        "adam",
+        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+    history = model.fit(x, y, epochs=3)
+    history.history["adversarial_dropout_penalty"]
+    ```
+    """
+
+    def __init__(
+        self,
+        *args,
+        delta=0.03,
+        iterations=1,
+        penalty_weight=1.0,
+        penalty_rampup_steps=0,
+        divergence="kl",
+        base_mask="expectation",
+        stop_target_gradient=True,
+        adversarial_layers=None,
+        from_logits=None,
+        seed=None,
+        **kwargs,
+    ):
+        kwargs.pop("regularizers", None)  # rebuilt from the arguments above
+        regularizer = AdversarialDropout(
+            delta=delta,
+            iterations=iterations,
+            weight=penalty_weight,
+            rampup_steps=penalty_rampup_steps,
+            divergence=divergence,
+            base_mask=base_mask,
+            stop_target_gradient=stop_target_gradient,
+            layers=adversarial_layers,
+            from_logits=from_logits,
+            seed=seed,
+        )
+        super().__init__(*args, regularizers=[regularizer], **kwargs)
+
+    @property
+    def adversarial_dropout(self):
+        return self.regularizers[0]
+
+    def get_config(self):
+        config = super().get_config()
+        del config["regularizers"]
+        reg = self.adversarial_dropout
+        config.update(
+            delta=reg.delta,
+            iterations=reg.iterations,
+            penalty_weight=reg.weight,
+            penalty_rampup_steps=reg.rampup_steps,
+            divergence=reg.divergence,
+            base_mask=reg.base_mask_kind,
+            stop_target_gradient=reg.stop_target_gradient,
+            adversarial_layers=reg.layer_names,
+            from_logits=reg.from_logits,
+            seed=reg.seed,
+        )
+        return config

@@ -1,0 +1,433 @@
+"""Penalties that a `RegularizedModel` adds to its supervised loss.
+
+A regularizer is a small serializable object. When the model is created it
+`build`s against the model (finds its layers, checks its arguments). In each
+training step the model asks it for the recurrent masks of the base pass
+(`base_masks`), runs that pass once for the supervised loss, and then asks it
+for its `penalty` on a `TrainingBatch`, which can run the model again with
+other masks and the same input/embedding dropout noise (ALGORITHM.md rule 9).
+Several regularizers can share one model; each logs its own penalty.
+"""
+
+import keras
+from keras import ops
+
+from keras_adrop import divergences
+from keras_adrop import masks as masks_lib
+from keras_adrop.layers.recurrent import MaskedRNN
+from keras_adrop.layers.recurrent import recurrent_masks
+
+BASE_MASKS = ("expectation", "random")
+
+# String losses whose Keras default is from_logits=False.
+_PROBABILITY_LOSSES = (
+    "sparse_categorical_crossentropy",
+    "categorical_crossentropy",
+    "binary_crossentropy",
+    "kl_divergence",
+    "kld",
+)
+
+
+def masked_rnn_layers(model):
+    """Every keras_adrop recurrent layer inside `model`, in model order.
+
+    Looks into nested models and wrappers (`Bidirectional`, `TimeDistributed`).
+    """
+    found = []
+
+    def visit(layer):
+        if isinstance(layer, MaskedRNN):
+            if all(layer is not other for other in found):
+                found.append(layer)
+            return
+        children = list(getattr(layer, "layers", None) or [])
+        for attr in ("layer", "forward_layer", "backward_layer"):
+            child = getattr(layer, attr, None)
+            if isinstance(child, keras.layers.Layer):
+                children.append(child)
+        for child in children:
+            visit(child)
+
+    for layer in model.layers:
+        visit(layer)
+    return found
+
+
+class TrainingBatch:
+    """One batch inside a training step, as a regularizer sees it.
+
+    Attributes:
+        model: The model being trained.
+        x: The batch inputs.
+        outputs: The outputs of the base pass (eps0 masks), not stopped.
+        weights: `lambda` of ALGORITHM.md rule 6, shape `outputs.shape[:-1]`,
+            normalized so that a penalty is `sum(weights * D)`.
+        base_masks: dict layer -> `(batch, units)` mask, or None where the base
+            pass ran the full network.
+        batch_size: Number of examples (a scalar tensor).
+    """
+
+    def __init__(self, model, x, outputs, weights, base_masks, seed_states,
+                 saved_seeds, tape):
+        self.model = model
+        self.x = x
+        self.outputs = outputs
+        self.weights = weights
+        self.base_masks = base_masks
+        self.batch_size = ops.shape(weights)[0]
+        self._seed_states = seed_states
+        self._saved_seeds = saved_seeds
+        self._tape = tape
+
+    def run(self, masks):
+        """Runs the model again with `masks` set over the base masks.
+
+        Every other random draw (input, embedding and output dropout) repeats
+        the base pass's draw exactly (ALGORITHM.md rule 9).
+        """
+        for state, saved in zip(self._seed_states, self._saved_seeds):
+            state.assign(saved)
+        with recurrent_masks({**self.base_masks, **masks}):
+            return self.model(self.x, training=True)
+
+    def base_mask(self, layer):
+        """The base mask of `layer` as a tensor (all ones for the full network)."""
+        mask = self.base_masks.get(layer)
+        if mask is None:
+            return ops.ones((self.batch_size, layer.units), dtype="float32")
+        return mask
+
+    def stop_recording(self):
+        """Context in which the training tape records nothing (mask searches)."""
+        return self._tape.stop_recording()
+
+
+class Regularizer:
+    """Base class of the penalties of a `RegularizedModel`.
+
+    Subclasses implement `penalty(batch)` and, when they need them,
+    `build(model)`, `base_masks(batch_size)` and `metric_names()`.
+
+    Args:
+        weight: Multiplier of the penalty in the loss (the paper's lambda).
+        rampup_steps: If > 0, the weight ramps up as
+            `weight * exp(-5 (1 - min(step / rampup_steps, 1))^2)` over the
+            first optimizer steps (the sigmoid ramp-up of the sMNIST code,
+            counted in steps instead of epochs).
+        seed: Seed of the regularizer's own random draws.
+        name: Prefix of the logged metrics.
+    """
+
+    def __init__(self, weight=1.0, rampup_steps=0, seed=None, name=None):
+        if not isinstance(weight, (int, float)) or weight < 0:
+            raise ValueError(
+                f"`weight` must be a number >= 0. Received: weight={weight}"
+            )
+        if not isinstance(rampup_steps, int) or rampup_steps < 0:
+            raise ValueError(
+                "`rampup_steps` must be an integer >= 0 (0 = no ramp-up). "
+                f"Received: rampup_steps={rampup_steps}"
+            )
+        self.weight = float(weight)
+        self.rampup_steps = rampup_steps
+        self.seed = seed
+        self.name = name or _snake_case(type(self).__name__)
+        self.seed_generator = None
+
+    def build(self, model):
+        """Binds the regularizer to `model`; raises on a bad configuration."""
+        self.seed_generator = keras.random.SeedGenerator(self.seed)
+
+    def base_masks(self, batch_size):
+        """Recurrent masks this regularizer wants in the base pass."""
+        return {}
+
+    def penalty(self, batch):
+        """Returns `(penalty, logs)`: a scalar and a dict of scalar metrics."""
+        raise NotImplementedError
+
+    def metric_names(self):
+        """Names of the metrics this regularizer logs (penalty first)."""
+        return [f"{self.name}_penalty"]
+
+    def current_weight(self, step):
+        """The penalty weight at optimizer step `step` (ramp-up applied)."""
+        if not self.rampup_steps:
+            return ops.cast(self.weight, "float32")
+        progress = ops.minimum(
+            ops.cast(step, "float32") / float(self.rampup_steps), 1.0
+        )
+        return self.weight * ops.exp(-5.0 * ops.square(1.0 - progress))
+
+    def get_config(self):
+        return {
+            "weight": self.weight,
+            "rampup_steps": self.rampup_steps,
+            "seed": self.seed,
+            "name": self.name,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+
+def _snake_case(name):
+    out = []
+    for i, char in enumerate(name):
+        if char.isupper() and i and not name[i - 1].isupper():
+            out.append("_")
+        out.append(char.lower())
+    return "".join(out)
+
+
+def infer_from_logits(model):
+    """Whether the compiled loss reads logits; raises when it cannot tell."""
+    loss = getattr(model, "loss", None)
+    if isinstance(loss, str):
+        if loss in _PROBABILITY_LOSSES:
+            return False
+    elif loss is not None:
+        from_logits = getattr(loss, "from_logits", None)
+        if from_logits is None:
+            from_logits = getattr(loss, "_fn_kwargs", {}).get("from_logits")
+        if from_logits is not None:
+            return bool(from_logits)
+    raise ValueError(
+        "Cannot tell from the compiled loss whether the model outputs logits "
+        f"or probabilities (loss={loss!r}). Pass `from_logits=True` or "
+        "`from_logits=False` to the regularizer."
+    )
+
+
+@keras.saving.register_keras_serializable(package="keras_adrop")
+class AdversarialDropout(Regularizer):
+    """Adversarial dropout on the recurrent connections (Park et al., 2019).
+
+    Penalty `R = sum_t lambda_t D[p_t(x, eps0) || p_t(x, eps_adv)]`, where
+    `eps_adv` is the recurrent mask within `floor(delta * units)` flips of
+    `eps0` that the greedy influence-map search finds most damaging
+    (ALGORITHM.md sections 2-4). Each adversarial layer has its own mask and
+    budget; one influence-map pass serves all of them.
+
+    Args:
+        delta: Fraction of a layer's units the adversarial mask may flip,
+            in (0, 1); `floor(delta * units)` must be >= 1. Default 0.03.
+        iterations: K, the number of influence-map/flip steps. Default 1.
+        weight: lambda, the penalty's weight in the loss. Default 1.0.
+        rampup_steps: Optional ramp-up of the weight (see `Regularizer`).
+        divergence: "kl" (default), "reverse_kl", "squared_logits" or
+            "squared_probs".
+        base_mask: "expectation" (default; eps0 = all ones, the full
+            network) or "random" (eps0 a fresh variational mask with each
+            layer's `recurrent_dropout` rate).
+        stop_target_gradient: Hold `p(x, eps0)` constant in the penalty.
+            Default True.
+        layers: Names of the adversarial layers (default: every keras_adrop
+            recurrent layer of the model).
+        from_logits: Whether the model outputs logits; default: read from
+            the compiled loss.
+        seed: Seed of the start-mask draws.
+        name: Metric prefix. Default "adversarial_dropout".
+
+    Example:
+
+    ```python
+    model = keras_adrop.RegularizedModel(
+        inputs, outputs,
+        regularizers=[keras_adrop.regularizers.AdversarialDropout(delta=0.03)],
+    )
+    ```
+    """
+
+    def __init__(
+        self,
+        delta=0.03,
+        iterations=1,
+        weight=1.0,
+        rampup_steps=0,
+        divergence="kl",
+        base_mask="expectation",
+        stop_target_gradient=True,
+        layers=None,
+        from_logits=None,
+        seed=None,
+        name="adversarial_dropout",
+    ):
+        super().__init__(weight, rampup_steps, seed, name)
+        masks_lib.check_delta(delta)
+        masks_lib.check_iterations(iterations)
+        divergences.check_divergence(divergence)
+        if base_mask not in BASE_MASKS:
+            raise ValueError(
+                f"`base_mask` must be one of {BASE_MASKS}. Received: "
+                f"base_mask={base_mask!r}"
+            )
+        if layers is not None:
+            layers = [getattr(layer, "name", layer) for layer in layers]
+        self.delta = float(delta)
+        self.iterations = iterations
+        self.divergence = divergence
+        self.base_mask_kind = base_mask
+        self.stop_target_gradient = bool(stop_target_gradient)
+        self.layer_names = layers
+        self.from_logits = from_logits
+        self.layers = []
+        self.schedules = []
+
+    def build(self, model):
+        super().build(model)
+        available = masked_rnn_layers(model)
+        if not available:
+            raise ValueError(
+                f"{type(self).__name__} needs a keras_adrop recurrent layer "
+                "(keras_adrop.layers.LSTM, GRU or SimpleRNN) in the model; "
+                f"model '{model.name}' has none."
+            )
+        if self.layer_names is None:
+            self.layers = available
+        else:
+            by_name = {layer.name: layer for layer in available}
+            unknown = [n for n in self.layer_names if n not in by_name]
+            if unknown or not self.layer_names:
+                raise ValueError(
+                    f"`layers` must name keras_adrop recurrent layers of the "
+                    f"model, one of {sorted(by_name)}. Received: "
+                    f"{self.layer_names}"
+                )
+            self.layers = [by_name[n] for n in self.layer_names]
+        self.schedules = []
+        for layer in self.layers:
+            budget = masks_lib.flip_budget(self.delta, layer.units)
+            self.schedules.append(
+                masks_lib.flip_schedule(budget, self.iterations)
+            )
+            if self.base_mask_kind == "random" and not layer.recurrent_dropout:
+                raise ValueError(
+                    "`base_mask='random'` draws eps0 with the layer's "
+                    f"recurrent_dropout rate, but layer '{layer.name}' has "
+                    "recurrent_dropout=0. Set it, or use "
+                    "base_mask='expectation'."
+                )
+
+    def metric_names(self):
+        return super().metric_names() + [
+            f"{self.name}_flips_{layer.name}" for layer in self.layers
+        ]
+
+    def base_masks(self, batch_size):
+        """Rule 8: eps0 is the full network, or a fresh variational mask."""
+        if self.base_mask_kind == "expectation":
+            return {layer: None for layer in self.layers}
+        return {
+            layer: ops.cast(
+                keras.random.uniform(
+                    (batch_size, layer.units), seed=self.seed_generator
+                )
+                >= layer.recurrent_dropout,
+                "float32",
+            )
+            for layer in self.layers
+        }
+
+    def _divergence(self, batch, target, outputs):
+        from_logits = self.from_logits
+        if from_logits is None:
+            from_logits = infer_from_logits(batch.model)
+        return divergences.weighted_divergence(
+            self.divergence, target, outputs, from_logits, batch.weights
+        )
+
+    def adversarial_masks(self, batch):
+        """Rules 11-15: the greedy search for eps_adv, one dict per layer."""
+        target = ops.stop_gradient(batch.outputs)
+        current = {
+            layer: masks_lib.start_mask(
+                batch.base_mask(layer), self.seed_generator
+            )
+            for layer in self.layers
+        }
+        for k in range(self.iterations):
+            counts = [schedule[k] for schedule in self.schedules]
+            if not any(counts):
+                continue
+            with batch.stop_recording():
+                influence = influence_maps(
+                    lambda masks: self._divergence(
+                        batch, target, batch.run(masks)
+                    ),
+                    current,
+                )
+            current = {
+                layer: masks_lib.flip(current[layer], influence[layer], count)
+                for layer, count in zip(self.layers, counts)
+            }
+        return {layer: ops.stop_gradient(m) for layer, m in current.items()}
+
+    def penalty(self, batch):
+        adversarial = self.adversarial_masks(batch)
+        target = batch.outputs
+        if self.stop_target_gradient:
+            target = ops.stop_gradient(target)
+        penalty = self._divergence(batch, target, batch.run(adversarial))
+        logs = {f"{self.name}_penalty": penalty}
+        for layer, mask in adversarial.items():
+            flips = ops.sum(ops.abs(mask - batch.base_mask(layer)), axis=-1)
+            logs[f"{self.name}_flips_{layer.name}"] = ops.mean(flips)
+        return penalty, logs
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "delta": self.delta,
+            "iterations": self.iterations,
+            "divergence": self.divergence,
+            "base_mask": self.base_mask_kind,
+            "stop_target_gradient": self.stop_target_gradient,
+            "layers": self.layer_names,
+            "from_logits": self.from_logits,
+        }
+
+
+def influence_maps(objective, masks):
+    """Rule 12: the gradient of `objective(masks)` w.r.t. each mask.
+
+    Args:
+        objective: Callable taking a dict layer -> mask and returning a
+            scalar (the weighted divergence summed over the batch; each
+            example's term depends only on its own mask, so the gradient row
+            of an example is that example's influence map).
+        masks: dict layer -> `(batch, units)` float32 tensor.
+
+    Returns:
+        dict layer -> `(batch, units)` influence map. Only the masks are
+        watched: no gradient with respect to the weights is computed.
+    """
+    import tensorflow as tf
+
+    with tf.GradientTape(watch_accessed_variables=False) as tape:
+        tape.watch(list(masks.values()))
+        value = objective(masks)
+    gradients = tape.gradient(value, list(masks.values()))
+    return {
+        layer: ops.zeros_like(mask) if grad is None else grad
+        for (layer, mask), grad in zip(masks.items(), gradients)
+    }
+
+
+def scale_for_replicas(value):
+    """Divides a per-replica mean by the number of replicas, as Keras losses do."""
+    import tensorflow as tf
+
+    replicas = tf.distribute.get_strategy().num_replicas_in_sync
+    return value if replicas == 1 else value / float(replicas)
+
+
+__all__ = [
+    "AdversarialDropout",
+    "Regularizer",
+    "TrainingBatch",
+    "influence_maps",
+    "masked_rnn_layers",
+]

@@ -1,0 +1,36 @@
+"""keras_adrop: adversarial dropout for recurrent neural networks in Keras 3."""
+
+import pathlib
+
+from setuptools import find_packages
+from setuptools import setup
+
+README = pathlib.Path(__file__).with_name("README.md")
+
+setup(
+    name="keras_adrop",
+    version="0.1.0",
+    description=(
+        "Adversarial dropout for RNNs (Park et al., AAAI 2019) and the dropout "
+        "methods it is compared with, for Keras 3 / TensorFlow."
+    ),
+    long_description=README.read_text() if README.exists() else "",
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10",
+    packages=find_packages(include=["keras_adrop", "keras_adrop.*"]),
+    install_requires=[
+        "tensorflow>=2.21,<2.22",
+        "keras>=3.10",
+        "numpy",
+    ],
+    extras_require={
+        "examples": ["matplotlib", "scikit-learn"],
+        "tests": [
+            "pytest",
+            "hypothesis",
+            "matplotlib",
+            "scikit-learn",
+        ],
+    },
+    license="Apache-2.0",
+)
