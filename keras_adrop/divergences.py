@@ -14,6 +14,12 @@ DIVERGENCES = ("kl", "reverse_kl", "squared_logits", "squared_probs")
 _EPSILON = 1e-7
 
 
+def _at_least_float32(x):
+    """Half-precision outputs are compared in float32; float64 stays."""
+    x = ops.convert_to_tensor(x)
+    return x if x.dtype == "float64" else ops.cast(x, "float32")
+
+
 def check_divergence(name):
     if name not in DIVERGENCES:
         raise ValueError(
@@ -25,7 +31,7 @@ def check_divergence(name):
 
 def log_probabilities(outputs, from_logits):
     """Log-probabilities of each outcome, last axis; Bernoulli gets 2 columns."""
-    outputs = ops.cast(outputs, "float32")
+    outputs = _at_least_float32(outputs)
     if outputs.shape[-1] == 1:
         if from_logits:
             return ops.concatenate(
@@ -39,7 +45,7 @@ def log_probabilities(outputs, from_logits):
 
 
 def divergence(name, target, outputs, from_logits):
-    """`D[target || outputs]` per example (and step), in float32.
+    """`D[target || outputs]` per example (and step), in float32 or float64.
 
     Args:
         name: "kl" (default of the package: `KL(p_target || p_outputs)`),
@@ -57,7 +63,7 @@ def divergence(name, target, outputs, from_logits):
     check_divergence(name)
     if name == "squared_logits":
         if from_logits:
-            a, b = ops.cast(target, "float32"), ops.cast(outputs, "float32")
+            a, b = _at_least_float32(target), _at_least_float32(outputs)
         else:
             a = log_probabilities(target, False)
             b = log_probabilities(outputs, False)
@@ -102,4 +108,5 @@ def step_weights(outputs, sample_weight=None, output_mask=None):
 
 def weighted_divergence(name, target, outputs, from_logits, weights):
     """`sum_t lambda_t D_t` summed over the batch (the penalty R)."""
-    return ops.sum(weights * divergence(name, target, outputs, from_logits))
+    values = divergence(name, target, outputs, from_logits)
+    return ops.sum(ops.cast(weights, values.dtype) * values)

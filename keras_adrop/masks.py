@@ -108,6 +108,7 @@ def flip(mask, influence, count):
     Returns:
         The new mask, same shape and dtype as `mask`.
     """
+    mask = ops.convert_to_tensor(mask)
     if count == 0:
         return mask
     influence = ops.cast(influence, mask.dtype)

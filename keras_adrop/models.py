@@ -322,7 +322,29 @@ class AdversarialDropoutModel(RegularizedModel):
 
     @property
     def adversarial_dropout(self):
+        """The `AdversarialDropout` regularizer this model trains with."""
         return self.regularizers[0]
+
+    def adversarial_masks(self, x, sample_weight=None):
+        """The adversarial masks a training step would find for inputs `x`.
+
+        Runs the base pass and the greedy search (eagerly) without updating
+        any weight. Useful to inspect which units the search drops.
+
+        Args:
+            x: A batch of inputs, as passed to the model.
+            sample_weight: Optional weights of the examples (rule 6).
+
+        Returns:
+            dict layer name -> `(batch, units)` float32 tensor of {0, 1}.
+        """
+        x = tf.nest.map_structure(tf.convert_to_tensor, x)
+        with tf.GradientTape() as tape:
+            _, make_batch = self._base_pass(x, tape)
+            found = self.adversarial_dropout.adversarial_masks(
+                make_batch(sample_weight)
+            )
+        return {layer.name: mask for layer, mask in found.items()}
 
     def get_config(self):
         config = super().get_config()

@@ -303,7 +303,12 @@ class MaskedRNN(keras.layers.RNN):
                 "run their own cell so that the recurrent mask is applied. "
                 f"Received: use_cudnn={use_cudnn}"
             )
-        cell_params = inspect.signature(self.cell_class.__init__).parameters
+        cell_params = {
+            name
+            for klass in self.cell_class.__mro__
+            if issubclass(klass, MaskedCell)
+            for name in inspect.signature(klass.__init__).parameters
+        } - {"self", "units", "kwargs"}
         cell_args = {k: kwargs.pop(k) for k in list(kwargs) if k in cell_params}
         rnn_args = {k: kwargs.pop(k) for k in list(kwargs) if k in _RNN_ARGS}
         unknown = sorted(set(kwargs) - set(_LAYER_ARGS))

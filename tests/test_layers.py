@@ -1,0 +1,209 @@
+"""The recurrent layers: equal to Keras' own, and masks as ALGORITHM.md s.1."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import keras
+
+from keras_adrop import layers
+
+# (ours, Keras', constructor arguments): every cell variant.
+PAIRS = [
+    (layers.LSTM, keras.layers.LSTM, {}),
+    (layers.GRU, keras.layers.GRU, {}),
+    (layers.GRU, keras.layers.GRU, {"reset_after": False}),
+    (layers.SimpleRNN, keras.layers.SimpleRNN, {}),
+]
+PAIR_IDS = ["lstm", "gru", "gru_reset_before", "simple_rnn"]
+SEQUENCES = np.random.RandomState(0).randn(3, 6, 4).astype("float32")
+
+
+def _twins(ours_cls, keras_cls, kwargs, **call_kwargs):
+    """Our layer and Keras' with identical (non-trivial) weights."""
+    theirs_kwargs = dict(kwargs, **call_kwargs)
+    if keras_cls is not keras.layers.SimpleRNN:
+        theirs_kwargs["use_cudnn"] = False
+    theirs = keras_cls(5, **theirs_kwargs)
+    ours = ours_cls(5, **kwargs, **call_kwargs)
+    theirs(SEQUENCES)
+    ours(SEQUENCES)
+    rng = np.random.RandomState(1)
+    weights = [0.5 * rng.randn(*w.shape).astype("float32")
+               for w in theirs.get_weights()]
+    theirs.set_weights(weights)
+    ours.set_weights(weights)
+    return ours, theirs
+
+
+def _outputs_and_gradients(layer, x, mask=None):
+    x = tf.constant(x)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = layer(x, mask=mask)
+        y = y[0] if isinstance(y, (list, tuple)) else y
+        loss = tf.reduce_sum(y * y) + tf.reduce_sum(y)
+    grads = tape.gradient(loss, [x] + layer.trainable_weights)
+    return [y.numpy()] + [g.numpy() for g in grads]
+
+
+@pytest.mark.parametrize("ours_cls,keras_cls,kwargs", PAIRS, ids=PAIR_IDS)
+@pytest.mark.parametrize(
+    "options",
+    [{}, {"return_sequences": True}, {"go_backwards": True},
+     {"return_sequences": True, "return_state": True}],
+    ids=["last", "sequences", "backwards", "state"],
+)
+def test_equals_keras_layer(ours_cls, keras_cls, kwargs, options):
+    ours, theirs = _twins(ours_cls, keras_cls, kwargs, **options)
+    assert [w.shape for w in ours.get_weights()] == [
+        w.shape for w in theirs.get_weights()
+    ]
+    for a, b in zip(_outputs_and_gradients(ours, SEQUENCES),
+                    _outputs_and_gradients(theirs, SEQUENCES)):
+        np.testing.assert_allclose(a, b, atol=1e-5)
+
+
+@pytest.mark.parametrize("ours_cls,keras_cls,kwargs", PAIRS, ids=PAIR_IDS)
+def test_equals_keras_layer_on_padded_input(ours_cls, keras_cls, kwargs):
+    ours, theirs = _twins(ours_cls, keras_cls, kwargs, return_sequences=True)
+    mask = tf.constant(np.array([[1, 1, 1, 1, 1, 1], [1, 1, 1, 0, 0, 0],
+                                 [1, 0, 0, 0, 0, 0]], dtype=bool))
+    for a, b in zip(_outputs_and_gradients(ours, SEQUENCES, mask),
+                    _outputs_and_gradients(theirs, SEQUENCES, mask)):
+        np.testing.assert_allclose(a, b, atol=1e-5)
+
+
+def _sigmoid(z):
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+def test_external_mask_applied_as_rules_1_and_2():
+    """One LSTM step by hand: only h_{t-1} is masked, rescaled H / kept."""
+    layer = layers.LSTM(4, return_sequences=True)
+    x = np.random.RandomState(2).randn(2, 2, 3).astype("float32")
+    layer(x)
+    kernel, recurrent, bias = [w.astype("float64") for w in layer.get_weights()]
+    mask = np.array([[1, 0, 1, 1], [0, 0, 1, 0]], "float32")
+    with layers.recurrent_masks({layer: tf.constant(mask)}):
+        y = layer(x, training=False).numpy()  # applies in inference too
+
+    h = np.zeros((2, 4))
+    c = np.zeros((2, 4))
+    scale = 4.0 / mask.sum(axis=1, keepdims=True)  # rule 2: 4/3 and 4/1
+    for t in range(2):
+        z = x[:, t] @ kernel + (h * mask * scale) @ recurrent + bias
+        i, f, g, o = np.split(z, 4, axis=1)
+        c = _sigmoid(f) * c + _sigmoid(i) * np.tanh(g)  # c is not masked
+        h = _sigmoid(o) * np.tanh(c)                    # nor is the output
+        np.testing.assert_allclose(y[:, t], h, atol=1e-5)
+
+
+def test_external_mask_on_gru_keeps_unmasked_interpolation():
+    layer = layers.GRU(3, return_sequences=True)
+    x = np.random.RandomState(3).randn(1, 2, 2).astype("float32")
+    layer(x)
+    kernel, recurrent, bias = [w.astype("float64") for w in layer.get_weights()]
+    mask = np.array([[1, 1, 0]], "float32")
+    with layers.recurrent_masks({layer: tf.constant(mask)}):
+        y = layer(x).numpy()
+    h = np.zeros((1, 3))
+    for t in range(2):
+        hm = h * mask * 1.5
+        xz, xr, xh = np.split(x[:, t] @ kernel + bias[0], 3, axis=1)
+        rz, rr, rh = np.split(hm @ recurrent + bias[1], 3, axis=1)
+        z, r = _sigmoid(xz + rz), _sigmoid(xr + rr)
+        h = z * h + (1 - z) * np.tanh(xh + r * rh)
+        np.testing.assert_allclose(y[:, t], h, atol=1e-5)
+
+
+def test_variational_mask_is_per_example_and_time_invariant():
+    """recurrent_dropout: one mask per example for all steps, 1/(1-p)."""
+    layer = layers.SimpleRNN(
+        6, recurrent_dropout=0.5, activation=None, use_bias=False,
+        kernel_initializer="zeros", recurrent_initializer="identity",
+        return_sequences=True, seed=3,
+    )
+    # Zero kernel, identity recurrence: h_t = d(h_{t-1}), so the masks show.
+    x = np.zeros((4, 3, 2), "float32")
+    init = tf.ones((4, 6))
+    y = layer(x, initial_state=init, training=True).numpy()
+    first = y[:, 0]
+    assert set(np.unique(first)) <= {0.0, 2.0}
+    assert len({tuple(row) for row in (first > 0)}) > 1  # differs per example
+    np.testing.assert_allclose(y[:, 1], first * (first > 0) * 2.0)
+    np.testing.assert_allclose(y[:, 2], y[:, 1] * (first > 0) * 2.0)
+    # Off at inference: the full network.
+    np.testing.assert_allclose(layer(x, initial_state=init).numpy(), 1.0)
+
+
+def test_full_network_entry_overrides_recurrent_dropout():
+    layer = layers.LSTM(5, recurrent_dropout=0.5, seed=1)
+    plain = layer(SEQUENCES).numpy()
+    with layers.recurrent_masks({layer: None}):
+        np.testing.assert_allclose(layer(SEQUENCES, training=True), plain)
+    assert not np.allclose(layer(SEQUENCES, training=True), plain)
+
+
+def test_gradient_flows_to_external_mask_in_tf_function():
+    layer = layers.LSTM(5)
+    layer(SEQUENCES)
+
+    @tf.function
+    def influence(mask):
+        with tf.GradientTape() as tape:
+            tape.watch(mask)
+            with layers.recurrent_masks({layer: mask}):
+                y = layer(SEQUENCES, training=True)
+            loss = tf.reduce_sum(y ** 2)
+        return tape.gradient(loss, mask)
+
+    grad = influence(tf.ones((3, 5))).numpy()
+    assert grad.shape == (3, 5) and np.all(np.isfinite(grad))
+    assert np.abs(grad).sum() > 0
+
+
+def test_mask_shape_is_checked():
+    layer = layers.LSTM(5)
+    layer(SEQUENCES)
+    with pytest.raises(ValueError, match=r"must have shape \(batch, 5\)"):
+        with layers.recurrent_masks({layer: tf.ones((3, 4))}):
+            pass
+    with pytest.raises(ValueError, match="keras_adrop recurrent layers"):
+        with layers.recurrent_masks({keras.layers.Dense(3): tf.ones((3, 4))}):
+            pass
+
+
+@pytest.mark.parametrize("argument", ["recurrent_dropout", "dropout"])
+@pytest.mark.parametrize("value", [-0.1, 1.0, 1.5])
+def test_dropout_rates_outside_unit_interval_raise(argument, value):
+    with pytest.raises(ValueError, match=f"`{argument}` must be in \\[0, 1\\)"):
+        layers.LSTM(4, **{argument: value})
+
+
+def test_use_cudnn_true_raises():
+    with pytest.raises(ValueError, match="use_cudnn"):
+        layers.LSTM(4, use_cudnn=True)
+
+
+def test_unknown_argument_raises():
+    with pytest.raises(TypeError, match="reset_after"):
+        layers.LSTM(4, reset_after=True)
+
+
+def test_cell_with_dropout_in_foreign_rnn_raises_in_training():
+    rnn = keras.layers.RNN(layers.LSTMCell(4, recurrent_dropout=0.2))
+    np.testing.assert_allclose(
+        rnn(SEQUENCES).shape, (3, 4)
+    )  # inference: fine
+    with pytest.raises(ValueError, match="keras_adrop.layers.LSTM"):
+        rnn(SEQUENCES, training=True)
+
+
+@pytest.mark.parametrize("cls", [layers.LSTM, layers.GRU, layers.SimpleRNN])
+def test_config_round_trip(cls):
+    layer = cls(7, recurrent_dropout=0.25, dropout=0.1, seed=5,
+                return_sequences=True, go_backwards=True, name="rnn")
+    config = layer.get_config()
+    clone = cls.from_config(config)
+    assert clone.get_config() == config
+    assert clone.recurrent_dropout == 0.25 and clone.units == 7

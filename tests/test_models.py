@@ -1,0 +1,438 @@
+"""AdversarialDropoutModel / RegularizedModel: ALGORITHM.md sections 2 and 4."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import keras
+
+import keras_adrop
+from keras_adrop import divergences
+from keras_adrop import layers
+from keras_adrop.regularizers import AdversarialDropout
+
+STEPS, FEATURES, CLASSES = 8, 2, 3
+
+
+def _toy_data(n=96, seed=0):
+    """A learnable 3-class sequence problem."""
+    rng = np.random.RandomState(seed)
+    x = rng.randn(n, STEPS, FEATURES).astype("float32")
+    y = (np.digitize(x[:, :, 0].sum(axis=1), [-1.5, 1.5])).astype("int32")
+    return x, y
+
+
+def _classifier(model_cls=keras_adrop.AdversarialDropoutModel, units=10,
+                activation=None, extra_layers=(), **kwargs):
+    inputs = keras.Input((STEPS, FEATURES))
+    h = inputs
+    for layer in extra_layers:
+        h = layer(h)
+    h = layers.LSTM(units, name="lstm")(h)
+    outputs = keras.layers.Dense(CLASSES, activation=activation)(h)
+    return model_cls(inputs, outputs, **kwargs)
+
+
+def _compile(model, from_logits=True):
+    model.compile(
+        keras.optimizers.Adam(0.01),
+        keras.losses.SparseCategoricalCrossentropy(from_logits=from_logits),
+        metrics=["accuracy"],
+    )
+    return model
+
+
+def _fit(model, epochs=3, **kwargs):
+    x, y = _toy_data()
+    return model.fit(x, y, epochs=epochs, batch_size=32, verbose=0,
+                     shuffle=False, **kwargs).history
+
+
+def test_fit_lowers_the_loss_and_logs_every_part():
+    model = _compile(_classifier(delta=0.3, iterations=2, seed=1))
+    history = _fit(model, epochs=6)
+    assert history["loss"][-1] < history["loss"][0]
+    assert history["supervised_loss"][-1] < history["supervised_loss"][0]
+    assert all(p > 0 for p in history["adversarial_dropout_penalty"])
+    # Budget floor(0.3 * 10) = 3; the search spends between 1 and 3 flips.
+    flips = history["adversarial_dropout_flips_lstm"]
+    assert all(1.0 <= f <= 3.0 for f in flips), flips
+    # loss = supervised + 1.0 * penalty, epoch means of both.
+    np.testing.assert_allclose(
+        history["loss"],
+        np.add(history["supervised_loss"],
+               history["adversarial_dropout_penalty"]),
+        rtol=1e-5,
+    )
+
+
+def test_same_seed_gives_identical_losses():
+    runs = []
+    for _ in range(2):
+        keras.utils.set_random_seed(7)
+        model = _compile(_classifier(delta=0.3, seed=3))
+        runs.append(_fit(model, epochs=2)["loss"])
+    assert runs[0] == runs[1]
+
+
+def test_penalty_weight_and_rampup():
+    model = _compile(_classifier(delta=0.3, penalty_weight=0.0, seed=1))
+    history = _fit(model, epochs=1)
+    np.testing.assert_allclose(history["loss"], history["supervised_loss"],
+                               rtol=1e-6)
+    regularizer = AdversarialDropout(weight=2.0, rampup_steps=10)
+    np.testing.assert_allclose(
+        [float(regularizer.current_weight(s)) for s in (0, 5, 10, 50)],
+        [2 * np.exp(-5.0), 2 * np.exp(-5 * 0.25), 2.0, 2.0], rtol=1e-6)
+
+
+def test_several_adversarial_layers_each_get_their_own_budget():
+    inputs = keras.Input((STEPS, FEATURES))
+    h = layers.GRU(10, return_sequences=True, name="first")(inputs)
+    h = layers.LSTM(20, name="second")(h)
+    outputs = keras.layers.Dense(CLASSES)(h)
+    model = _compile(keras_adrop.AdversarialDropoutModel(
+        inputs, outputs, delta=0.2, iterations=2, seed=0))
+    history = _fit(model, epochs=1)
+    # Budgets 2 and 4 flips.
+    assert 1 <= history["adversarial_dropout_flips_first"][0] <= 2
+    assert 1 <= history["adversarial_dropout_flips_second"][0] <= 4
+    assert history["adversarial_dropout_flips_second"][0] > 2
+    only_second = keras_adrop.AdversarialDropoutModel(
+        inputs, outputs, delta=0.2, adversarial_layers=["second"])
+    assert [layer.name for layer in only_second.adversarial_dropout.layers] \
+        == ["second"]
+
+
+def test_adversarial_mask_beats_random_masks_with_the_same_flips():
+    """On a trained model, eps_adv raises D more than random flips do."""
+    plain = _compile(_classifier(model_cls=keras.Model, units=16))
+    x, y = _toy_data(n=128)
+    plain.fit(x, y, epochs=15, batch_size=32, verbose=0)
+    model = _compile(_classifier(delta=0.25, iterations=2, units=16, seed=5))
+    model.set_weights(plain.get_weights())
+    adversarial = model.adversarial_masks(x)["lstm"].numpy()
+    rnn = model.get_layer("lstm")
+    target = model(x)
+    flips = (1.0 - adversarial).sum(axis=1)
+    assert flips.max() <= 4 and flips.min() >= 1
+
+    def per_example(mask):
+        with layers.recurrent_masks({rnn: tf.constant(mask)}):
+            out = model(x, training=True)
+        return divergences.divergence("kl", target, out, True).numpy()
+
+    adversarial_d = per_example(adversarial)
+    rng = np.random.RandomState(0)
+    random_d = []
+    for _ in range(10):
+        mask = np.ones_like(adversarial)
+        for row, count in enumerate(flips.astype(int)):
+            mask[row, rng.choice(16, count, replace=False)] = 0.0
+        random_d.append(per_example(mask))
+    beats = (adversarial_d[None] > np.array(random_d)).mean()
+    assert beats > 0.75, beats
+
+
+def test_rule_9_every_pass_sees_the_same_input_dropout_noise():
+    model = _compile(_classifier(
+        delta=0.3, extra_layers=[keras.layers.Dropout(0.5)], seed=2))
+    x, _ = _toy_data(n=16)
+    x = tf.constant(x)
+    with tf.GradientTape() as tape:
+        outputs, make_batch = model._base_pass(x, tape)
+        batch = make_batch(None)
+        again = batch.run({})  # same masks, replayed noise
+        other = model(x, training=True)  # fresh noise
+    np.testing.assert_array_equal(again.numpy(), outputs.numpy())
+    assert not np.allclose(other.numpy(), outputs.numpy())
+
+
+def test_probability_outputs_and_inferred_from_logits():
+    model = _compile(_classifier(delta=0.3, activation="softmax", seed=1),
+                     from_logits=False)
+    history = _fit(model, epochs=2)
+    assert history["adversarial_dropout_penalty"][0] > 0
+    assert history["loss"][-1] < history["loss"][0]
+
+    string_loss = _classifier(delta=0.3, activation="softmax")
+    string_loss.compile("adam", "sparse_categorical_crossentropy")
+    assert _fit(string_loss, epochs=1)["adversarial_dropout_penalty"][0] > 0
+
+    unknown = _classifier(delta=0.3)
+    unknown.compile("adam", lambda y, p: tf.reduce_mean(p))
+    with pytest.raises(ValueError, match="from_logits"):
+        _fit(unknown, epochs=1)
+
+
+def test_sequence_outputs_with_padding_train_and_weight_valid_steps():
+    vocab, steps = 12, 7
+    inputs = keras.Input((steps,), dtype="int32")
+    h = keras.layers.Embedding(vocab, 6, mask_zero=True)(inputs)
+    h = layers.LSTM(10, return_sequences=True)(h)
+    outputs = keras.layers.Dense(vocab)(h)
+    model = keras_adrop.AdversarialDropoutModel(
+        inputs, outputs, delta=0.2, seed=0)
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(True))
+    rng = np.random.RandomState(0)
+    tokens = rng.randint(1, vocab, size=(32, steps + 1))
+    tokens[:16, 5:] = 0  # padding
+    history = model.fit(tokens[:, :-1], tokens[:, 1:], epochs=2,
+                        batch_size=16, verbose=0)
+    assert history.history["adversarial_dropout_penalty"][0] > 0
+
+    out = model(tokens[:4, :-1])
+    weights = divergences.step_weights(
+        out, output_mask=tokens[:4, :-1] != 0).numpy()
+    valid = (tokens[:4, :-1] != 0)
+    np.testing.assert_allclose(weights[~valid], 0.0)
+    np.testing.assert_allclose(weights[valid], 1.0 / valid.sum())
+    weights = divergences.step_weights(
+        out, sample_weight=np.array([2.0, 0.0, 1.0, 1.0]),
+        output_mask=valid).numpy()
+    np.testing.assert_allclose(weights.sum(), (valid.sum(1) * [2, 0, 1, 1])
+                               .sum() / valid.sum(), rtol=1e-6)
+
+
+def test_unlabeled_inputs_contribute_only_to_the_penalty():
+    x, y = _toy_data(n=64)
+    x_u, _ = _toy_data(n=64, seed=1)
+    labeled = tf.data.Dataset.from_tensor_slices((x, y)).batch(16)
+    unlabeled = tf.data.Dataset.from_tensor_slices(x_u).batch(16)
+    data = tf.data.Dataset.zip((labeled, unlabeled)).map(
+        lambda lab, unl: {"labeled": lab, "unlabeled": unl})
+
+    def run(dataset):
+        keras.utils.set_random_seed(11)
+        model = _compile(_classifier(delta=0.3, seed=4))
+        return model.fit(dataset, epochs=1, verbose=0).history
+
+    with_unlabeled = run(data)
+    labeled_only = run(labeled)
+    # The supervised part of the first step is the same; the penalty is not.
+    assert with_unlabeled["adversarial_dropout_penalty"][0] > 0
+    assert (with_unlabeled["adversarial_dropout_penalty"][0]
+            != labeled_only["adversarial_dropout_penalty"][0])
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"delta": 0.0}, "`delta` must be a number in"),
+        ({"delta": 1.0}, "`delta` must be a number in"),
+        ({"delta": 0.05}, r"floor\(delta \* units\) = 0"),
+        ({"iterations": 0}, "`iterations`"),
+        ({"divergence": "js"}, "`divergence` must be one of"),
+        ({"base_mask": "zeros"}, "`base_mask` must be one of"),
+        ({"base_mask": "random"}, "recurrent_dropout=0"),
+        ({"adversarial_layers": ["nope"]}, "`layers` must name"),
+    ],
+)
+def test_bad_configuration_raises_naming_the_argument(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        _classifier(**{"delta": 0.3, **kwargs})
+
+
+def test_model_without_keras_adrop_layers_raises():
+    inputs = keras.Input((STEPS, FEATURES))
+    outputs = keras.layers.Dense(3)(keras.layers.LSTM(4)(inputs))
+    with pytest.raises(ValueError, match="has none"):
+        keras_adrop.AdversarialDropoutModel(inputs, outputs, delta=0.5)
+
+
+def test_mixed_float16_training_step():
+    keras.config.set_dtype_policy("mixed_float16")
+    model = _classifier(delta=0.3, seed=1)
+    assert model.get_layer("lstm").compute_dtype == "float16"
+    _compile(model)
+    assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
+    history = _fit(model, epochs=1)
+    assert np.isfinite(history["loss"][0])
+    assert history["adversarial_dropout_penalty"][0] > 0
+
+
+def test_savedmodel_export_serves_predict_without_the_search(tmp_path):
+    model = _compile(_classifier(delta=0.3, seed=1))
+    _fit(model, epochs=1)
+    model.export(str(tmp_path / "export"), verbose=False)
+    served = tf.saved_model.load(str(tmp_path / "export"))
+    x, _ = _toy_data(n=7)
+    for n in (1, 5, 7):
+        np.testing.assert_allclose(
+            served.serve(tf.constant(x[:n])).numpy(),
+            model.predict(x[:n], verbose=0), atol=1e-5)
+    graph = served.serve.get_concrete_function(
+        tf.TensorSpec((None, STEPS, FEATURES))).graph
+    op_types = {op.type for op in graph.get_operations()} | {
+        node.op for function in graph.as_graph_def().library.function
+        for node in function.node_def}
+    # The training step's search uses TopKV2 (rule 13); serving must not.
+    search = tf.function(lambda s: keras_adrop.masks.flip(s, s, 1))
+    search_ops = {op.type for op in search.get_concrete_function(
+        tf.TensorSpec((2, 4))).graph.get_operations()}
+    assert "TopKV2" in search_ops
+    assert "TopKV2" not in op_types
+
+
+_ROUND_TRIP = textwrap.dedent("""
+    import json, sys
+    import numpy as np
+    import keras
+    import keras_adrop  # registers the classes
+    path, x_path = sys.argv[1], sys.argv[2]
+    model = keras.saving.load_model(path)
+    x = np.load(x_path)
+    config = model.get_config()
+    keys = ["delta", "iterations", "penalty_weight", "penalty_rampup_steps",
+            "divergence", "base_mask", "stop_target_gradient",
+            "adversarial_layers", "from_logits", "seed"]
+    reloaded = model.predict(x, verbose=0).tolist()
+    y = (np.arange(len(x)) % 3).astype("int32")
+    history = model.fit(x, y, epochs=1, verbose=0)
+    print(json.dumps({
+        "class": type(model).__name__,
+        "config": {k: config[k] for k in keys},
+        "layer": type(model.get_layer("lstm")).__name__,
+        "recurrent_dropout": model.get_layer("lstm").recurrent_dropout,
+        "predictions": np.load(x_path.replace("x.npy", "p.npy")).tolist(),
+        "reloaded": reloaded,
+        "penalty": history.history["adversarial_dropout_penalty"][0],
+    }))
+""")
+
+
+def test_keras_file_round_trip_in_a_fresh_process(tmp_path):
+    inputs = keras.Input((STEPS, FEATURES))
+    h = layers.LSTM(10, recurrent_dropout=0.2, name="lstm")(inputs)
+    outputs = keras.layers.Dense(CLASSES)(h)
+    settings = dict(delta=0.2, iterations=2, penalty_weight=0.5,
+                    penalty_rampup_steps=7, divergence="reverse_kl",
+                    base_mask="random", stop_target_gradient=False,
+                    adversarial_layers=["lstm"], from_logits=True, seed=9)
+    model = _compile(keras_adrop.AdversarialDropoutModel(
+        inputs, outputs, **settings))
+    _fit(model, epochs=1)
+    x, _ = _toy_data(n=6)
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "p.npy", model.predict(x, verbose=0))
+    model.save(tmp_path / "model.keras")
+    script = tmp_path / "load.py"
+    script.write_text(_ROUND_TRIP)
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    result = subprocess.run(
+        [sys.executable, str(script), str(tmp_path / "model.keras"),
+         str(tmp_path / "x.npy")],
+        capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["class"] == "AdversarialDropoutModel"
+    assert report["layer"] == "LSTM"
+    assert report["recurrent_dropout"] == pytest.approx(0.2)
+    assert report["config"] == {**settings, "penalty_weight": 0.5,
+                                "delta": pytest.approx(0.2)}
+    np.testing.assert_allclose(report["reloaded"], report["predictions"],
+                               atol=1e-6)
+    assert report["penalty"] > 0  # it keeps training
+
+
+def test_regularized_model_with_a_list_round_trips(tmp_path):
+    regularizers = [AdversarialDropout(delta=0.3, iterations=2, seed=1,
+                                       name="add_k2", from_logits=True)]
+    model = _compile(_classifier(model_cls=keras_adrop.RegularizedModel,
+                                 regularizers=regularizers))
+    history = _fit(model, epochs=1)
+    assert "add_k2_penalty" in history and "add_k2_flips_lstm" in history
+    model.save(tmp_path / "m.keras")
+    loaded = keras.saving.load_model(tmp_path / "m.keras")
+    assert isinstance(loaded, keras_adrop.RegularizedModel)
+    assert loaded.regularizers[0].get_config() == regularizers[0].get_config()
+    x, _ = _toy_data(n=4)
+    np.testing.assert_allclose(loaded.predict(x, verbose=0),
+                               model.predict(x, verbose=0), atol=1e-6)
+
+
+def test_evaluate_reports_no_training_only_metrics():
+    model = _compile(_classifier(delta=0.3, seed=1))
+    x, y = _toy_data()
+    history = model.fit(x, y, validation_data=(x, y), epochs=1,
+                        verbose=0).history
+    assert "val_adversarial_dropout_penalty" not in history
+    assert "val_loss" in history and "val_accuracy" in history
+    result = model.evaluate(x, y, verbose=0, return_dict=True)
+    assert set(result) == {"loss", "accuracy"}
+    plain = _compile(_classifier(model_cls=keras.Model))
+    plain.set_weights(model.get_weights())
+    expected = plain.evaluate(x, y, verbose=0, return_dict=True)
+    assert result["loss"] == pytest.approx(expected["loss"], rel=1e-5)
+
+
+_DISTRIBUTED = textwrap.dedent("""
+    import json, os, sys
+    import numpy as np
+    import tensorflow as tf
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(
+        cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    import keras
+    import keras_adrop
+
+    def run(strategy):
+        keras.utils.set_random_seed(0)
+        with strategy.scope():
+            inputs = keras.Input((6, 2))
+            h = keras_adrop.layers.LSTM(10, name="lstm")(inputs)
+            model = keras_adrop.AdversarialDropoutModel(
+                inputs, keras.layers.Dense(3)(h), delta=0.3, seed=1)
+            model.compile(keras.optimizers.SGD(0.1),
+                          keras.losses.SparseCategoricalCrossentropy(True))
+        rng = np.random.RandomState(0)
+        x = rng.randn(64, 6, 2).astype("float32")
+        y = (x[:, :, 0].sum(1) > 0).astype("int32")
+        first = {}
+        record = keras.callbacks.LambdaCallback(
+            on_train_batch_end=lambda batch, logs: first.setdefault(
+                "logs", {k: float(v) for k, v in logs.items()}))
+        h = model.fit(x, y, batch_size=32, epochs=2, shuffle=False, verbose=0,
+                      callbacks=[record])
+        return h.history, first["logs"]
+
+    devices = ["/cpu:0", "/cpu:1"]
+    print(json.dumps({
+        "one": run(tf.distribute.OneDeviceStrategy("/cpu:0")),
+        "two": run(tf.distribute.MirroredStrategy(devices)),
+    }))
+""")
+
+
+def test_mirrored_strategy_matches_one_device(tmp_path):
+    """Penalty scaled per replica: the same global-batch losses on 2 replicas.
+
+    The start flips are drawn per replica, so the masks (and penalties) of a
+    replica differ from the one-device draw; the supervised loss of the first
+    step, computed before any such draw touches the weights, must agree, and
+    the penalty must stay on the same scale (not doubled or halved).
+    """
+    script = tmp_path / "dist.py"
+    script.write_text(_DISTRIBUTED)
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    result = subprocess.run([sys.executable, str(script)], capture_output=True,
+                            text=True, env=env, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    (one, one_first), (two, two_first) = report["one"], report["two"]
+    # Step 1: same weights, same global batch -> the same supervised loss.
+    assert two_first["supervised_loss"] == pytest.approx(
+        one_first["supervised_loss"], rel=1e-5)
+    # The penalty depends on each replica's random start flips: same scale.
+    for key in ("adversarial_dropout_penalty", "supervised_loss"):
+        np.testing.assert_allclose(two[key], one[key], rtol=0.5)
+    # The optimized total counts the penalty once, not once per replica.
+    for logs in (one, two):
+        np.testing.assert_allclose(
+            np.array(logs["loss"]) - np.array(logs["supervised_loss"]),
+            logs["adversarial_dropout_penalty"], atol=2e-7)
