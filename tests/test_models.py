@@ -436,3 +436,19 @@ def test_mirrored_strategy_matches_one_device(tmp_path):
         np.testing.assert_allclose(
             np.array(logs["loss"]) - np.array(logs["supervised_loss"]),
             logs["adversarial_dropout_penalty"], atol=2e-7)
+
+
+def test_wraps_bidirectional_and_a_built_sequential_model():
+    base = keras.Sequential([
+        keras.Input((STEPS, FEATURES)),
+        keras.layers.Bidirectional(layers.LSTM(6)),
+        keras.layers.Dense(CLASSES),
+    ])
+    model = _compile(keras_adrop.AdversarialDropoutModel(
+        base.inputs, base.outputs, delta=0.34, seed=0))
+    adversarial = model.adversarial_dropout.layers
+    assert len(adversarial) == 2 and {l.go_backwards for l in adversarial} \
+        == {False, True}
+    history = _fit(model, epochs=1)
+    assert all(history[f"adversarial_dropout_flips_{l.name}"][0] >= 1
+               for l in adversarial)
