@@ -22,10 +22,13 @@ Run it from the repository root:
 
     python examples/sequential_mnist.py
 
-(about 6 minutes on 2 CPU cores), or `python examples/sequential_mnist.py
---quick` for a smoke run of a few seconds. It prints a markdown table of test
-error, training time per epoch and final training loss, and writes
-`results.json` and `learning_curves.png` to `results/sequential_mnist/`.
+(LSTM with 64 units, delta 0.05 = 3 flipped units, 80 epochs of Adam with
+the learning rate cosine-decayed from 0.01; about 5 minutes on 2 CPU cores,
+where all three methods reach ~99-100% training accuracy), or
+`python examples/sequential_mnist.py --quick` for a ~20-second smoke run.
+It prints a markdown table of test error, training time per epoch and final
+training loss, and writes `results.json` (configuration, metrics, full
+history) and `learning_curves.png` to `results/sequential_mnist/`.
 
 One seed on 797 test digits is an illustration, not evidence: differences of
 a point or two between methods are within seed-to-seed noise. Repeat with
@@ -34,6 +37,7 @@ several `--seed` values before drawing conclusions.
 
 import argparse
 import json
+import math
 import os
 import sys
 import time
@@ -64,7 +68,7 @@ QUICK_DEFAULTS = {
     "batch_size": 32,
     "learning_rate": 1e-2,
     "recurrent_dropout": 0.1,
-    "delta": 0.125,
+    "delta": 0.2,
     "train_size": 200,
 }
 
@@ -123,8 +127,15 @@ def build_model(method, args):
         )
     else:
         raise ValueError(f"Unknown method {method!r}; choose from {METHODS}.")
+    # Cosine decay to zero over the run: a high learning rate learns the
+    # 64-step sequences quickly, and the decay makes the final epoch (the
+    # one compared) a stable end point rather than one noisy step.
+    steps_per_epoch = math.ceil(args.train_size / args.batch_size)
+    learning_rate = keras.optimizers.schedules.CosineDecay(
+        args.learning_rate, decay_steps=args.epochs * steps_per_epoch
+    )
     model.compile(
-        optimizer=keras.optimizers.Adam(args.learning_rate),
+        optimizer=keras.optimizers.Adam(learning_rate),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=["accuracy"],
     )
@@ -207,6 +218,7 @@ def plot_learning_curves(metrics, path):
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib import ticker
 
     fig, (ax_error, ax_loss) = plt.subplots(1, 2, figsize=(11, 4))
     for method, m in metrics.items():
@@ -216,7 +228,14 @@ def plot_learning_curves(metrics, path):
         train_loss = history.get("supervised_loss", history["loss"])
         ax_error.plot(epochs, test_error, label=method)
         ax_loss.plot(epochs, train_loss, label=method)
-    ax_error.set(xlabel="epoch", ylabel="test error (%)", title="Test error")
+    ax_error.set(
+        xlabel="epoch", ylabel="test error (%)", title="Test error",
+        yscale="log",
+    )
+    # Plain percentages on the log axis, so the last epochs are readable.
+    ax_error.set_yticks([1, 2, 3, 5, 10, 20, 50, 100])
+    ax_error.yaxis.set_major_formatter(ticker.FormatStrFormatter("%g"))
+    ax_error.yaxis.set_minor_formatter(ticker.NullFormatter())
     ax_loss.set(
         xlabel="epoch",
         ylabel="cross-entropy",
@@ -236,6 +255,11 @@ def write_report(results, output_dir):
     os.makedirs(output_dir, exist_ok=True)
     table = markdown_table(results["methods"])
     print("\n" + table)
+    print(
+        "\nfinal train loss: cross-entropy of the last epoch's training "
+        "passes (variational: with its random recurrent masks; adversarial: "
+        "the full network, penalty excluded)."
+    )
     json_path = os.path.join(output_dir, "results.json")
     with open(json_path, "w") as f:
         json.dump(results, f, indent=2)
@@ -275,7 +299,10 @@ def parse_args(argv=None):
     )
     parser.add_argument(
         "--learning-rate", type=float,
-        help=f"Adam learning rate (default {DEFAULTS['learning_rate']}).",
+        help=(
+            f"Initial Adam learning rate (default {DEFAULTS['learning_rate']}"
+            "), cosine-decayed to 0 over the run."
+        ),
     )
     parser.add_argument(
         "--recurrent-dropout", type=float,
@@ -313,8 +340,8 @@ def parse_args(argv=None):
     parser.add_argument(
         "--quick", action="store_true",
         help=(
-            "Smoke run for tests, a few seconds: 2 epochs, 200 training "
-            "images, 16 units, delta 0.125 (2 flips). Explicit options "
+            "Smoke run for tests, ~20 s: 2 epochs, 200 training "
+            "images, 16 units, delta 0.2 (3 flips). Explicit options "
             "still override these."
         ),
     )
@@ -344,14 +371,11 @@ def main(argv=None):
         f"Digits 8x8 as 64-step sequences: {len(train_data[1])} train / "
         f"{len(test_data[1])} test (stratified split, seed {args.seed}). "
         f"LSTM({args.units}), recurrent dropout {args.recurrent_dropout}, "
-        f"delta {args.delta} -> {budget} flips, {args.epochs} epochs."
+        + (f"delta {args.delta} -> {budget} flips, " if adversarial else "")
+        + f"{args.epochs} epochs."
     )
-    config = {
-        key: value for key, value in vars(args).items()
-        if key not in ("methods",)
-    }
+    config = dict(vars(args))
     config.update(
-        methods=args.methods,
         flip_budget=budget,
         train_examples=len(train_data[1]),
         test_examples=len(test_data[1]),
