@@ -11,8 +11,9 @@ setup(
     name="keras_adrop",
     version="0.1.0",
     description=(
-        "Adversarial dropout for RNNs (Park et al., AAAI 2019) and the dropout "
-        "methods it is compared with, for Keras 3 / TensorFlow."
+        "Adversarial dropout for RNNs (Park et al., AAAI 2019) for "
+        "Keras 3 / TensorFlow: masked LSTM/GRU/SimpleRNN layers and a "
+        "Keras model that trains with the adversarial-dropout penalty."
     ),
     long_description=README.read_text() if README.exists() else "",
     long_description_content_type="text/markdown",

@@ -5,6 +5,7 @@ tensors so that each rule can be read and tested on its own.
 """
 
 import math
+import numbers
 
 import keras
 from keras import ops
@@ -40,7 +41,11 @@ def flip_budget(delta, units):
 
 
 def check_delta(delta):
-    if not isinstance(delta, (int, float)) or not 0.0 < delta < 1.0:
+    if (
+        not isinstance(delta, numbers.Real)
+        or isinstance(delta, bool)
+        or not 0.0 < delta < 1.0
+    ):
         raise ValueError(
             "`delta` must be a number in (0, 1), the fraction of recurrent "
             f"units the adversarial mask may flip. Received: delta={delta}"
@@ -48,7 +53,11 @@ def check_delta(delta):
 
 
 def check_iterations(iterations):
-    if not isinstance(iterations, int) or iterations < 1:
+    if (
+        not isinstance(iterations, numbers.Integral)
+        or isinstance(iterations, bool)
+        or iterations < 1
+    ):
         raise ValueError(
             "`iterations` (the paper's K) must be an integer >= 1. "
             f"Received: iterations={iterations}"

@@ -22,8 +22,10 @@ import tensorflow as tf
 from keras_adrop import divergences
 from keras_adrop.layers.recurrent import recurrent_masks
 from keras_adrop.regularizers import AdversarialDropout
+from keras_adrop.regularizers import ModelState
 from keras_adrop.regularizers import Regularizer
 from keras_adrop.regularizers import TrainingBatch
+from keras_adrop.regularizers import carried_states
 from keras_adrop.regularizers import scale_for_replicas
 
 _UNLABELED_KEYS = {"labeled", "unlabeled"}
@@ -44,6 +46,9 @@ def _batch_size(x):
 @keras.saving.register_keras_serializable(package="keras_adrop")
 class RegularizedModel(keras.Model):
     """A functional Keras model trained with extra penalties.
+
+    To copy a model, use `type(model).from_config(model.get_config())`
+    (`keras.models.clone_model` does not know the extra arguments).
 
     Args:
         *args: `inputs, outputs` as for `keras.Model`. To wrap an existing
@@ -106,7 +111,7 @@ class RegularizedModel(keras.Model):
             regularizer.build(self)
         self.regularizers = regularizers
         # Tracked here so that the draws are saved and distributed with the
-        # model; excluded from the replayed randomness (rule 9).
+        # model; excluded from the rewound state (rule 9).
         self.regularizer_seed_generators = [
             r.seed_generator for r in regularizers
         ]
@@ -123,13 +128,15 @@ class RegularizedModel(keras.Model):
             t for trackers in self.regularizer_trackers for t in trackers
         ]
 
-    def _seed_states(self):
-        """State of every random draw in the layers (replayed, rule 9)."""
+    def _model_state(self):
+        """Saves what a forward pass changes besides weights (rule 9)."""
         own = {id(g.state) for g in self.regularizer_seed_generators}
-        return [
-            v for v in self.variables
-            if v.name == "seed_generator_state" and id(v) not in own
+        variables = [
+            v for v in self.non_trainable_variables if id(v) not in own
         ]
+        seen = {id(v) for v in variables}
+        variables += [v for v in carried_states(self) if id(v) not in seen]
+        return ModelState(variables)
 
     def _base_masks(self, batch_size):
         masks = {}
@@ -146,11 +153,11 @@ class RegularizedModel(keras.Model):
 
     def _base_pass(self, x, tape):
         """Runs eps0 on `x`; returns (outputs, TrainingBatch factory)."""
-        seed_states = self._seed_states()
-        saved = [tf.identity(s.value) for s in seed_states]
+        state = self._model_state()
         base_masks = self._base_masks(_batch_size(x))
         with recurrent_masks(base_masks):
             outputs = self(x, training=True)
+        state.base_pass_done()
 
         def make_batch(sample_weight):
             if tf.nest.is_nested(outputs):
@@ -162,7 +169,7 @@ class RegularizedModel(keras.Model):
                 outputs, sample_weight, getattr(outputs, "_keras_mask", None)
             )
             return TrainingBatch(self, x, outputs, weights, base_masks,
-                                 seed_states, saved, tape)
+                                 state, tape)
 
         return outputs, make_batch
 
@@ -190,6 +197,8 @@ class RegularizedModel(keras.Model):
                 )
                 for tracker in trackers:
                     tracker.update_state(logs[tracker.name])
+            # Only the base pass advances random draws and carried states.
+            batches[-1].state.keep_base_pass()
             scaled = self.optimizer.scale_loss(total)
         batch_size = _batch_size(x)
         self._loss_tracker.update_state(
@@ -305,7 +314,13 @@ class AdversarialDropoutModel(RegularizedModel):
         seed=None,
         **kwargs,
     ):
-        kwargs.pop("regularizers", None)  # rebuilt from the arguments above
+        if "regularizers" in kwargs:
+            raise ValueError(
+                "AdversarialDropoutModel builds its own regularizer from "
+                "`delta`, `iterations`, ...; to combine several, use "
+                "keras_adrop.RegularizedModel(inputs, outputs, "
+                "regularizers=[...])."
+            )
         regularizer = AdversarialDropout(
             delta=delta,
             iterations=iterations,
@@ -328,8 +343,10 @@ class AdversarialDropoutModel(RegularizedModel):
     def adversarial_masks(self, x, sample_weight=None):
         """The adversarial masks a training step would find for inputs `x`.
 
-        Runs the base pass and the greedy search (eagerly) without updating
-        any weight. Useful to inspect which units the search drops.
+        Runs the base pass and the greedy search (eagerly), then rewinds the
+        model's state: no weight, random-draw state or carried state of the
+        model changes (the search's own start flips are fresh draws on each
+        call). Useful to inspect which units the search drops.
 
         Args:
             x: A batch of inputs, as passed to the model.
@@ -341,9 +358,9 @@ class AdversarialDropoutModel(RegularizedModel):
         x = tf.nest.map_structure(tf.convert_to_tensor, x)
         with tf.GradientTape() as tape:
             _, make_batch = self._base_pass(x, tape)
-            found = self.adversarial_dropout.adversarial_masks(
-                make_batch(sample_weight)
-            )
+            batch = make_batch(sample_weight)
+            found = self.adversarial_dropout.adversarial_masks(batch)
+            batch.state.rewind()
         return {layer.name: mask for layer, mask in found.items()}
 
     def get_config(self):
@@ -356,7 +373,7 @@ class AdversarialDropoutModel(RegularizedModel):
             penalty_weight=reg.weight,
             penalty_rampup_steps=reg.rampup_steps,
             divergence=reg.divergence,
-            base_mask=reg.base_mask_kind,
+            base_mask=reg.base_mask,
             stop_target_gradient=reg.stop_target_gradient,
             adversarial_layers=reg.layer_names,
             from_logits=reg.from_logits,

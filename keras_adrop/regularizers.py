@@ -9,6 +9,9 @@ other masks and the same input/embedding dropout noise (ALGORITHM.md rule 9).
 Several regularizers can share one model; each logs its own penalty.
 """
 
+import numbers
+import warnings
+
 import keras
 from keras import ops
 
@@ -29,18 +32,17 @@ _PROBABILITY_LOSSES = (
 )
 
 
-def masked_rnn_layers(model):
-    """Every keras_adrop recurrent layer inside `model`, in model order.
+def all_layers(model):
+    """Every layer inside `model`, depth first, each once.
 
     Looks into nested models and wrappers (`Bidirectional`, `TimeDistributed`).
     """
     found = []
 
     def visit(layer):
-        if isinstance(layer, MaskedRNN):
-            if all(layer is not other for other in found):
-                found.append(layer)
+        if any(layer is other for other in found):
             return
+        found.append(layer)
         children = list(getattr(layer, "layers", None) or [])
         for attr in ("layer", "forward_layer", "backward_layer"):
             child = getattr(layer, attr, None)
@@ -54,6 +56,53 @@ def masked_rnn_layers(model):
     return found
 
 
+def masked_rnn_layers(model):
+    """Every keras_adrop recurrent layer inside `model`, in model order."""
+    return [layer for layer in all_layers(model)
+            if isinstance(layer, MaskedRNN)]
+
+
+def carried_states(model):
+    """The state variables of stateful RNNs (Keras does not track them)."""
+    return [
+        state
+        for layer in all_layers(model)
+        if getattr(layer, "stateful", False) and getattr(layer, "states", None)
+        for state in keras.tree.flatten(layer.states)
+    ]
+
+
+class ModelState:
+    """Rewinds everything a forward pass changes besides the weights (rule 9).
+
+    A pass draws from every layer's `SeedGenerator` and may update other
+    non-trainable state (a stateful RNN's carried states, BatchNormalization
+    statistics). The state is saved before the base pass; each later pass of
+    the step starts from it, so it sees the same input/embedding/output
+    dropout noise and the same carried states; at the end of the step the
+    state the base pass left is put back, so only the base pass counts.
+
+    Args:
+        variables: The variables to rewind.
+    """
+
+    def __init__(self, variables):
+        self.variables = variables
+        self.before_base = [ops.copy(v.value) for v in variables]
+        self.after_base = None
+
+    def base_pass_done(self):
+        self.after_base = [ops.copy(v.value) for v in self.variables]
+
+    def rewind(self):
+        for variable, value in zip(self.variables, self.before_base):
+            variable.assign(value)
+
+    def keep_base_pass(self):
+        for variable, value in zip(self.variables, self.after_base):
+            variable.assign(value)
+
+
 class TrainingBatch:
     """One batch inside a training step, as a regularizer sees it.
 
@@ -63,31 +112,29 @@ class TrainingBatch:
         outputs: The outputs of the base pass (eps0 masks), not stopped.
         weights: `lambda` of ALGORITHM.md rule 6, shape `outputs.shape[:-1]`,
             normalized so that a penalty is `sum(weights * D)`.
-        base_masks: dict layer -> `(batch, units)` mask, or None where the base
-            pass ran the full network.
+        base_masks: dict layer -> base mask as given to `recurrent_masks`:
+            None where the base pass ran the full network, else a tensor or
+            a `(tensor, scale)` pair.
         batch_size: Number of examples (a scalar tensor).
     """
 
-    def __init__(self, model, x, outputs, weights, base_masks, seed_states,
-                 saved_seeds, tape):
+    def __init__(self, model, x, outputs, weights, base_masks, state, tape):
         self.model = model
         self.x = x
         self.outputs = outputs
         self.weights = weights
         self.base_masks = base_masks
         self.batch_size = ops.shape(weights)[0]
-        self._seed_states = seed_states
-        self._saved_seeds = saved_seeds
+        self.state = state
         self._tape = tape
 
     def run(self, masks):
         """Runs the model again with `masks` set over the base masks.
 
-        Every other random draw (input, embedding and output dropout) repeats
-        the base pass's draw exactly (ALGORITHM.md rule 9).
+        Every other random draw (input, embedding and output dropout) and
+        every carried state repeats the base pass exactly (rule 9).
         """
-        for state, saved in zip(self._seed_states, self._saved_seeds):
-            state.assign(saved)
+        self.state.rewind()
         with recurrent_masks({**self.base_masks, **masks}):
             return self.model(self.x, training=True)
 
@@ -96,7 +143,17 @@ class TrainingBatch:
         mask = self.base_masks.get(layer)
         if mask is None:
             return ops.ones((self.batch_size, layer.units), dtype="float32")
-        return mask
+        return mask[0] if isinstance(mask, tuple) else mask
+
+    def scale_for_gradient(self, value):
+        """Scales an objective like the loss (mixed precision) before a gradient.
+
+        Under `mixed_float16` the optimizer's loss scale keeps the influence
+        maps from underflowing in float16; a positive factor changes no
+        ranking of flip scores.
+        """
+        optimizer = getattr(self.model, "optimizer", None)
+        return value if optimizer is None else optimizer.scale_loss(value)
 
     def stop_recording(self):
         """Context in which the training tape records nothing (mask searches)."""
@@ -120,23 +177,37 @@ class Regularizer:
     """
 
     def __init__(self, weight=1.0, rampup_steps=0, seed=None, name=None):
-        if not isinstance(weight, (int, float)) or weight < 0:
+        if (not isinstance(weight, numbers.Real) or isinstance(weight, bool)
+                or weight < 0):
             raise ValueError(
                 f"`weight` must be a number >= 0. Received: weight={weight}"
             )
-        if not isinstance(rampup_steps, int) or rampup_steps < 0:
+        if (not isinstance(rampup_steps, numbers.Integral)
+                or isinstance(rampup_steps, bool) or rampup_steps < 0):
             raise ValueError(
                 "`rampup_steps` must be an integer >= 0 (0 = no ramp-up). "
                 f"Received: rampup_steps={rampup_steps}"
             )
         self.weight = float(weight)
-        self.rampup_steps = rampup_steps
+        self.rampup_steps = int(rampup_steps)
         self.seed = seed
         self.name = name or _snake_case(type(self).__name__)
         self.seed_generator = None
+        self.model = None
 
     def build(self, model):
-        """Binds the regularizer to `model`; raises on a bad configuration."""
+        """Binds the regularizer to `model`; raises on a bad configuration.
+
+        A regularizer serves one model: build a new one (or a copy,
+        `type(r).from_config(r.get_config())`) for another model.
+        """
+        if self.model is not None and self.model is not model:
+            raise ValueError(
+                f"Regularizer '{self.name}' already belongs to model "
+                f"'{self.model.name}'. Create a new one for each model, e.g. "
+                "`type(r).from_config(r.get_config())`."
+            )
+        self.model = model
         self.seed_generator = keras.random.SeedGenerator(self.seed)
 
     def base_masks(self, batch_size):
@@ -269,7 +340,7 @@ class AdversarialDropout(Regularizer):
         self.delta = float(delta)
         self.iterations = iterations
         self.divergence = divergence
-        self.base_mask_kind = base_mask
+        self.base_mask = base_mask
         self.stop_target_gradient = bool(stop_target_gradient)
         self.layer_names = layers
         self.from_logits = from_logits
@@ -297,18 +368,42 @@ class AdversarialDropout(Regularizer):
                     f"{self.layer_names}"
                 )
             self.layers = [by_name[n] for n in self.layer_names]
+        names = [layer.name for layer in self.layers]
+        if len(set(names)) != len(names):
+            raise ValueError(
+                f"Adversarial layers need distinct names (they name the "
+                f"logged metrics). Received: {names}"
+            )
         self.schedules = []
         for layer in self.layers:
             budget = masks_lib.flip_budget(self.delta, layer.units)
-            self.schedules.append(
-                masks_lib.flip_schedule(budget, self.iterations)
-            )
-            if self.base_mask_kind == "random" and not layer.recurrent_dropout:
+            schedule = masks_lib.flip_schedule(budget, self.iterations)
+            self.schedules.append(schedule)
+            if self.iterations > 1 and 0 in schedule:
+                warnings.warn(
+                    f"`iterations`={self.iterations} exceeds the {budget - 1} "
+                    f"greedy flips left after the start flip on layer "
+                    f"'{layer.name}' ({layer.units} units, delta="
+                    f"{self.delta}); steps without a flip are skipped, so "
+                    f"this runs like iterations="
+                    f"{sum(1 for c in schedule if c)}.",
+                    stacklevel=3,
+                )
+            if self.base_mask == "random" and not layer.recurrent_dropout:
                 raise ValueError(
                     "`base_mask='random'` draws eps0 with the layer's "
                     f"recurrent_dropout rate, but layer '{layer.name}' has "
                     "recurrent_dropout=0. Set it, or use "
                     "base_mask='expectation'."
+                )
+            if self.base_mask == "expectation" and layer.recurrent_dropout:
+                warnings.warn(
+                    f"Layer '{layer.name}' has recurrent_dropout="
+                    f"{layer.recurrent_dropout}, but with "
+                    "base_mask='expectation' adversarial dropout trains it "
+                    "as the full network and the rate is not used. Use "
+                    "base_mask='random' to train on variational masks.",
+                    stacklevel=3,
                 )
 
     def metric_names(self):
@@ -317,19 +412,20 @@ class AdversarialDropout(Regularizer):
         ]
 
     def base_masks(self, batch_size):
-        """Rule 8: eps0 is the full network, or a fresh variational mask."""
-        if self.base_mask_kind == "expectation":
+        """Rule 8: eps0 is the full network, or a fresh variational mask.
+
+        A variational base mask is scaled by `1/(1-p)` (rule 2).
+        """
+        if self.base_mask == "expectation":
             return {layer: None for layer in self.layers}
-        return {
-            layer: ops.cast(
-                keras.random.uniform(
-                    (batch_size, layer.units), seed=self.seed_generator
-                )
-                >= layer.recurrent_dropout,
-                "float32",
+        masks = {}
+        for layer in self.layers:
+            rate = layer.recurrent_dropout
+            noise = keras.random.uniform(
+                (batch_size, layer.units), seed=self.seed_generator
             )
-            for layer in self.layers
-        }
+            masks[layer] = (ops.cast(noise >= rate, "float32"), 1 / (1 - rate))
+        return masks
 
     def _divergence(self, batch, target, outputs):
         from_logits = self.from_logits
@@ -354,8 +450,8 @@ class AdversarialDropout(Regularizer):
                 continue
             with batch.stop_recording():
                 influence = influence_maps(
-                    lambda masks: self._divergence(
-                        batch, target, batch.run(masks)
+                    lambda masks: batch.scale_for_gradient(
+                        self._divergence(batch, target, batch.run(masks))
                     ),
                     current,
                 )
@@ -383,7 +479,7 @@ class AdversarialDropout(Regularizer):
             "delta": self.delta,
             "iterations": self.iterations,
             "divergence": self.divergence,
-            "base_mask": self.base_mask_kind,
+            "base_mask": self.base_mask,
             "stop_target_gradient": self.stop_target_gradient,
             "layers": self.layer_names,
             "from_logits": self.from_logits,
@@ -410,10 +506,13 @@ def influence_maps(objective, masks):
         tape.watch(list(masks.values()))
         value = objective(masks)
     gradients = tape.gradient(value, list(masks.values()))
-    return {
-        layer: ops.zeros_like(mask) if grad is None else grad
-        for (layer, mask), grad in zip(masks.items(), gradients)
-    }
+    maps = {}
+    for (layer, mask), grad in zip(masks.items(), gradients):
+        if grad is None:  # the objective does not reach this layer
+            grad = ops.zeros_like(mask)
+        # An overflow of a scaled float16 gradient must not steer a flip.
+        maps[layer] = ops.where(ops.isfinite(grad), grad, 0.0)
+    return maps
 
 
 def scale_for_replicas(value):
@@ -426,6 +525,7 @@ def scale_for_replicas(value):
 
 __all__ = [
     "AdversarialDropout",
+    "ModelState",
     "Regularizer",
     "TrainingBatch",
     "influence_maps",

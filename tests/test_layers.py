@@ -165,9 +165,12 @@ def test_gradient_flows_to_external_mask_in_tf_function():
 def test_mask_shape_is_checked():
     layer = layers.LSTM(5)
     layer(SEQUENCES)
-    with pytest.raises(ValueError, match=r"must have shape \(batch, 5\)"):
+    with pytest.raises(ValueError, match=r"must have shape \(batch=None, units=5\)"):
         with layers.recurrent_masks({layer: tf.ones((3, 4))}):
             pass
+    with pytest.raises(ValueError, match=r"\(batch=3, units=5\).*\(2, 5\)"):
+        with layers.recurrent_masks({layer: tf.ones((2, 5))}):
+            layer(SEQUENCES)  # 3 sequences, 2 mask rows: no broadcasting
     with pytest.raises(ValueError, match="keras_adrop recurrent layers"):
         with layers.recurrent_masks({keras.layers.Dense(3): tf.ones((3, 4))}):
             pass

@@ -26,7 +26,8 @@ from keras import ops
 
 # Masks set from outside, per thread: under `tf.distribute.MirroredStrategy`
 # every replica traces the model in a thread of its own, and each must see its
-# own masks. Maps id(layer) -> mask tensor, or None for "no mask".
+# own masks. Maps id(layer) -> (mask tensor, fixed scale or None), or
+# FULL_NETWORK.
 _local = threading.local()
 
 # Used in the registry for "this pass runs the full network".
@@ -44,18 +45,24 @@ def recurrent_masks(masks):
     """Sets the recurrent dropout mask of keras_adrop layers for a forward pass.
 
     Inside the `with` block, every call of a listed layer multiplies
-    `h_{t-1}` by the given mask (rescaled per example by
-    `units / sum(mask)`, the factor treated as a constant in gradients) instead
-    of drawing its own variational mask. The mask is a real tensor, so a
-    `tf.GradientTape` that watches it gives the gradient of a loss with
-    respect to every mask element (the influence map). A value of `None`
-    runs that layer as the full network (no recurrent dropout) even when
-    `training=True`. Masks apply in training and in inference calls alike.
+    `h_{t-1}` by the given mask instead of drawing its own variational mask.
+    A mask is rescaled per example by `units / sum(mask)`, the factor
+    treated as a constant in gradients (ALGORITHM.md rule 2, for adversarial
+    masks); a `(mask, s)` pair is multiplied by the fixed `s` instead (e.g.
+    `1/(1-p)` for a variational mask). The mask is a real
+    tensor, so a `tf.GradientTape` that watches it gives the gradient of a
+    loss with respect to every mask element (the influence map). A value of
+    `None` runs that layer as the full network (no recurrent dropout) even
+    when `training=True`. Masks apply in training and inference calls alike.
+
+    The setting is local to the calling thread (each replica of a
+    `tf.distribute` strategy sets its own): enter the block in the same
+    function that calls the model, e.g. inside `train_step`.
 
     Args:
         masks: dict mapping keras_adrop recurrent layers (`LSTM`, `GRU`,
             `SimpleRNN`) to a `(batch, units)` tensor (binary, or relaxed to
-            real values) or `None`.
+            real values), a `(tensor, scale)` pair, or `None`.
 
     Example:
 
@@ -84,10 +91,13 @@ def recurrent_masks(masks):
                 "`masks` keys must be keras_adrop recurrent layers (LSTM, GRU, "
                 f"SimpleRNN). Received a key of type {type(layer).__name__}."
             )
+        fixed = None
+        if isinstance(mask, tuple):
+            mask, fixed = mask
         if mask is not None:
             layer.check_recurrent_mask(mask)
         saved[id(layer)] = registry.get(id(layer))
-        registry[id(layer)] = FULL_NETWORK if mask is None else mask
+        registry[id(layer)] = FULL_NETWORK if mask is None else (mask, fixed)
     try:
         yield
     finally:
@@ -338,22 +348,37 @@ class MaskedRNN(keras.layers.RNN):
     def recurrent_dropout(self):
         return self.cell.recurrent_dropout
 
-    def check_recurrent_mask(self, mask):
+    def check_recurrent_mask(self, mask, batch_size=None):
         """Raises a ValueError unless `mask` has shape (batch, units)."""
         shape = tuple(mask.shape)
-        if len(shape) != 2 or (shape[1] is not None and shape[1] != self.units):
+        wrong_batch = (
+            isinstance(batch_size, int)
+            and len(shape) == 2
+            and shape[0] is not None
+            and shape[0] != batch_size
+        )
+        if (
+            len(shape) != 2
+            or (shape[1] is not None and shape[1] != self.units)
+            or wrong_batch
+        ):
             raise ValueError(
                 f"The recurrent mask of layer '{self.name}' must have shape "
-                f"(batch, {self.units}). Received shape {shape}."
+                f"(batch={batch_size}, units={self.units}). Received shape "
+                f"{shape}."
             )
 
     def _recurrent_multiplier(self, batch_size, training):
         """The (batch, units) factor on h_{t-1} for this call, or None."""
-        mask = _active_masks().get(id(self))
-        if isinstance(mask, str) and mask == FULL_NETWORK:
+        entry = _active_masks().get(id(self))
+        if isinstance(entry, str) and entry == FULL_NETWORK:
             return None
-        if mask is not None:
-            return kept_fraction_scale(ops.cast(mask, self.compute_dtype))
+        if entry is not None:
+            mask, scale = entry
+            mask = ops.cast(mask, self.compute_dtype)
+            if scale is None:
+                return kept_fraction_scale(mask)
+            return mask * ops.cast(scale, self.compute_dtype)
         rate = self.cell.recurrent_dropout
         if not training or rate == 0.0:
             return None
@@ -374,7 +399,7 @@ class MaskedRNN(keras.layers.RNN):
             )
         multiplier = self._recurrent_multiplier(batch_size, training)
         if multiplier is not None:
-            self.check_recurrent_mask(multiplier)
+            self.check_recurrent_mask(multiplier, sequences.shape[0])
         projected = self.cell.project_inputs(
             ops.cast(sequences, self.compute_dtype)
         )
