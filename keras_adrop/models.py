@@ -25,6 +25,7 @@ from keras_adrop.regularizers import AdversarialDropout
 from keras_adrop.regularizers import ModelState
 from keras_adrop.regularizers import Regularizer
 from keras_adrop.regularizers import TrainingBatch
+from keras_adrop.regularizers import all_layers
 from keras_adrop.regularizers import carried_states
 from keras_adrop.regularizers import scale_for_replicas
 
@@ -129,13 +130,27 @@ class RegularizedModel(keras.Model):
         ]
 
     def _model_state(self):
-        """Saves what a forward pass changes besides weights (rule 9)."""
+        """Saves what a forward pass changes besides weights (rule 9).
+
+        Random-draw states, the non-trainable weights of trainable layers
+        (BatchNorm statistics) and stateful RNNs' carried states; not the
+        weights of frozen layers, which no pass changes.
+        """
         own = {id(g.state) for g in self.regularizer_seed_generators}
-        variables = [
-            v for v in self.non_trainable_variables if id(v) not in own
-        ]
-        seen = {id(v) for v in variables}
-        variables += [v for v in carried_states(self) if id(v) not in seen]
+        layers = all_layers(self)
+        frozen = {id(v) for layer in layers if not layer.trainable
+                  for v in layer.weights}
+        candidates = [
+            v for v in self.variables if v.name == "seed_generator_state"
+        ] + [
+            v for layer in layers if layer.trainable
+            for v in layer.non_trainable_weights if id(v) not in frozen
+        ] + carried_states(self)
+        variables, seen = [], set(own)
+        for variable in candidates:
+            if id(variable) not in seen:
+                seen.add(id(variable))
+                variables.append(variable)
         return ModelState(variables)
 
     def _base_masks(self, batch_size):

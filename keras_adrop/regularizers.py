@@ -145,6 +145,26 @@ class TrainingBatch:
             return ops.ones((self.batch_size, layer.units), dtype="float32")
         return mask[0] if isinstance(mask, tuple) else mask
 
+    def near_base(self, masks):
+        """Pairs masks found near the base masks with the base's fixed scale.
+
+        A mask a few flips away from a variational base mask is scaled by the
+        same `1/(1-p)`, so that re-running the base mask gives D = 0 and the
+        penalty measures the flips only; near the full network (no fixed
+        scale) a mask is rescaled by `units / kept` (rule 2).
+        """
+        paired = {}
+        for layer, mask in masks.items():
+            base = self.base_masks.get(layer)
+            paired[layer] = (mask, base[1]) if isinstance(base, tuple) else mask
+        return paired
+
+    @property
+    def loss_scaled(self):
+        """Whether gradients here are scaled by a LossScaleOptimizer."""
+        return isinstance(getattr(self.model, "optimizer", None),
+                          keras.optimizers.LossScaleOptimizer)
+
     def scale_for_gradient(self, value):
         """Scales an objective like the loss (mixed precision) before a gradient.
 
@@ -201,14 +221,17 @@ class Regularizer:
         A regularizer serves one model: build a new one (or a copy,
         `type(r).from_config(r.get_config())`) for another model.
         """
+        self.check_unbound(model)
+        self.model = model
+        self.seed_generator = keras.random.SeedGenerator(self.seed)
+
+    def check_unbound(self, model):
         if self.model is not None and self.model is not model:
             raise ValueError(
                 f"Regularizer '{self.name}' already belongs to model "
                 f"'{self.model.name}'. Create a new one for each model, e.g. "
                 "`type(r).from_config(r.get_config())`."
             )
-        self.model = model
-        self.seed_generator = keras.random.SeedGenerator(self.seed)
 
     def base_masks(self, batch_size):
         """Recurrent masks this regularizer wants in the base pass."""
@@ -348,7 +371,7 @@ class AdversarialDropout(Regularizer):
         self.schedules = []
 
     def build(self, model):
-        super().build(model)
+        self.check_unbound(model)
         available = masked_rnn_layers(model)
         if not available:
             raise ValueError(
@@ -405,6 +428,7 @@ class AdversarialDropout(Regularizer):
                     "base_mask='random' to train on variational masks.",
                     stacklevel=3,
                 )
+        super().build(model)
 
     def metric_names(self):
         return super().metric_names() + [
@@ -451,9 +475,12 @@ class AdversarialDropout(Regularizer):
             with batch.stop_recording():
                 influence = influence_maps(
                     lambda masks: batch.scale_for_gradient(
-                        self._divergence(batch, target, batch.run(masks))
+                        self._divergence(
+                            batch, target, batch.run(batch.near_base(masks))
+                        )
                     ),
                     current,
+                    zero_non_finite=batch.loss_scaled,
                 )
             current = {
                 layer: masks_lib.flip(current[layer], influence[layer], count)
@@ -466,7 +493,8 @@ class AdversarialDropout(Regularizer):
         target = batch.outputs
         if self.stop_target_gradient:
             target = ops.stop_gradient(target)
-        penalty = self._divergence(batch, target, batch.run(adversarial))
+        outputs = batch.run(batch.near_base(adversarial))
+        penalty = self._divergence(batch, target, outputs)
         logs = {f"{self.name}_penalty": penalty}
         for layer, mask in adversarial.items():
             flips = ops.sum(ops.abs(mask - batch.base_mask(layer)), axis=-1)
@@ -486,7 +514,7 @@ class AdversarialDropout(Regularizer):
         }
 
 
-def influence_maps(objective, masks):
+def influence_maps(objective, masks, zero_non_finite=False):
     """Rule 12: the gradient of `objective(masks)` w.r.t. each mask.
 
     Args:
@@ -495,6 +523,8 @@ def influence_maps(objective, masks):
             example's term depends only on its own mask, so the gradient row
             of an example is that example's influence map).
         masks: dict layer -> `(batch, units)` float32 tensor.
+        zero_non_finite: Set entries that overflowed (a loss-scaled float16
+            gradient) to 0 instead of letting them steer a flip.
 
     Returns:
         dict layer -> `(batch, units)` influence map. Only the masks are
@@ -510,8 +540,9 @@ def influence_maps(objective, masks):
     for (layer, mask), grad in zip(masks.items(), gradients):
         if grad is None:  # the objective does not reach this layer
             grad = ops.zeros_like(mask)
-        # An overflow of a scaled float16 gradient must not steer a flip.
-        maps[layer] = ops.where(ops.isfinite(grad), grad, 0.0)
+        if zero_non_finite:
+            grad = ops.where(ops.isfinite(grad), grad, 0.0)
+        maps[layer] = grad
     return maps
 
 

@@ -98,6 +98,23 @@ def test_external_mask_applied_as_rules_1_and_2():
         np.testing.assert_allclose(y[:, t], h, atol=1e-5)
 
 
+def test_mask_with_a_fixed_scale_is_not_rescaled():
+    """A (mask, s) pair multiplies h_{t-1} by mask * s (variational 1/(1-p))."""
+    layer = layers.SimpleRNN(3, activation=None, use_bias=False,
+                             kernel_initializer="zeros",
+                             recurrent_initializer="identity",
+                             return_sequences=True)
+    x = np.zeros((2, 2, 1), "float32")
+    init = tf.ones((2, 3))
+    mask = np.array([[1, 0, 1], [0, 0, 1]], "float32")
+    with layers.recurrent_masks({layer: (tf.constant(mask), 2.0)}):
+        y = layer(x, initial_state=init).numpy()
+    np.testing.assert_allclose(y[:, 0], mask * 2.0)
+    with layers.recurrent_masks({layer: tf.constant(mask)}):  # units / kept
+        y = layer(x, initial_state=init).numpy()
+    np.testing.assert_allclose(y[:, 0], mask * [[1.5], [3.0]])
+
+
 def test_external_mask_on_gru_keeps_unmasked_interpolation():
     layer = layers.GRU(3, return_sequences=True)
     x = np.random.RandomState(3).randn(1, 2, 2).astype("float32")

@@ -551,8 +551,6 @@ def test_rule_5_target_gradient_is_stopped_unless_asked():
 
 
 def test_random_base_mask_is_variational_and_scaled_by_one_over_keep():
-    model = _compile(_classifier(model_cls=keras_adrop.RegularizedModel,
-                                 regularizers=[]))
     inputs = keras.Input((STEPS, FEATURES))
     rnn = layers.LSTM(10, recurrent_dropout=0.5, name="lstm")
     model = _compile(keras_adrop.AdversarialDropoutModel(
@@ -566,6 +564,20 @@ def test_random_base_mask_is_variational_and_scaled_by_one_over_keep():
     history = _fit(model, epochs=1)
     assert history["adversarial_dropout_penalty"][0] > 0
 
+    # The base pass is variational dropout: it equals the layer's own
+    # variational pass with the same mask...
+    x = tf.constant(_toy_data(n=16)[0])
+    with tf.GradientTape() as tape:
+        outputs, make_batch = model._base_pass(x, tape)
+        batch = make_batch(None)
+        base = batch.base_mask(rnn)
+        with layers.recurrent_masks({rnn: (base, 2.0)}):
+            by_hand = model(x, training=True)
+        # ...and masks searched near it keep its scale: no flip, no penalty.
+        again = batch.run(batch.near_base({rnn: base}))
+    np.testing.assert_allclose(by_hand, outputs, atol=1e-6)
+    np.testing.assert_array_equal(again, outputs)
+
 
 def test_a_regularizer_serves_one_model_and_the_short_form_takes_no_list():
     regularizer = AdversarialDropout(delta=0.3, from_logits=True)
@@ -576,6 +588,13 @@ def test_a_regularizer_serves_one_model_and_the_short_form_takes_no_list():
                     regularizers=[regularizer])
     with pytest.raises(ValueError, match="use keras_adrop.RegularizedModel"):
         _classifier(delta=0.3, regularizers=[AdversarialDropout(delta=0.3)])
+    # A build that fails does not claim the regularizer.
+    fresh = AdversarialDropout(delta=0.1, from_logits=True)
+    with pytest.raises(ValueError, match="floor"):
+        _classifier(model_cls=keras_adrop.RegularizedModel, units=5,
+                    regularizers=[fresh])
+    _classifier(model_cls=keras_adrop.RegularizedModel, units=10,
+                regularizers=[fresh])
 
 
 def test_unused_settings_are_reported_not_ignored():
@@ -586,3 +605,15 @@ def test_unused_settings_are_reported_not_ignored():
         keras_adrop.AdversarialDropoutModel(inputs, outputs, delta=0.3)
     with pytest.warns(UserWarning, match="runs like iterations=1"):
         _classifier(delta=0.2, iterations=3)  # budget 2: one greedy flip
+
+
+def test_frozen_weights_are_not_saved_between_passes():
+    inputs = keras.Input((STEPS, FEATURES))
+    frozen = keras.layers.Dense(4, trainable=False)
+    h = keras.layers.BatchNormalization()(frozen(inputs))
+    model = keras_adrop.AdversarialDropoutModel(
+        inputs, keras.layers.Dense(CLASSES)(layers.LSTM(10)(h)), delta=0.3)
+    saved = {id(v) for v in model._model_state().variables}
+    assert not saved & {id(v) for v in frozen.weights}
+    batchnorm = model.layers[2]
+    assert {id(batchnorm.moving_mean), id(batchnorm.moving_variance)} <= saved
