@@ -174,7 +174,7 @@ class RegularizedModel(keras.Model):
             outputs = self(x, training=True)
         state.base_pass_done()
 
-        def make_batch(sample_weight):
+        def make_batch(y=None, sample_weight=None):
             if tf.nest.is_nested(outputs):
                 raise ValueError(
                     "RegularizedModel supports models with a single output "
@@ -184,7 +184,7 @@ class RegularizedModel(keras.Model):
                 outputs, sample_weight, getattr(outputs, "_keras_mask", None)
             )
             return TrainingBatch(self, x, outputs, weights, base_masks,
-                                 state, tape)
+                                 state, tape, y, sample_weight)
 
         return outputs, make_batch
 
@@ -197,23 +197,29 @@ class RegularizedModel(keras.Model):
                 x=x, y=y, y_pred=y_pred, sample_weight=sample_weight,
                 training=True,
             )
-            batches = [make_batch(sample_weight)]
+            batches = [make_batch(y, sample_weight)]
             if unlabeled is not None:
-                batches.append(self._base_pass(unlabeled, tape)[1](None))
-            total = supervised
+                batches.append(self._base_pass(unlabeled, tape)[1]())
+            penalties = []
             step = self.optimizer.iterations
             for regularizer, trackers in zip(
                 self.regularizers, self.regularizer_trackers
             ):
                 penalty, logs = _mean_over_batches(regularizer, batches)
                 weight = regularizer.current_weight(step)
-                total = total + tf.cast(
-                    weight * scale_for_replicas(penalty), total.dtype
-                )
+                penalties.append(weight * scale_for_replicas(penalty))
                 for tracker in trackers:
                     tracker.update_state(logs[tracker.name])
             # Only the base pass advances random draws and carried states.
             batches[-1].state.keep_base_pass()
+            # The base pass's loss, averaged with any pass a regularizer
+            # trains on too (fraternal dropout).
+            extra = batches[0].supervised_losses
+            if extra:
+                supervised = tf.add_n([supervised] + extra) / (1 + len(extra))
+            total = supervised
+            for penalty in penalties:
+                total = total + tf.cast(penalty, total.dtype)
             scaled = self.optimizer.scale_loss(total)
         batch_size = _batch_size(x)
         self._loss_tracker.update_state(
@@ -373,7 +379,7 @@ class AdversarialDropoutModel(RegularizedModel):
         x = tf.nest.map_structure(tf.convert_to_tensor, x)
         with tf.GradientTape() as tape:
             _, make_batch = self._base_pass(x, tape)
-            batch = make_batch(sample_weight)
+            batch = make_batch(sample_weight=sample_weight)
             found = self.adversarial_dropout.adversarial_masks(batch)
             batch.state.rewind()
         return {layer.name: mask for layer, mask in found.items()}

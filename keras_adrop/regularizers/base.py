@@ -1,4 +1,4 @@
-"""Penalties that a `RegularizedModel` adds to its supervised loss.
+"""The machinery every regularizer of a `RegularizedModel` shares.
 
 A regularizer is a small serializable object. When the model is created it
 `build`s against the model (finds its layers, checks its arguments). In each
@@ -10,17 +10,13 @@ Several regularizers can share one model; each logs its own penalty.
 """
 
 import numbers
-import warnings
 
 import keras
 from keras import ops
 
 from keras_adrop import divergences
-from keras_adrop import masks as masks_lib
 from keras_adrop.layers.recurrent import MaskedRNN
 from keras_adrop.layers.recurrent import recurrent_masks
-
-BASE_MASKS = ("expectation", "random")
 
 # String losses whose Keras default is from_logits=False.
 _PROBABILITY_LOSSES = (
@@ -116,9 +112,15 @@ class TrainingBatch:
             None where the base pass ran the full network, else a tensor or
             a `(tensor, scale)` pair.
         batch_size: Number of examples (a scalar tensor).
+        y, sample_weight: The labels and sample weights (None for an
+            unlabeled batch).
+        supervised_losses: Supervised losses of passes a regularizer asked
+            to train on besides the base pass (`add_supervised_pass`); the
+            model averages the base pass's loss with them.
     """
 
-    def __init__(self, model, x, outputs, weights, base_masks, state, tape):
+    def __init__(self, model, x, outputs, weights, base_masks, state, tape,
+                 y=None, sample_weight=None):
         self.model = model
         self.x = x
         self.outputs = outputs
@@ -127,6 +129,23 @@ class TrainingBatch:
         self.batch_size = ops.shape(weights)[0]
         self.state = state
         self._tape = tape
+        self.y = y
+        self.sample_weight = sample_weight
+        self.supervised_losses = []
+
+    def add_supervised_pass(self, outputs):
+        """Trains on the labels with `outputs` too (call right after the pass).
+
+        The model's supervised loss becomes the mean over the base pass and
+        every pass added here (fraternal dropout's two passes). Does nothing
+        on an unlabeled batch.
+        """
+        if self.y is None:
+            return
+        self.supervised_losses.append(self.model.compute_loss(
+            x=self.x, y=self.y, y_pred=outputs,
+            sample_weight=self.sample_weight, training=True,
+        ))
 
     def run(self, masks):
         """Runs the model again with `masks` set over the base masks.
@@ -295,83 +314,34 @@ def infer_from_logits(model):
     )
 
 
-@keras.saving.register_keras_serializable(package="keras_adrop")
-class AdversarialDropout(Regularizer):
-    """Adversarial dropout on the recurrent connections (Park et al., 2019).
+class RecurrentMaskRegularizer(Regularizer):
+    """A regularizer acting on the recurrent masks of keras_adrop layers.
 
-    Penalty `R = sum_t lambda_t D[p_t(x, eps0) || p_t(x, eps_adv)]`, where
-    `eps_adv` is the recurrent mask within `floor(delta * units)` flips of
-    `eps0` that the greedy influence-map search finds most damaging
-    (ALGORITHM.md sections 2-4). Each adversarial layer has its own mask and
-    budget; one influence-map pass serves all of them.
+    Finds its layers when built and compares two outputs with a divergence.
 
     Args:
-        delta: Fraction of a layer's units the adversarial mask may flip,
-            in (0, 1); `floor(delta * units)` must be >= 1. Default 0.03.
-        iterations: K, the number of influence-map/flip steps. Default 1.
-        weight: lambda, the penalty's weight in the loss. Default 1.0.
-        rampup_steps: Optional ramp-up of the weight (see `Regularizer`).
-        divergence: "kl" (default), "reverse_kl", "squared_logits" or
-            "squared_probs".
-        base_mask: "expectation" (default; eps0 = all ones, the full
-            network) or "random" (eps0 a fresh variational mask with each
-            layer's `recurrent_dropout` rate).
-        stop_target_gradient: Hold `p(x, eps0)` constant in the penalty.
-            Default True.
-        layers: Names of the adversarial layers (default: every keras_adrop
+        divergence: How two outputs are compared (see
+            `keras_adrop.divergences.divergence`).
+        layers: Names of the layers it acts on (default: every keras_adrop
             recurrent layer of the model).
         from_logits: Whether the model outputs logits; default: read from
             the compiled loss.
-        seed: Seed of the start-mask draws.
-        name: Metric prefix. Default "adversarial_dropout".
-
-    Example:
-
-    ```python
-    model = keras_adrop.RegularizedModel(
-        inputs, outputs,
-        regularizers=[keras_adrop.regularizers.AdversarialDropout(delta=0.03)],
-    )
-    ```
+        **kwargs: `weight`, `rampup_steps`, `seed`, `name` of `Regularizer`.
     """
 
-    def __init__(
-        self,
-        delta=0.03,
-        iterations=1,
-        weight=1.0,
-        rampup_steps=0,
-        divergence="kl",
-        base_mask="expectation",
-        stop_target_gradient=True,
-        layers=None,
-        from_logits=None,
-        seed=None,
-        name="adversarial_dropout",
-    ):
-        super().__init__(weight, rampup_steps, seed, name)
-        masks_lib.check_delta(delta)
-        masks_lib.check_iterations(iterations)
+    def __init__(self, divergence="kl", layers=None, from_logits=None,
+                 **kwargs):
+        super().__init__(**kwargs)
         divergences.check_divergence(divergence)
-        if base_mask not in BASE_MASKS:
-            raise ValueError(
-                f"`base_mask` must be one of {BASE_MASKS}. Received: "
-                f"base_mask={base_mask!r}"
-            )
         if layers is not None:
             layers = [getattr(layer, "name", layer) for layer in layers]
-        self.delta = float(delta)
-        self.iterations = iterations
         self.divergence = divergence
-        self.base_mask = base_mask
-        self.stop_target_gradient = bool(stop_target_gradient)
         self.layer_names = layers
         self.from_logits = from_logits
         self.layers = []
-        self.schedules = []
 
-    def build(self, model):
-        self.check_unbound(model)
+    def resolve_layers(self, model):
+        """Sets `self.layers` from `model`; raises when none can be used."""
         available = masked_rnn_layers(model)
         if not available:
             raise ValueError(
@@ -394,54 +364,15 @@ class AdversarialDropout(Regularizer):
         names = [layer.name for layer in self.layers]
         if len(set(names)) != len(names):
             raise ValueError(
-                f"Adversarial layers need distinct names (they name the "
-                f"logged metrics). Received: {names}"
+                f"The layers of a regularizer need distinct names (they name "
+                f"the logged metrics). Received: {names}"
             )
-        self.schedules = []
-        for layer in self.layers:
-            budget = masks_lib.flip_budget(self.delta, layer.units)
-            schedule = masks_lib.flip_schedule(budget, self.iterations)
-            self.schedules.append(schedule)
-            if self.iterations > 1 and 0 in schedule:
-                warnings.warn(
-                    f"`iterations`={self.iterations} exceeds the {budget - 1} "
-                    f"greedy flips left after the start flip on layer "
-                    f"'{layer.name}' ({layer.units} units, delta="
-                    f"{self.delta}); steps without a flip are skipped, so "
-                    f"this runs like iterations="
-                    f"{sum(1 for c in schedule if c)}.",
-                    stacklevel=3,
-                )
-            if self.base_mask == "random" and not layer.recurrent_dropout:
-                raise ValueError(
-                    "`base_mask='random'` draws eps0 with the layer's "
-                    f"recurrent_dropout rate, but layer '{layer.name}' has "
-                    "recurrent_dropout=0. Set it, or use "
-                    "base_mask='expectation'."
-                )
-            if self.base_mask == "expectation" and layer.recurrent_dropout:
-                warnings.warn(
-                    f"Layer '{layer.name}' has recurrent_dropout="
-                    f"{layer.recurrent_dropout}, but with "
-                    "base_mask='expectation' adversarial dropout trains it "
-                    "as the full network and the rate is not used. Use "
-                    "base_mask='random' to train on variational masks.",
-                    stacklevel=3,
-                )
-        super().build(model)
 
-    def metric_names(self):
-        return super().metric_names() + [
-            f"{self.name}_flips_{layer.name}" for layer in self.layers
-        ]
+    def variational_masks(self, batch_size):
+        """Fresh variational masks with each layer's recurrent_dropout rate.
 
-    def base_masks(self, batch_size):
-        """Rule 8: eps0 is the full network, or a fresh variational mask.
-
-        A variational base mask is scaled by `1/(1-p)` (rule 2).
+        Returns dict layer -> `(mask, 1/(1-p))`, for `recurrent_masks`.
         """
-        if self.base_mask == "expectation":
-            return {layer: None for layer in self.layers}
         masks = {}
         for layer in self.layers:
             rate = layer.recurrent_dropout
@@ -451,7 +382,8 @@ class AdversarialDropout(Regularizer):
             masks[layer] = (ops.cast(noise >= rate, "float32"), 1 / (1 - rate))
         return masks
 
-    def _divergence(self, batch, target, outputs):
+    def compare(self, batch, target, outputs):
+        """`sum(lambda * D[target || outputs])` over the batch (rule 6)."""
         from_logits = self.from_logits
         if from_logits is None:
             from_logits = infer_from_logits(batch.model)
@@ -459,56 +391,10 @@ class AdversarialDropout(Regularizer):
             self.divergence, target, outputs, from_logits, batch.weights
         )
 
-    def adversarial_masks(self, batch):
-        """Rules 11-15: the greedy search for eps_adv, one dict per layer."""
-        target = ops.stop_gradient(batch.outputs)
-        current = {
-            layer: masks_lib.start_mask(
-                batch.base_mask(layer), self.seed_generator
-            )
-            for layer in self.layers
-        }
-        for k in range(self.iterations):
-            counts = [schedule[k] for schedule in self.schedules]
-            if not any(counts):
-                continue
-            with batch.stop_recording():
-                influence = influence_maps(
-                    lambda masks: batch.scale_for_gradient(
-                        self._divergence(
-                            batch, target, batch.run(batch.near_base(masks))
-                        )
-                    ),
-                    current,
-                    zero_non_finite=batch.loss_scaled,
-                )
-            current = {
-                layer: masks_lib.flip(current[layer], influence[layer], count)
-                for layer, count in zip(self.layers, counts)
-            }
-        return {layer: ops.stop_gradient(m) for layer, m in current.items()}
-
-    def penalty(self, batch):
-        adversarial = self.adversarial_masks(batch)
-        target = batch.outputs
-        if self.stop_target_gradient:
-            target = ops.stop_gradient(target)
-        outputs = batch.run(batch.near_base(adversarial))
-        penalty = self._divergence(batch, target, outputs)
-        logs = {f"{self.name}_penalty": penalty}
-        for layer, mask in adversarial.items():
-            flips = ops.sum(ops.abs(mask - batch.base_mask(layer)), axis=-1)
-            logs[f"{self.name}_flips_{layer.name}"] = ops.mean(flips)
-        return penalty, logs
-
     def get_config(self):
         return {
             **super().get_config(),
-            "delta": self.delta,
-            "iterations": self.iterations,
             "divergence": self.divergence,
-            "base_mask": self.base_mask,
-            "stop_target_gradient": self.stop_target_gradient,
             "layers": self.layer_names,
             "from_logits": self.from_logits,
         }
@@ -554,11 +440,3 @@ def scale_for_replicas(value):
     return value if replicas == 1 else value / float(replicas)
 
 
-__all__ = [
-    "AdversarialDropout",
-    "ModelState",
-    "Regularizer",
-    "TrainingBatch",
-    "influence_maps",
-    "masked_rnn_layers",
-]

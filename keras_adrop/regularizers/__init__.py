@@ -1,0 +1,44 @@
+"""Penalties that a `RegularizedModel` adds to its supervised loss.
+
+A regularizer is a small serializable object. When the model is created it
+`build`s against the model (finds its layers, checks its arguments). In each
+training step the model asks it for the recurrent masks of the base pass
+(`base_masks`), runs that pass once for the supervised loss, and then asks it
+for its `penalty` on a `TrainingBatch`, which can run the model again with
+other masks and the same input/embedding dropout noise (ALGORITHM.md rule 9).
+Several regularizers can share one model; each logs its own penalty.
+
+| class | method | default weight |
+|---|---|---|
+| `AdversarialDropout` | adversarial dropout on recurrent connections (Park et al. 2019) | 1.0 |
+| `FraternalDropout` | two random masks, squared logit gap (Zolna et al. 2018) | 0.15 |
+| `ExpectationLinearization` | random mask vs full network (Ma et al. 2017) | 0.25 |
+"""
+
+from keras_adrop.regularizers.adversarial_dropout import AdversarialDropout
+from keras_adrop.regularizers.base import ModelState
+from keras_adrop.regularizers.base import RecurrentMaskRegularizer
+from keras_adrop.regularizers.base import Regularizer
+from keras_adrop.regularizers.base import TrainingBatch
+from keras_adrop.regularizers.base import all_layers
+from keras_adrop.regularizers.base import carried_states
+from keras_adrop.regularizers.base import influence_maps
+from keras_adrop.regularizers.base import masked_rnn_layers
+from keras_adrop.regularizers.base import scale_for_replicas
+from keras_adrop.regularizers.dropout_ensembles import ExpectationLinearization
+from keras_adrop.regularizers.dropout_ensembles import FraternalDropout
+
+__all__ = [
+    "AdversarialDropout",
+    "ExpectationLinearization",
+    "FraternalDropout",
+    "ModelState",
+    "RecurrentMaskRegularizer",
+    "Regularizer",
+    "TrainingBatch",
+    "all_layers",
+    "carried_states",
+    "influence_maps",
+    "masked_rnn_layers",
+    "scale_for_replicas",
+]

@@ -1,0 +1,186 @@
+"""Adversarial dropout on the recurrent connections (Park et al., 2019)."""
+
+import warnings
+
+import keras
+from keras import ops
+
+from keras_adrop import masks as masks_lib
+from keras_adrop.regularizers.base import RecurrentMaskRegularizer
+from keras_adrop.regularizers.base import influence_maps
+
+
+BASE_MASKS = ("expectation", "random")
+
+
+@keras.saving.register_keras_serializable(package="keras_adrop")
+class AdversarialDropout(RecurrentMaskRegularizer):
+    """Adversarial dropout on the recurrent connections (Park et al., 2019).
+
+    Penalty `R = sum_t lambda_t D[p_t(x, eps0) || p_t(x, eps_adv)]`, where
+    `eps_adv` is the recurrent mask within `floor(delta * units)` flips of
+    `eps0` that the greedy influence-map search finds most damaging
+    (ALGORITHM.md sections 2-4). Each adversarial layer has its own mask and
+    budget; one influence-map pass serves all of them.
+
+    Args:
+        delta: Fraction of a layer's units the adversarial mask may flip,
+            in (0, 1); `floor(delta * units)` must be >= 1. Default 0.03.
+        iterations: K, the number of influence-map/flip steps. Default 1.
+        weight: lambda, the penalty's weight in the loss. Default 1.0.
+        rampup_steps: Optional ramp-up of the weight (see `Regularizer`).
+        divergence: "kl" (default), "reverse_kl", "squared_logits" or
+            "squared_probs".
+        base_mask: "expectation" (default; eps0 = all ones, the full
+            network) or "random" (eps0 a fresh variational mask with each
+            layer's `recurrent_dropout` rate).
+        stop_target_gradient: Hold `p(x, eps0)` constant in the penalty.
+            Default True.
+        layers: Names of the adversarial layers (default: every keras_adrop
+            recurrent layer of the model).
+        from_logits: Whether the model outputs logits; default: read from
+            the compiled loss.
+        seed: Seed of the start-mask draws.
+        name: Metric prefix. Default "adversarial_dropout".
+
+    Example:
+
+    ```python
+    model = keras_adrop.RegularizedModel(
+        inputs, outputs,
+        regularizers=[keras_adrop.regularizers.AdversarialDropout(delta=0.03)],
+    )
+    ```
+    """
+
+    def __init__(
+        self,
+        delta=0.03,
+        iterations=1,
+        weight=1.0,
+        rampup_steps=0,
+        divergence="kl",
+        base_mask="expectation",
+        stop_target_gradient=True,
+        layers=None,
+        from_logits=None,
+        seed=None,
+        name="adversarial_dropout",
+    ):
+        super().__init__(
+            divergence=divergence, layers=layers, from_logits=from_logits,
+            weight=weight, rampup_steps=rampup_steps, seed=seed, name=name,
+        )
+        masks_lib.check_delta(delta)
+        masks_lib.check_iterations(iterations)
+        if base_mask not in BASE_MASKS:
+            raise ValueError(
+                f"`base_mask` must be one of {BASE_MASKS}. Received: "
+                f"base_mask={base_mask!r}"
+            )
+        self.delta = float(delta)
+        self.iterations = int(iterations)
+        self.base_mask = base_mask
+        self.stop_target_gradient = bool(stop_target_gradient)
+        self.schedules = []
+
+    def build(self, model):
+        self.check_unbound(model)
+        self.resolve_layers(model)
+        self.schedules = []
+        for layer in self.layers:
+            budget = masks_lib.flip_budget(self.delta, layer.units)
+            schedule = masks_lib.flip_schedule(budget, self.iterations)
+            self.schedules.append(schedule)
+            if self.iterations > 1 and 0 in schedule:
+                warnings.warn(
+                    f"`iterations`={self.iterations} exceeds the {budget - 1} "
+                    f"greedy flips left after the start flip on layer "
+                    f"'{layer.name}' ({layer.units} units, delta="
+                    f"{self.delta}); steps without a flip are skipped, so "
+                    f"this runs like iterations="
+                    f"{sum(1 for c in schedule if c)}.",
+                    stacklevel=3,
+                )
+            if self.base_mask == "random" and not layer.recurrent_dropout:
+                raise ValueError(
+                    "`base_mask='random'` draws eps0 with the layer's "
+                    f"recurrent_dropout rate, but layer '{layer.name}' has "
+                    "recurrent_dropout=0. Set it, or use "
+                    "base_mask='expectation'."
+                )
+            if self.base_mask == "expectation" and layer.recurrent_dropout:
+                warnings.warn(
+                    f"Layer '{layer.name}' has recurrent_dropout="
+                    f"{layer.recurrent_dropout}, but with "
+                    "base_mask='expectation' adversarial dropout trains it "
+                    "as the full network and the rate is not used. Use "
+                    "base_mask='random' to train on variational masks.",
+                    stacklevel=3,
+                )
+        super().build(model)
+
+    def metric_names(self):
+        return super().metric_names() + [
+            f"{self.name}_flips_{layer.name}" for layer in self.layers
+        ]
+
+    def base_masks(self, batch_size):
+        """Rule 8: eps0 is the full network, or a fresh variational mask.
+
+        A variational base mask is scaled by `1/(1-p)` (rule 2).
+        """
+        if self.base_mask == "expectation":
+            return {layer: None for layer in self.layers}
+        return self.variational_masks(batch_size)
+
+    def adversarial_masks(self, batch):
+        """Rules 11-15: the greedy search for eps_adv, one dict per layer."""
+        target = ops.stop_gradient(batch.outputs)
+        current = {
+            layer: masks_lib.start_mask(
+                batch.base_mask(layer), self.seed_generator
+            )
+            for layer in self.layers
+        }
+        for k in range(self.iterations):
+            counts = [schedule[k] for schedule in self.schedules]
+            if not any(counts):
+                continue
+            with batch.stop_recording():
+                influence = influence_maps(
+                    lambda masks: batch.scale_for_gradient(
+                        self.compare(
+                            batch, target, batch.run(batch.near_base(masks))
+                        )
+                    ),
+                    current,
+                    zero_non_finite=batch.loss_scaled,
+                )
+            current = {
+                layer: masks_lib.flip(current[layer], influence[layer], count)
+                for layer, count in zip(self.layers, counts)
+            }
+        return {layer: ops.stop_gradient(m) for layer, m in current.items()}
+
+    def penalty(self, batch):
+        adversarial = self.adversarial_masks(batch)
+        target = batch.outputs
+        if self.stop_target_gradient:
+            target = ops.stop_gradient(target)
+        outputs = batch.run(batch.near_base(adversarial))
+        penalty = self.compare(batch, target, outputs)
+        logs = {f"{self.name}_penalty": penalty}
+        for layer, mask in adversarial.items():
+            flips = ops.sum(ops.abs(mask - batch.base_mask(layer)), axis=-1)
+            logs[f"{self.name}_flips_{layer.name}"] = ops.mean(flips)
+        return penalty, logs
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "delta": self.delta,
+            "iterations": self.iterations,
+            "base_mask": self.base_mask,
+            "stop_target_gradient": self.stop_target_gradient,
+        }

@@ -1,0 +1,129 @@
+"""Dropout-ensemble penalties with random recurrent masks.
+
+Both compare outputs of the same network under different recurrent masks
+(ALGORITHM.md section 5); they differ in which two networks they compare.
+"""
+
+import keras
+
+from keras_adrop.regularizers.base import RecurrentMaskRegularizer
+
+
+@keras.saving.register_keras_serializable(package="keras_adrop")
+class FraternalDropout(RecurrentMaskRegularizer):
+    """Fraternal dropout (Zolna et al., ICLR 2018).
+
+    Two passes with independent random recurrent masks (each layer's
+    `recurrent_dropout` rate, one mask per example and sequence). The
+    supervised loss is the mean of both passes' losses, and the penalty is
+    the mean squared difference of the two outputs' logits (for a
+    probability output, of the log-probabilities), weighted over steps and
+    examples as ALGORITHM.md rule 6. The target is not held constant: both
+    passes receive the gradient.
+
+    Args:
+        kappa: Weight of the penalty. Default 0.15 (the authors' code; their
+            PTB model used 0.1).
+        divergence: Default "squared_logits"; any name of
+            `keras_adrop.divergences`.
+        layers: Names of the layers whose masks differ between the passes
+            (default: every keras_adrop recurrent layer).
+        from_logits: Whether outputs are logits (default: from the loss).
+        rampup_steps, seed, name: As `Regularizer`.
+
+    Example:
+
+    ```python
+    model = keras_adrop.RegularizedModel(
+        inputs, outputs,
+        regularizers=[keras_adrop.regularizers.FraternalDropout(kappa=0.15)],
+    )
+    ```
+    """
+
+    def __init__(self, kappa=0.15, divergence="squared_logits", layers=None,
+                 from_logits=None, rampup_steps=0, seed=None,
+                 name="fraternal_dropout"):
+        super().__init__(divergence=divergence, layers=layers,
+                         from_logits=from_logits, weight=kappa,
+                         rampup_steps=rampup_steps, seed=seed, name=name)
+
+    @property
+    def kappa(self):
+        return self.weight
+
+    def build(self, model):
+        self.check_unbound(model)
+        self.resolve_layers(model)
+        super().build(model)
+
+    def base_masks(self, batch_size):
+        return self.variational_masks(batch_size)
+
+    def penalty(self, batch):
+        other = batch.run(self.variational_masks(batch.batch_size))
+        batch.add_supervised_pass(other)
+        penalty = self.compare(batch, batch.outputs, other)
+        return penalty, {f"{self.name}_penalty": penalty}
+
+    def get_config(self):
+        config = super().get_config()
+        config["kappa"] = config.pop("weight")
+        return config
+
+
+@keras.saving.register_keras_serializable(package="keras_adrop")
+class ExpectationLinearization(RecurrentMaskRegularizer):
+    """Expectation-linearization dropout (Ma et al., ICLR 2017).
+
+    The base pass uses random recurrent masks (so the supervised loss is
+    variational dropout); the penalty compares its output with the output of
+    the full network, the expectation of the mask, with no dropout on the
+    recurrent connections: `kappa * sum_t lambda_t D[p(x, E[eps]) ||
+    p(x, eps)]`, D the mean squared difference of logits by default as in
+    the fraternal-dropout authors' code.
+
+    Args:
+        kappa: Weight of the penalty. Default 0.25.
+        divergence: Default "squared_logits".
+        layers, from_logits, rampup_steps, seed, name: As
+            `FraternalDropout`.
+
+    Example:
+
+    ```python
+    model = keras_adrop.RegularizedModel(
+        inputs, outputs,
+        regularizers=[keras_adrop.regularizers.ExpectationLinearization()],
+    )
+    ```
+    """
+
+    def __init__(self, kappa=0.25, divergence="squared_logits", layers=None,
+                 from_logits=None, rampup_steps=0, seed=None,
+                 name="expectation_linearization"):
+        super().__init__(divergence=divergence, layers=layers,
+                         from_logits=from_logits, weight=kappa,
+                         rampup_steps=rampup_steps, seed=seed, name=name)
+
+    @property
+    def kappa(self):
+        return self.weight
+
+    def build(self, model):
+        self.check_unbound(model)
+        self.resolve_layers(model)
+        super().build(model)
+
+    def base_masks(self, batch_size):
+        return self.variational_masks(batch_size)
+
+    def penalty(self, batch):
+        full = batch.run({layer: None for layer in self.layers})
+        penalty = self.compare(batch, full, batch.outputs)
+        return penalty, {f"{self.name}_penalty": penalty}
+
+    def get_config(self):
+        config = super().get_config()
+        config["kappa"] = config.pop("weight")
+        return config
