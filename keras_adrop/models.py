@@ -110,6 +110,7 @@ class RegularizedModel(keras.Model):
             )
         for regularizer in regularizers:
             regularizer.build(self)
+        _check_base_masks_agree(regularizers)
         self.regularizers = regularizers
         # Tracked here so that the draws are saved and distributed with the
         # model; excluded from the rewound state (rule 9).
@@ -257,6 +258,21 @@ class RegularizedModel(keras.Model):
             keras.saving.serialize_keras_object(r) for r in self.regularizers
         ]
         return config
+
+
+def _check_base_masks_agree(regularizers):
+    """Two regularizers may share a layer only if both run it in full."""
+    claimed = {}
+    for regularizer in regularizers:
+        for layer, kind in regularizer.base_mask_kinds().items():
+            if layer in claimed and "random" in (kind, claimed[layer][1]):
+                raise ValueError(
+                    f"Regularizers '{claimed[layer][0]}' and "
+                    f"'{regularizer.name}' both set the base mask of layer "
+                    f"'{layer.name}' and at least one draws it at random; "
+                    "give each its own layers with their `layers` argument."
+                )
+            claimed[layer] = (regularizer.name, kind)
 
 
 def _mean_over_batches(regularizer, batches):

@@ -125,6 +125,10 @@ class AdversarialDropout(RecurrentMaskRegularizer):
             f"{self.name}_flips_{layer.name}" for layer in self.layers
         ]
 
+    def base_mask_kinds(self):
+        kind = "full" if self.base_mask == "expectation" else "random"
+        return {layer: kind for layer in self.layers}
+
     def base_masks(self, batch_size):
         """Rule 8: eps0 is the full network, or a fresh variational mask.
 

@@ -256,6 +256,10 @@ class Regularizer:
         """Recurrent masks this regularizer wants in the base pass."""
         return {}
 
+    def base_mask_kinds(self):
+        """dict layer -> "full" or "random": base masks `base_masks` sets."""
+        return {}
+
     def penalty(self, batch):
         """Returns `(penalty, logs)`: a scalar and a dict of scalar metrics."""
         raise NotImplementedError
@@ -367,6 +371,9 @@ class RecurrentMaskRegularizer(Regularizer):
                 f"The layers of a regularizer need distinct names (they name "
                 f"the logged metrics). Received: {names}"
             )
+
+    def base_mask_kinds(self):
+        return {layer: "random" for layer in self.layers}
 
     def variational_masks(self, batch_size):
         """Fresh variational masks with each layer's recurrent_dropout rate.
