@@ -49,7 +49,18 @@ import numpy as np  # noqa: E402
 
 import keras_adrop  # noqa: E402
 
-METHODS = ("variational", "adversarial_k1", "adversarial_k2")
+METHODS = ("variational", "adversarial_k1", "adversarial_k2")  # the default
+# Every method that can be selected by name with --methods.
+AVAILABLE_METHODS = (
+    "unregularized",
+    "variational",
+    "fraternal",
+    "expectation_linearization",
+    "adversarial_k1",
+    "adversarial_k2",
+)
+# Methods whose LSTM draws random recurrent masks with rate p.
+RANDOM_MASK_METHODS = ("variational", "fraternal", "expectation_linearization")
 
 # Defaults of the full run and of the `--quick` smoke run. A command-line
 # value always wins over both.
@@ -106,9 +117,9 @@ def build_model(method, args):
     keras.utils.set_random_seed(args.seed)
     inputs = keras.Input((64, 1))
     # Adversarial dropout's base pass is the full network (base_mask=
-    # "expectation", as in the paper's sMNIST runs), so only the variational
-    # model uses a recurrent dropout rate.
-    rate = args.recurrent_dropout if method == "variational" else 0.0
+    # "expectation", as in the paper's sMNIST runs), so only the methods with
+    # random masks use a recurrent dropout rate.
+    rate = args.recurrent_dropout if method in RANDOM_MASK_METHODS else 0.0
     hidden = keras_adrop.layers.LSTM(
         args.units,
         recurrent_dropout=rate,
@@ -116,8 +127,20 @@ def build_model(method, args):
         name="lstm",  # same metric names for every model in the run
     )(inputs)
     outputs = keras.layers.Dense(10)(hidden)  # logits
-    if method == "variational":
+    if method in ("unregularized", "variational"):
         model = keras.Model(inputs, outputs, name=method)
+    elif method == "fraternal":
+        model = keras_adrop.RegularizedModel(
+            inputs, outputs, name=method,
+            regularizers=[keras_adrop.regularizers.FraternalDropout(
+                seed=args.seed)],
+        )
+    elif method == "expectation_linearization":
+        model = keras_adrop.RegularizedModel(
+            inputs, outputs, name=method,
+            regularizers=[keras_adrop.regularizers.ExpectationLinearization(
+                seed=args.seed)],
+        )
     elif method.startswith("adversarial_k"):
         model = keras_adrop.AdversarialDropoutModel(
             inputs,
@@ -128,7 +151,9 @@ def build_model(method, args):
             name=method,
         )
     else:
-        raise ValueError(f"Unknown method {method!r}; choose from {METHODS}.")
+        raise ValueError(
+            f"Unknown method {method!r}; choose from {AVAILABLE_METHODS}."
+        )
     # Cosine decay to zero over the run: a high learning rate learns the
     # 64-step sequences quickly, and the decay makes the final epoch (the
     # one compared) a stable end point rather than one noisy step.
@@ -285,7 +310,10 @@ def parse_args(argv=None):
     parser.add_argument(
         "--methods",
         default=",".join(METHODS),
-        help=f"Comma-separated methods to run (default: {','.join(METHODS)}).",
+        help=(
+            "Comma-separated methods to run, from "
+            f"{', '.join(AVAILABLE_METHODS)} (default: {','.join(METHODS)})."
+        ),
     )
     parser.add_argument(
         "--units", type=int,
@@ -309,9 +337,11 @@ def parse_args(argv=None):
     parser.add_argument(
         "--recurrent-dropout", type=float,
         help=(
-            "Variational recurrent dropout rate p of the LSTM (default "
-            f"{DEFAULTS['recurrent_dropout']}); unused by the adversarial "
-            "models, whose supervised pass runs the full network."
+            "Recurrent dropout rate p of the random masks of variational, "
+            "fraternal and expectation-linearization dropout (default "
+            f"{DEFAULTS['recurrent_dropout']}); unused by the unregularized "
+            "and adversarial models, whose supervised pass runs the full "
+            "network."
         ),
     )
     parser.add_argument(
@@ -353,9 +383,11 @@ def parse_args(argv=None):
         if getattr(args, name) is None:
             setattr(args, name, value)
     args.methods = [m.strip() for m in args.methods.split(",") if m.strip()]
-    unknown = sorted(set(args.methods) - set(METHODS))
+    unknown = sorted(set(args.methods) - set(AVAILABLE_METHODS))
     if unknown or not args.methods:
-        parser.error(f"--methods: unknown {unknown}; choose from {METHODS}.")
+        parser.error(
+            f"--methods: unknown {unknown}; choose from {AVAILABLE_METHODS}."
+        )
     return args
 
 

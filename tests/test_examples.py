@@ -33,6 +33,19 @@ def test_sequential_mnist_quick_writes_results(tmp_path):
     assert min(adversarial["adversarial_dropout_penalty"]) > 0
 
 
+def test_sequential_mnist_every_method_by_name(tmp_path):
+    example = _load("sequential_mnist")
+    methods = ["unregularized", "fraternal", "expectation_linearization"]
+    results = example.main(["--quick", "--epochs", "1", "--train-size", "64",
+                            "--methods", ",".join(methods),
+                            "--output-dir", str(tmp_path)])
+    assert list(results["methods"]) == methods
+    history = results["methods"]["fraternal"]["history"]
+    assert history["fraternal_dropout_penalty"][0] > 0
+    with pytest.raises(SystemExit):
+        example.main(["--quick", "--methods", "dropconnect"])
+
+
 def test_sequential_mnist_bad_delta_is_a_clear_error(tmp_path):
     example = _load("sequential_mnist")
     with pytest.raises(ValueError, match="delta"):
