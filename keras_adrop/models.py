@@ -276,12 +276,20 @@ def _check_base_masks_agree(regularizers):
 
 
 def _mean_over_batches(regularizer, batches):
-    """A regularizer's penalty and logs, averaged over labeled + unlabeled."""
-    if len(batches) == 1:
-        return regularizer.penalty(batches[0])
-    sizes = [tf.cast(b.batch_size, "float32") for b in batches]
+    """A regularizer's penalty and logs, averaged over labeled + unlabeled.
+
+    A regularizer returns a penalty of None for a batch it does not apply to
+    (a supervised penalty on unlabeled inputs); that batch is left out.
+    """
+    results, sizes = [], []
+    for batch in batches:
+        penalty, logs = regularizer.penalty(batch)
+        if penalty is not None:
+            results.append((penalty, logs))
+            sizes.append(tf.cast(batch.batch_size, "float32"))
+    if len(results) == 1:
+        return results[0]
     total = tf.add_n(sizes)
-    results = [regularizer.penalty(b) for b in batches]
     penalty = tf.add_n([p * n for (p, _), n in zip(results, sizes)]) / total
     logs = {
         key: tf.add_n([logs[key] * n for (_, logs), n in zip(results, sizes)])

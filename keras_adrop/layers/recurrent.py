@@ -40,6 +40,30 @@ def _active_masks():
     return _local.masks
 
 
+def lookup(key):
+    """What is set for `key` in this thread (None if nothing)."""
+    return _active_masks().get(key)
+
+
+@contextlib.contextmanager
+def registered(entries):
+    """Sets `entries` (key -> value) for this thread inside the block.
+
+    Nested blocks see their own values; the outer values come back on exit.
+    """
+    registry = _active_masks()
+    saved = {key: registry.get(key) for key in entries}
+    registry.update(entries)
+    try:
+        yield
+    finally:
+        for key, previous in saved.items():
+            if previous is None:
+                registry.pop(key, None)
+            else:
+                registry[key] = previous
+
+
 @contextlib.contextmanager
 def recurrent_masks(masks):
     """Sets the recurrent dropout mask of keras_adrop layers for a forward pass.
@@ -78,13 +102,42 @@ def recurrent_masks(masks):
     influence = tape.gradient(loss, mask)  # shape (2, 8)
     ```
     """
+    with registered(_mask_entries(masks, "recurrent")):
+        yield
+
+
+@contextlib.contextmanager
+def output_masks(masks):
+    """Sets a dropout mask on the outputs of keras_adrop layers for a pass.
+
+    Like `recurrent_masks`, but the mask multiplies what the layer returns
+    (its last hidden state, or every step of `return_sequences`), not
+    `h_{t-1}` inside the recurrence: dropout on the hidden state that feeds
+    the next layer, the site of the original adversarial dropout for
+    feed-forward networks (Park et al., AAAI 2018). Rescaling as in
+    `recurrent_masks`.
+
+    Args:
+        masks: dict layer -> `(batch, units)` tensor or `(tensor, scale)`.
+
+    Example:
+
+    ```python
+    with keras_adrop.layers.output_masks({layer: mask}):
+        y = model(x, training=True)
+    ```
+    """
+    with registered(_mask_entries(masks, "output")):
+        yield
+
+
+def _mask_entries(masks, site):
     if not isinstance(masks, dict):
         raise ValueError(
             "`masks` must be a dict mapping keras_adrop recurrent layers to "
             f"(batch, units) tensors or None. Received: {type(masks).__name__}"
         )
-    registry = _active_masks()
-    saved = {}
+    entries = {}
     for layer, mask in masks.items():
         if not isinstance(layer, MaskedRNN):
             raise ValueError(
@@ -96,16 +149,12 @@ def recurrent_masks(masks):
             mask, fixed = mask
         if mask is not None:
             layer.check_recurrent_mask(mask)
-        saved[id(layer)] = registry.get(id(layer))
-        registry[id(layer)] = FULL_NETWORK if mask is None else (mask, fixed)
-    try:
-        yield
-    finally:
-        for key, previous in saved.items():
-            if previous is None:
-                registry.pop(key, None)
-            else:
-                registry[key] = previous
+        elif site == "output":
+            raise ValueError("An output mask cannot be None.")
+        entries[(site, id(layer))] = (
+            FULL_NETWORK if mask is None else (mask, fixed)
+        )
+    return entries
 
 
 def _check_rate(name, value):
@@ -115,6 +164,15 @@ def _check_rate(name, value):
             f"Received: {name}={value}"
         )
     return float(value)
+
+
+def _multiplier(entry, dtype):
+    """The factor of a registered (mask, fixed scale) entry."""
+    mask, scale = entry
+    mask = ops.cast(mask, dtype)
+    if scale is None:
+        return kept_fraction_scale(mask)
+    return mask * ops.cast(scale, dtype)
 
 
 def kept_fraction_scale(mask):
@@ -224,7 +282,7 @@ class MaskedCell(keras.layers.Layer):
         raise NotImplementedError
 
     def call(self, inputs, states, training=False):
-        context = _active_masks().get(("cell", id(self)))
+        context = lookup(("cell", id(self)))
         if context is not None:  # inside a keras_adrop layer: pre-projected
             return self.step(inputs, states, context["multiplier"])
         if training and (self.dropout or self.recurrent_dropout):
@@ -370,15 +428,11 @@ class MaskedRNN(keras.layers.RNN):
 
     def _recurrent_multiplier(self, batch_size, training):
         """The (batch, units) factor on h_{t-1} for this call, or None."""
-        entry = _active_masks().get(id(self))
+        entry = lookup(("recurrent", id(self)))
         if isinstance(entry, str) and entry == FULL_NETWORK:
             return None
         if entry is not None:
-            mask, scale = entry
-            mask = ops.cast(mask, self.compute_dtype)
-            if scale is None:
-                return kept_fraction_scale(mask)
-            return mask * ops.cast(scale, self.compute_dtype)
+            return _multiplier(entry, self.compute_dtype)
         rate = self.cell.recurrent_dropout
         if not training or rate == 0.0:
             return None
@@ -403,18 +457,23 @@ class MaskedRNN(keras.layers.RNN):
         projected = self.cell.project_inputs(
             ops.cast(sequences, self.compute_dtype)
         )
-        registry = _active_masks()
-        key = ("cell", id(self.cell))
-        registry[key] = {"multiplier": multiplier}
-        try:
-            return super().call(
+        with registered({("cell", id(self.cell)): {"multiplier": multiplier}}):
+            result = super().call(
                 projected,
                 initial_state=initial_state,
                 mask=mask,
                 training=training,
             )
-        finally:
-            registry.pop(key, None)
+        entry = lookup(("output", id(self)))
+        if entry is None:
+            return result
+        self.check_recurrent_mask(entry[0], sequences.shape[0])
+        factor = _multiplier(entry, self.compute_dtype)
+        if self.return_sequences:
+            factor = factor[:, None, :]
+        if self.return_state:
+            return (result[0] * factor, *result[1:])
+        return result * factor
 
     def get_config(self):
         config = super().get_config()

@@ -13,9 +13,15 @@ Several regularizers can share one model; each logs its own penalty.
 | `AdversarialDropout` | adversarial dropout on recurrent connections (Park et al. 2019) | 1.0 |
 | `FraternalDropout` | two random masks, squared logit gap (Zolna et al. 2018) | 0.15 |
 | `ExpectationLinearization` | random mask vs full network (Ma et al. 2017) | 0.25 |
+| `LastStateAdversarialDropout` | adversarial dropout on the last hidden state (Park et al. 2018) | 1.0 |
+| `AdversarialPerturbation` | adversarial training on embeddings (Miyato et al. 2017) | 1.0 |
+| `VirtualAdversarialPerturbation` | virtual adversarial training on embeddings (Miyato et al. 2017) | 1.0 |
 """
 
 from keras_adrop.regularizers.adversarial_dropout import AdversarialDropout
+from keras_adrop.regularizers.adversarial_dropout import (
+    LastStateAdversarialDropout,
+)
 from keras_adrop.regularizers.base import ModelState
 from keras_adrop.regularizers.base import RecurrentMaskRegularizer
 from keras_adrop.regularizers.base import Regularizer
@@ -27,18 +33,31 @@ from keras_adrop.regularizers.base import masked_rnn_layers
 from keras_adrop.regularizers.base import scale_for_replicas
 from keras_adrop.regularizers.dropout_ensembles import ExpectationLinearization
 from keras_adrop.regularizers.dropout_ensembles import FraternalDropout
+from keras_adrop.regularizers.embedding_perturbations import (
+    AdversarialPerturbation,
+)
+from keras_adrop.regularizers.embedding_perturbations import (
+    VirtualAdversarialPerturbation,
+)
+from keras_adrop.regularizers.embedding_perturbations import (
+    normalize_per_example,
+)
 
 __all__ = [
     "AdversarialDropout",
+    "AdversarialPerturbation",
     "ExpectationLinearization",
     "FraternalDropout",
+    "LastStateAdversarialDropout",
     "ModelState",
     "RecurrentMaskRegularizer",
     "Regularizer",
     "TrainingBatch",
+    "VirtualAdversarialPerturbation",
     "all_layers",
     "carried_states",
     "influence_maps",
     "masked_rnn_layers",
+    "normalize_per_example",
     "scale_for_replicas",
 ]

@@ -109,7 +109,8 @@ class AdversarialDropout(RecurrentMaskRegularizer):
                     "recurrent_dropout=0. Set it, or use "
                     "base_mask='expectation'."
                 )
-            if self.base_mask == "expectation" and layer.recurrent_dropout:
+            runs_in_full = self.base_mask_kinds().get(layer) == "full"
+            if runs_in_full and layer.recurrent_dropout:
                 warnings.warn(
                     f"Layer '{layer.name}' has recurrent_dropout="
                     f"{layer.recurrent_dropout}, but with "
@@ -138,12 +139,20 @@ class AdversarialDropout(RecurrentMaskRegularizer):
             return {layer: None for layer in self.layers}
         return self.variational_masks(batch_size)
 
+    def eps0(self, batch, layer):
+        """The base mask the search starts from and counts flips against."""
+        return batch.base_mask(layer)
+
+    def run_with(self, batch, masks):
+        """Runs the batch with masks found by the search."""
+        return batch.run(batch.near_base(masks))
+
     def adversarial_masks(self, batch):
         """Rules 11-15: the greedy search for eps_adv, one dict per layer."""
         target = ops.stop_gradient(batch.outputs)
         current = {
             layer: masks_lib.start_mask(
-                batch.base_mask(layer), self.seed_generator
+                self.eps0(batch, layer), self.seed_generator
             )
             for layer in self.layers
         }
@@ -154,9 +163,7 @@ class AdversarialDropout(RecurrentMaskRegularizer):
             with batch.stop_recording():
                 influence = influence_maps(
                     lambda masks: batch.scale_for_gradient(
-                        self.compare(
-                            batch, target, batch.run(batch.near_base(masks))
-                        )
+                        self.compare(batch, target, self.run_with(batch, masks))
                     ),
                     current,
                     zero_non_finite=batch.loss_scaled,
@@ -172,11 +179,12 @@ class AdversarialDropout(RecurrentMaskRegularizer):
         target = batch.outputs
         if self.stop_target_gradient:
             target = ops.stop_gradient(target)
-        outputs = batch.run(batch.near_base(adversarial))
-        penalty = self.compare(batch, target, outputs)
+        penalty = self.compare(
+            batch, target, self.run_with(batch, adversarial)
+        )
         logs = {f"{self.name}_penalty": penalty}
         for layer, mask in adversarial.items():
-            flips = ops.sum(ops.abs(mask - batch.base_mask(layer)), axis=-1)
+            flips = ops.sum(ops.abs(mask - self.eps0(batch, layer)), axis=-1)
             logs[f"{self.name}_flips_{layer.name}"] = ops.mean(flips)
         return penalty, logs
 
@@ -188,3 +196,81 @@ class AdversarialDropout(RecurrentMaskRegularizer):
             "base_mask": self.base_mask,
             "stop_target_gradient": self.stop_target_gradient,
         }
+
+
+@keras.saving.register_keras_serializable(package="keras_adrop")
+class LastStateAdversarialDropout(AdversarialDropout):
+    """Adversarial dropout on the last hidden state (Park et al., AAAI 2018).
+
+    The feed-forward version of adversarial dropout, applied to what a
+    many-to-one recurrent layer returns (its final hidden state) rather than
+    to `h_{t-1}` inside the recurrence: the "AdD on the last hidden state"
+    row of the RNN paper's IMDB table. The search is the same (budget
+    `floor(delta * units)`, one random start flip, K greedy influence-map
+    steps); the base mask is the full state (all ones) and the adversarial
+    mask is rescaled by `units / kept`.
+
+    Args:
+        delta, iterations, weight, rampup_steps, divergence,
+        stop_target_gradient, from_logits, seed: As `AdversarialDropout`.
+        layers: Names of the layers whose output is masked (default: every
+            keras_adrop recurrent layer with `return_sequences=False`).
+        name: Default "last_state_adversarial_dropout".
+
+    Example:
+
+    ```python
+    model = keras_adrop.RegularizedModel(
+        inputs, outputs,
+        regularizers=[
+            keras_adrop.regularizers.LastStateAdversarialDropout(delta=0.05)
+        ],
+    )
+    ```
+    """
+
+    def __init__(self, delta=0.03, iterations=1, weight=1.0, rampup_steps=0,
+                 divergence="kl", stop_target_gradient=True, layers=None,
+                 from_logits=None, seed=None,
+                 name="last_state_adversarial_dropout", base_mask=None):
+        if base_mask not in (None, "expectation"):
+            raise ValueError(
+                "LastStateAdversarialDropout searches near the full state: "
+                f"`base_mask` must be 'expectation'. Received: {base_mask!r}"
+            )
+        super().__init__(
+            delta=delta, iterations=iterations, weight=weight,
+            rampup_steps=rampup_steps, divergence=divergence,
+            stop_target_gradient=stop_target_gradient, layers=layers,
+            from_logits=from_logits, seed=seed, name=name,
+        )
+
+    def resolve_layers(self, model):
+        super().resolve_layers(model)
+        if self.layer_names is None:
+            self.layers = [
+                layer for layer in self.layers if not layer.return_sequences
+            ]
+            if not self.layers:
+                raise ValueError(
+                    "LastStateAdversarialDropout needs a keras_adrop "
+                    "recurrent layer with return_sequences=False (its last "
+                    f"hidden state); model '{model.name}' has none."
+                )
+
+    def base_mask_kinds(self):
+        return {}
+
+    def base_masks(self, batch_size):
+        return {}
+
+    def eps0(self, batch, layer):
+        return ops.ones((batch.batch_size, layer.units), dtype="float32")
+
+    def run_with(self, batch, masks):
+        return batch.run(outputs=masks)
+
+    def get_config(self):
+        config = super().get_config()
+        config.pop("base_mask")
+        return config

@@ -15,7 +15,9 @@ import keras
 from keras import ops
 
 from keras_adrop import divergences
+from keras_adrop.layers.embedding import embedding_perturbations
 from keras_adrop.layers.recurrent import MaskedRNN
+from keras_adrop.layers.recurrent import output_masks
 from keras_adrop.layers.recurrent import recurrent_masks
 
 # String losses whose Keras default is from_logits=False.
@@ -49,6 +51,17 @@ def all_layers(model):
 
     for layer in model.layers:
         visit(layer)
+    return found
+
+
+def layers_of_type(model, cls, what):
+    """Layers of `model` that are instances of `cls`; raises if none."""
+    found = [layer for layer in all_layers(model) if isinstance(layer, cls)]
+    if not found:
+        raise ValueError(
+            f"The regularizer needs {what} in the model; model "
+            f"'{model.name}' has none."
+        )
     return found
 
 
@@ -147,14 +160,23 @@ class TrainingBatch:
             sample_weight=self.sample_weight, training=True,
         ))
 
-    def run(self, masks):
-        """Runs the model again with `masks` set over the base masks.
+    def run(self, masks=None, outputs=None, perturbations=None):
+        """Runs the model again on the batch with some things changed.
 
         Every other random draw (input, embedding and output dropout) and
         every carried state repeats the base pass exactly (rule 9).
+
+        Args:
+            masks: Recurrent masks set over the base masks (see
+                `keras_adrop.layers.recurrent_masks`).
+            outputs: Masks on layer outputs (`output_masks`).
+            perturbations: Embedding perturbations
+                (`embedding_perturbations`).
         """
         self.state.rewind()
-        with recurrent_masks({**self.base_masks, **masks}):
+        with recurrent_masks({**self.base_masks, **(masks or {})}), \
+                output_masks(outputs or {}), \
+                embedding_perturbations(perturbations or {}):
             return self.model(self.x, training=True)
 
     def base_mask(self, layer):

@@ -1,0 +1,267 @@
+"""Adversarial and virtual adversarial training on embeddings.
+
+Miyato, Dai & Goodfellow (ICLR 2017), as the RNN adversarial-dropout paper
+uses them on IMDB (ALGORITHM.md section 5): a perturbation of the word
+vectors with L2 norm `epsilon` per example over (time, features), padded
+steps excluded. Both need `keras_adrop.layers.Embedding` in the model.
+"""
+
+import tensorflow as tf
+import keras
+from keras import ops
+
+from keras_adrop.layers.embedding import Embedding
+from keras_adrop.regularizers.base import Regularizer
+from keras_adrop.regularizers.base import infer_from_logits
+from keras_adrop.regularizers.base import layers_of_type
+from keras_adrop import divergences
+
+
+def normalize_per_example(values, mask):
+    """`values / ||values||_2` per example over (time, features).
+
+    Padded steps (`mask` False) are set to 0 and do not count. Scaling by
+    the largest entry first keeps small gradients from underflowing.
+    """
+    values = values * ops.cast(mask, values.dtype)[..., None]
+    axes = tuple(range(1, len(values.shape)))
+    values = values / (1e-12 + ops.max(ops.abs(values), axis=axes,
+                                       keepdims=True))
+    norm = ops.sqrt(1e-6 + ops.sum(ops.square(values), axis=axes,
+                                   keepdims=True))
+    return values / norm
+
+
+class EmbeddingPerturbation(Regularizer):
+    """Base of the embedding perturbations: finds the Embedding layers.
+
+    Args:
+        epsilon: L2 norm of the perturbation per example. Default 5.0.
+        layers: Names of the perturbed `keras_adrop.layers.Embedding` layers
+            (default: all of them).
+        from_logits: Whether outputs are logits (default: from the loss).
+        weight, rampup_steps, seed, name: As `Regularizer`.
+    """
+
+    def __init__(self, epsilon=5.0, layers=None, from_logits=None, **kwargs):
+        super().__init__(**kwargs)
+        if not isinstance(epsilon, (int, float)) or epsilon <= 0:
+            raise ValueError(
+                f"`epsilon` must be a number > 0. Received: epsilon={epsilon}"
+            )
+        if layers is not None:
+            layers = [getattr(layer, "name", layer) for layer in layers]
+        self.epsilon = float(epsilon)
+        self.layer_names = layers
+        self.from_logits = from_logits
+        self.layers = []
+
+    def build(self, model):
+        self.check_unbound(model)
+        available = layers_of_type(
+            model, Embedding, "a keras_adrop.layers.Embedding layer"
+        )
+        if self.layer_names is None:
+            self.layers = available
+        else:
+            by_name = {layer.name: layer for layer in available}
+            if not self.layer_names or any(
+                    n not in by_name for n in self.layer_names):
+                raise ValueError(
+                    "`layers` must name keras_adrop Embedding layers of the "
+                    f"model, one of {sorted(by_name)}. Received: "
+                    f"{self.layer_names}"
+                )
+            self.layers = [by_name[n] for n in self.layer_names]
+        super().build(model)
+
+    def _from_logits(self, model):
+        if self.from_logits is None:
+            return infer_from_logits(model)
+        return self.from_logits
+
+    def perturbation_gradients(self, batch, objective, start):
+        """Gradient of `objective(outputs)` w.r.t. a perturbation per layer.
+
+        Args:
+            batch: The `TrainingBatch`.
+            objective: Callable outputs -> scalar.
+            start: Callable (layer, vectors, mask) -> the perturbation added
+                to that layer's output, at which the gradient is taken.
+
+        Returns:
+            dict layer -> gradient, shaped like the layer's output (zero at
+            padded steps, which no output depends on).
+        """
+        added = {}
+
+        def perturb(layer):
+            def add(vectors, mask):
+                r = ops.cast(start(layer, vectors, mask), vectors.dtype)
+                tape.watch(r)
+                added[layer] = r
+                return vectors + r
+            return add
+
+        with batch.stop_recording():
+            with tf.GradientTape(watch_accessed_variables=False) as tape:
+                outputs = batch.run(perturbations={
+                    layer: perturb(layer) for layer in self.layers})
+                value = batch.scale_for_gradient(objective(outputs))
+            layers = list(added)
+            grads = tape.gradient(value, [added[layer] for layer in layers])
+        return {
+            layer: ops.stop_gradient(
+                ops.zeros_like(added[layer]) if grad is None else grad)
+            for layer, grad in zip(layers, grads)
+        }
+
+    def run_perturbed(self, batch, directions):
+        """Runs the batch with `epsilon * direction / ||direction||` added."""
+        def add(layer):
+            def perturb(vectors, mask):
+                r = self.epsilon * normalize_per_example(
+                    ops.cast(directions[layer], vectors.dtype), mask)
+                return vectors + ops.stop_gradient(r)
+            return perturb
+
+        return batch.run(perturbations={
+            layer: add(layer) for layer in self.layers})
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "epsilon": self.epsilon,
+            "layers": self.layer_names,
+            "from_logits": self.from_logits,
+        }
+
+
+@keras.saving.register_keras_serializable(package="keras_adrop")
+class AdversarialPerturbation(EmbeddingPerturbation):
+    """Adversarial training on the word embeddings (Miyato et al., 2017).
+
+    The perturbation `r_adv = epsilon * g / ||g||_2`, with `g` the gradient of
+    the supervised loss with respect to the embedding output (per example,
+    over time and features, padded steps excluded); the penalty is the
+    supervised loss on `embedding + r_adv`. Labeled batches only.
+
+    Args:
+        epsilon: Norm of the perturbation. Default 5.0.
+        weight: Weight of the adversarial loss. Default 1.0.
+        layers, from_logits, rampup_steps, seed: As `EmbeddingPerturbation`.
+        name: Default "adversarial_perturbation".
+
+    Example:
+
+    ```python
+    model = keras_adrop.RegularizedModel(
+        inputs, outputs,
+        regularizers=[keras_adrop.regularizers.AdversarialPerturbation()],
+    )
+    ```
+    """
+
+    def __init__(self, epsilon=5.0, weight=1.0, layers=None,
+                 from_logits=None, rampup_steps=0, seed=None,
+                 name="adversarial_perturbation"):
+        super().__init__(epsilon=epsilon, layers=layers,
+                         from_logits=from_logits, weight=weight,
+                         rampup_steps=rampup_steps, seed=seed, name=name)
+
+    def _loss(self, batch, outputs):
+        return batch.model.compute_loss(
+            x=batch.x, y=batch.y, y_pred=outputs,
+            sample_weight=batch.sample_weight, training=True,
+        )
+
+    def penalty(self, batch):
+        if batch.y is None:
+            return None, {}  # no labels: nothing to be adversarial against
+        gradients = self.perturbation_gradients(
+            batch, lambda outputs: self._loss(batch, outputs),
+            lambda layer, vectors, mask: ops.zeros_like(vectors),
+        )
+        penalty = self._loss(batch, self.run_perturbed(batch, gradients))
+        return penalty, {f"{self.name}_penalty": penalty}
+
+
+@keras.saving.register_keras_serializable(package="keras_adrop")
+class VirtualAdversarialPerturbation(EmbeddingPerturbation):
+    """Virtual adversarial training on the word embeddings (Miyato et al.).
+
+    Needs no labels. From a random direction `d` (normal, padded steps
+    zeroed), `power_iterations` steps of `d <- grad_r KL(p(x) || p(x + r))`
+    at `r = xi * d / ||d||` find the most sensitive direction; the penalty
+    is `KL(p(x) || p(x + epsilon * d / ||d||))`, the target `p(x)` (the base
+    pass) held constant, weighted over steps as ALGORITHM.md rule 6 (the last
+    step of a classifier).
+
+    Args:
+        epsilon: Norm of the perturbation. Default 5.0.
+        xi: Norm of the probe perturbation of the power iteration. Default
+            0.1.
+        power_iterations: Default 1.
+        weight, layers, from_logits, rampup_steps, seed: As
+            `EmbeddingPerturbation`.
+        name: Default "virtual_adversarial_perturbation".
+
+    Example:
+
+    ```python
+    model = keras_adrop.RegularizedModel(
+        inputs, outputs,
+        regularizers=[
+            keras_adrop.regularizers.AdversarialDropout(iterations=2),
+            keras_adrop.regularizers.VirtualAdversarialPerturbation(),
+        ],
+    )
+    ```
+    """
+
+    def __init__(self, epsilon=5.0, xi=0.1, power_iterations=1, weight=1.0,
+                 layers=None, from_logits=None, rampup_steps=0, seed=None,
+                 name="virtual_adversarial_perturbation"):
+        super().__init__(epsilon=epsilon, layers=layers,
+                         from_logits=from_logits, weight=weight,
+                         rampup_steps=rampup_steps, seed=seed, name=name)
+        if not isinstance(xi, (int, float)) or xi <= 0:
+            raise ValueError(f"`xi` must be a number > 0. Received: xi={xi}")
+        if not isinstance(power_iterations, int) or power_iterations < 1:
+            raise ValueError(
+                "`power_iterations` must be an integer >= 1. Received: "
+                f"power_iterations={power_iterations}"
+            )
+        self.xi = float(xi)
+        self.power_iterations = power_iterations
+
+    def _kl(self, batch, outputs):
+        return divergences.weighted_divergence(
+            "kl", ops.stop_gradient(batch.outputs), outputs,
+            self._from_logits(batch.model), batch.weights,
+        )
+
+    def penalty(self, batch):
+        directions = {}
+
+        def probe(layer, vectors, mask):
+            d = directions.get(layer)
+            if d is None:  # the first power iteration starts at random
+                d = keras.random.normal(ops.shape(vectors),
+                                        seed=self.seed_generator)
+            return self.xi * normalize_per_example(
+                ops.cast(d, vectors.dtype), mask)
+
+        for _ in range(self.power_iterations):
+            directions = self.perturbation_gradients(
+                batch, lambda outputs: self._kl(batch, outputs), probe)
+        penalty = self._kl(batch, self.run_perturbed(batch, directions))
+        return penalty, {f"{self.name}_penalty": penalty}
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "xi": self.xi,
+            "power_iterations": self.power_iterations,
+        }
+
