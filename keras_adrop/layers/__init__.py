@@ -11,15 +11,21 @@ from keras_adrop.layers.lstm import LSTMCell
 from keras_adrop.layers.recurrent import MaskedRNN
 from keras_adrop.layers.recurrent import output_masks
 from keras_adrop.layers.recurrent import recurrent_masks
+from keras_adrop.layers.sequence_regularization import ActivationRegularization
+from keras_adrop.layers.sequence_regularization import LockedDropout
 from keras_adrop.layers.simple_rnn import SimpleRNN
+from keras_adrop.layers.sequence_regularization import ActivationRegularization
+from keras_adrop.layers.sequence_regularization import LockedDropout
 from keras_adrop.layers.simple_rnn import SimpleRNNCell
 
 __all__ = [
+    "ActivationRegularization",
     "Embedding",
     "GRU",
     "GRUCell",
     "LSTM",
     "LSTMCell",
+    "LockedDropout",
     "MaskedRNN",
     "SimpleRNN",
     "SimpleRNNCell",

@@ -13,7 +13,12 @@ from keras_adrop.layers.recurrent import registered
 class Embedding(keras.layers.Embedding):
     """`keras.layers.Embedding` with a hook for perturbations of its output.
 
-    A drop-in for `keras.layers.Embedding` (same arguments and weights).
+    A drop-in for `keras.layers.Embedding` (same arguments and weights),
+    with one more argument, `embedding_dropout`: in training, whole word
+    vectors are dropped, one mask over the vocabulary per batch (every
+    occurrence of a dropped word is zero), kept ones scaled by `1/(1-p)`
+    (AWD-LSTM's embedding dropout, Gal & Ghahramani's word dropout).
+
     Inside `embedding_perturbations({layer: perturb})`, a call returns
     `perturb(vectors, mask)` instead of the looked-up `vectors`, where
     `mask` is the `(batch, time)` padding mask (all True without
@@ -21,16 +26,41 @@ class Embedding(keras.layers.Embedding):
     (`keras_adrop.regularizers.AdversarialPerturbation`,
     `VirtualAdversarialPerturbation`) use it.
 
+    Args:
+        *args, **kwargs: The arguments of `keras.layers.Embedding`.
+        embedding_dropout: Fraction of word types dropped per batch, in
+            [0, 1). Default 0.
+        seed: Seed of the embedding dropout.
+
     Example:
 
     ```python
     inputs = keras.Input((None,), dtype="int32")
-    vectors = keras_adrop.layers.Embedding(10_000, 256, mask_zero=True)(inputs)
+    vectors = keras_adrop.layers.Embedding(
+        10_000, 256, mask_zero=True, embedding_dropout=0.1)(inputs)
     ```
     """
 
-    def call(self, inputs):
+    def __init__(self, *args, embedding_dropout=0.0, seed=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not 0.0 <= embedding_dropout < 1.0:
+            raise ValueError(
+                "`embedding_dropout` must be in [0, 1). Received: "
+                f"embedding_dropout={embedding_dropout}"
+            )
+        self.embedding_dropout = float(embedding_dropout)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, inputs, training=False):
         vectors = super().call(inputs)
+        if training and self.embedding_dropout:
+            kept = keras.random.dropout(
+                ops.ones((self.input_dim, 1), dtype=vectors.dtype),
+                self.embedding_dropout, seed=self.seed_generator,
+            )
+            vectors = vectors * ops.take(kept, ops.cast(inputs, "int32"),
+                                         axis=0)
         perturb = lookup(("perturbation", id(self)))
         if perturb is None:
             return vectors
@@ -38,6 +68,16 @@ class Embedding(keras.layers.Embedding):
         if mask is None:
             mask = ops.ones(ops.shape(vectors)[:-1], dtype="bool")
         return perturb(vectors, mask)
+
+    def compute_output_spec(self, inputs, training=False):
+        return super().compute_output_spec(inputs)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "embedding_dropout": self.embedding_dropout,
+            "seed": self.seed,
+        }
 
 
 @contextlib.contextmanager

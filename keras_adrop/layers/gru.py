@@ -69,28 +69,32 @@ class GRUCell(MaskedCell):
         input_bias, _ = self._biases()
         return z if input_bias is None else z + input_bias
 
-    def step(self, projected, states, multiplier):
+    def step(self, projected, states, context):
         h_tm1 = states[0] if isinstance(states, (list, tuple)) else states
-        h_masked = h_tm1 if multiplier is None else h_tm1 * multiplier
+        gates, keeps = self.split_zoneout(projected, context)
+        h_masked = h_tm1
+        if context.multiplier is not None:
+            h_masked = h_tm1 * context.multiplier
+        kernel = self.kernel_for(context)
         _, recurrent_bias = self._biases()
-        x_z, x_r, x_h = ops.split(projected, 3, axis=-1)
+        x_z, x_r, x_h = ops.split(gates, 3, axis=-1)
         units = self.units
         if self.reset_after:
-            inner = ops.matmul(h_masked, self.recurrent_kernel)
+            inner = ops.matmul(h_masked, kernel)
             if recurrent_bias is not None:
                 inner = inner + recurrent_bias
         else:
-            inner = ops.matmul(h_masked, self.recurrent_kernel[:, : 2 * units])
+            inner = ops.matmul(h_masked, kernel[:, : 2 * units])
         z = self.recurrent_activation(x_z + inner[:, :units])
         r = self.recurrent_activation(x_r + inner[:, units : 2 * units])
         if self.reset_after:
             recurrent_h = r * inner[:, 2 * units :]
         else:
-            recurrent_h = ops.matmul(
-                r * h_masked, self.recurrent_kernel[:, 2 * units :]
-            )
+            recurrent_h = ops.matmul(r * h_masked, kernel[:, 2 * units :])
         candidate = self.activation(x_h + recurrent_h)
         h = z * h_tm1 + (1 - z) * candidate
+        keep = keeps[0] if keeps is not None else None
+        h = self.zone(h, h_tm1, keep, self.zoneout, context.training)
         new_state = [h] if isinstance(states, (list, tuple)) else h
         return h, new_state
 

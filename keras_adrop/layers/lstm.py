@@ -5,6 +5,7 @@ from keras import ops
 
 from keras_adrop.layers.recurrent import MaskedCell
 from keras_adrop.layers.recurrent import MaskedRNN
+from keras_adrop.layers.recurrent import check_rate
 
 
 @keras.saving.register_keras_serializable(package="keras_adrop")
@@ -33,6 +34,10 @@ class LSTMCell(MaskedCell):
         recurrent_dropout: Fraction `p` of `h_{t-1}` units dropped with one
             variational mask per sequence (ALGORITHM.md section 1).
         seed: Random seed for the dropout masks.
+        zoneout: Zoneout rate of the hidden state (Krueger et al.).
+        cell_zoneout: Zoneout rate of the cell state.
+        recurrent_dropconnect, dropconnect_mode: DropConnect on the
+            recurrent kernel (see `keras_adrop.layers.MaskedCell`).
 
     Example:
 
@@ -50,11 +55,13 @@ class LSTMCell(MaskedCell):
         activation="tanh",
         recurrent_activation="sigmoid",
         unit_forget_bias=True,
+        cell_zoneout=0.0,
         **kwargs,
     ):
         super().__init__(units, activation=activation, **kwargs)
         self.recurrent_activation = keras.activations.get(recurrent_activation)
         self.unit_forget_bias = unit_forget_bias
+        self.cell_zoneout = check_rate("cell_zoneout", cell_zoneout)
         self.state_size = [units, units]
         self.output_size = units
 
@@ -79,16 +86,25 @@ class LSTMCell(MaskedCell):
         z = ops.matmul(inputs, self.kernel)
         return z + self.bias if self.use_bias else z
 
-    def step(self, projected, states, multiplier):
+    def zoneout_rates(self):
+        return [self.zoneout, self.cell_zoneout]
+
+    def step(self, projected, states, context):
         h_tm1, c_tm1 = states[0], states[1]
-        if multiplier is not None:
-            h_tm1 = h_tm1 * multiplier
-        z = projected + ops.matmul(h_tm1, self.recurrent_kernel)
+        gates, keeps = self.split_zoneout(projected, context)
+        h_masked = h_tm1
+        if context.multiplier is not None:
+            h_masked = h_tm1 * context.multiplier
+        z = gates + ops.matmul(h_masked, self.kernel_for(context))
         z_i, z_f, z_g, z_o = ops.split(z, 4, axis=-1)
         i = self.recurrent_activation(z_i)
         f = self.recurrent_activation(z_f)
         c = f * c_tm1 + i * self.activation(z_g)
         h = self.recurrent_activation(z_o) * self.activation(c)
+        keep_h, keep_c = keeps if keeps is not None else (None, None)
+        # Zoneout (Krueger et al.): h uses the new, not yet zoned, c.
+        h = self.zone(h, h_tm1, keep_h, self.zoneout, context.training)
+        c = self.zone(c, c_tm1, keep_c, self.cell_zoneout, context.training)
         return h, [h, c]
 
     def get_config(self):
@@ -97,6 +113,7 @@ class LSTMCell(MaskedCell):
                 self.recurrent_activation
             ),
             "unit_forget_bias": self.unit_forget_bias,
+            "cell_zoneout": self.cell_zoneout,
         }
         return {**super().get_config(), **config}
 

@@ -20,6 +20,7 @@ cell's step only adds `d(h_{t-1}) U`.
 import contextlib
 import inspect
 import threading
+from typing import NamedTuple
 
 import keras
 from keras import ops
@@ -157,7 +158,7 @@ def _mask_entries(masks, site):
     return entries
 
 
-def _check_rate(name, value):
+def check_rate(name, value):
     if not 0.0 <= value < 1.0:
         raise ValueError(
             f"`{name}` must be in [0, 1) (the fraction of units dropped). "
@@ -182,14 +183,45 @@ def kept_fraction_scale(mask):
     return mask * (units / ops.maximum(kept, ops.cast(1e-6, mask.dtype)))
 
 
+DROPCONNECT_MODES = ("element", "row")
+
+
+class StepContext(NamedTuple):
+    """What a keras_adrop layer hands its cell for one call.
+
+    Attributes:
+        multiplier: `(batch, units)` factor on `h_{t-1}` (the recurrent
+            mask, already scaled), or None for the full network.
+        recurrent_kernel: The recurrent kernel after DropConnect for this
+            call, or None for the cell's own.
+        zoneout: Whether the projected inputs end with per-step zoneout
+            keep-masks (one block of `units` columns per zoned state).
+        training: Whether this is a training call.
+    """
+
+    multiplier: object = None
+    recurrent_kernel: object = None
+    zoneout: bool = False
+    training: bool = False
+
+
 class MaskedCell(keras.layers.Layer):
     """Base of the keras_adrop cells: weights, input projection, config.
 
     A subclass sets `gate_count`, creates its weights in `build` with the same
     names and shapes as its Keras counterpart, and implements
     `project_inputs(inputs)` (everything that does not depend on the state)
-    and `step(projected, states, multiplier)` (the recurrence, with
-    `multiplier` the `(batch, units)` mask applied to `h_{t-1}` or None).
+    and `step(projected, states, context)` (the recurrence; `context` is a
+    `StepContext`: the mask on `h_{t-1}`, the DropConnect'ed kernel and the
+    zoneout masks of this call).
+
+    Besides Keras' arguments, every cell takes `zoneout` (Krueger et al.:
+    each step keeps each unit of the previous hidden state with probability
+    z; at inference `z * old + (1 - z) * new`) and `recurrent_dropconnect`
+    with `dropconnect_mode` (AWD-LSTM's WeightDrop: one DropConnect mask on
+    the recurrent kernel per batch, shared by all examples and steps;
+    "element" drops single weights, "row" whole rows, i.e. units of
+    `h_{t-1}` for the whole batch), both off by default.
 
     Used alone inside `keras.layers.RNN`, a cell runs its full network (the
     step input is projected at every step). Dropout needs the keras_adrop
@@ -216,6 +248,9 @@ class MaskedCell(keras.layers.Layer):
         dropout=0.0,
         recurrent_dropout=0.0,
         seed=None,
+        zoneout=0.0,
+        recurrent_dropconnect=0.0,
+        dropconnect_mode="element",
         **kwargs,
     ):
         if not isinstance(units, int) or units <= 0:
@@ -240,12 +275,53 @@ class MaskedCell(keras.layers.Layer):
         self.kernel_constraint = keras.constraints.get(kernel_constraint)
         self.recurrent_constraint = keras.constraints.get(recurrent_constraint)
         self.bias_constraint = keras.constraints.get(bias_constraint)
-        self.dropout = _check_rate("dropout", dropout)
-        self.recurrent_dropout = _check_rate(
+        self.dropout = check_rate("dropout", dropout)
+        self.recurrent_dropout = check_rate(
             "recurrent_dropout", recurrent_dropout
         )
+        self.zoneout = check_rate("zoneout", zoneout)
+        self.recurrent_dropconnect = check_rate(
+            "recurrent_dropconnect", recurrent_dropconnect
+        )
+        if dropconnect_mode not in DROPCONNECT_MODES:
+            raise ValueError(
+                f"`dropconnect_mode` must be one of {DROPCONNECT_MODES}. "
+                f"Received: dropconnect_mode={dropconnect_mode!r}"
+            )
+        self.dropconnect_mode = dropconnect_mode
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed=seed)
+
+    def zoneout_rates(self):
+        """Zoneout rate of each zoned state, in state order (h first)."""
+        return [self.zoneout]
+
+    def uses_random_masks(self):
+        return bool(self.dropout or self.recurrent_dropout or self.zoneout
+                    or self.recurrent_dropconnect or any(self.zoneout_rates()))
+
+    def split_zoneout(self, projected, context):
+        """(gate inputs, keep-masks per zoned state or None) of a step."""
+        if not context.zoneout:
+            return projected, None
+        width = self.gate_count * self.units
+        keeps = ops.split(projected[..., width:], len(self.zoneout_rates()),
+                          axis=-1)
+        return projected[..., :width], keeps
+
+    @staticmethod
+    def zone(new, old, keep, rate, training):
+        """Zoneout of one state: keep the old value where `keep` is 1."""
+        if keep is not None:
+            return keep * old + (1.0 - keep) * new
+        if rate and not training:
+            return rate * old + (1.0 - rate) * new
+        return new
+
+    def kernel_for(self, context):
+        if context.recurrent_kernel is not None:
+            return context.recurrent_kernel
+        return self.recurrent_kernel
 
     def _add_kernels(self, input_dim):
         self.kernel = self.add_weight(
@@ -278,22 +354,23 @@ class MaskedCell(keras.layers.Layer):
     def project_inputs(self, inputs):
         raise NotImplementedError
 
-    def step(self, projected, states, multiplier):
+    def step(self, projected, states, context):
         raise NotImplementedError
 
     def call(self, inputs, states, training=False):
         context = lookup(("cell", id(self)))
         if context is not None:  # inside a keras_adrop layer: pre-projected
-            return self.step(inputs, states, context["multiplier"])
-        if training and (self.dropout or self.recurrent_dropout):
+            return self.step(inputs, states, context)
+        if training and self.uses_random_masks():
             raise ValueError(
-                f"{type(self).__name__} with dropout or recurrent_dropout "
-                "draws one mask per sequence, which needs its keras_adrop "
-                "layer: use keras_adrop.layers."
-                f"{type(self).__name__[:-4]}(...) instead of "
-                "keras.layers.RNN(cell)."
+                f"{type(self).__name__} with dropout, recurrent_dropout, "
+                "zoneout or recurrent_dropconnect draws its masks per "
+                "sequence or per batch, which needs its keras_adrop layer: "
+                f"use keras_adrop.layers.{type(self).__name__[:-4]}(...) "
+                "instead of keras.layers.RNN(cell)."
             )
-        return self.step(self.project_inputs(inputs), states, None)
+        return self.step(self.project_inputs(inputs), states,
+                         StepContext(training=bool(training)))
 
     def get_initial_state(self, batch_size=None):
         return [
@@ -336,6 +413,9 @@ class MaskedCell(keras.layers.Layer):
             "dropout": self.dropout,
             "recurrent_dropout": self.recurrent_dropout,
             "seed": self.seed,
+            "zoneout": self.zoneout,
+            "recurrent_dropconnect": self.recurrent_dropconnect,
+            "dropconnect_mode": self.dropconnect_mode,
         }
         return {**super().get_config(), **config}
 
@@ -441,6 +521,18 @@ class MaskedRNN(keras.layers.RNN):
             ones, rate, seed=self.cell.seed_generator
         )
 
+    def _dropconnect_kernel(self, training):
+        """The recurrent kernel with this batch's DropConnect mask, or None."""
+        rate = self.cell.recurrent_dropconnect
+        if not training or rate == 0.0:
+            return None
+        kernel = ops.cast(self.cell.recurrent_kernel, self.compute_dtype)
+        noise_shape = None
+        if self.cell.dropconnect_mode == "row":
+            noise_shape = (ops.shape(kernel)[0], 1)
+        return keras.random.dropout(kernel, rate, noise_shape=noise_shape,
+                                    seed=self.cell.seed_generator)
+
     def call(self, sequences, initial_state=None, mask=None, training=False):
         batch_size = ops.shape(sequences)[0]
         if training and self.cell.dropout > 0.0:
@@ -457,7 +549,24 @@ class MaskedRNN(keras.layers.RNN):
         projected = self.cell.project_inputs(
             ops.cast(sequences, self.compute_dtype)
         )
-        with registered({("cell", id(self.cell)): {"multiplier": multiplier}}):
+        zoneout = bool(training) and any(self.cell.zoneout_rates())
+        if zoneout:
+            # Fresh keep-masks for every step, drawn before the loop and
+            # carried in as extra input columns.
+            shape = ops.shape(projected)[:2] + (self.units,)
+            projected = ops.concatenate([projected] + [
+                ops.cast(keras.random.uniform(
+                    shape, seed=self.cell.seed_generator) < rate,
+                    self.compute_dtype)
+                for rate in self.cell.zoneout_rates()
+            ], axis=-1)
+        context = StepContext(
+            multiplier=multiplier,
+            recurrent_kernel=self._dropconnect_kernel(training),
+            zoneout=zoneout,
+            training=bool(training),
+        )
+        with registered({("cell", id(self.cell)): context}):
             result = super().call(
                 projected,
                 initial_state=initial_state,

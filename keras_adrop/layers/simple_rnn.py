@@ -42,13 +42,17 @@ class SimpleRNNCell(MaskedCell):
         z = ops.matmul(inputs, self.kernel)
         return z + self.bias if self.use_bias else z
 
-    def step(self, projected, states, multiplier):
+    def step(self, projected, states, context):
         h_tm1 = states[0] if isinstance(states, (list, tuple)) else states
-        if multiplier is not None:
-            h_tm1 = h_tm1 * multiplier
-        h = projected + ops.matmul(h_tm1, self.recurrent_kernel)
+        gates, keeps = self.split_zoneout(projected, context)
+        h_masked = h_tm1
+        if context.multiplier is not None:
+            h_masked = h_tm1 * context.multiplier
+        h = gates + ops.matmul(h_masked, self.kernel_for(context))
         if self.activation is not None:
             h = self.activation(h)
+        keep = keeps[0] if keeps is not None else None
+        h = self.zone(h, h_tm1, keep, self.zoneout, context.training)
         new_state = [h] if isinstance(states, (list, tuple)) else h
         return h, new_state
 

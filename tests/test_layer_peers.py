@@ -1,0 +1,152 @@
+"""Zoneout, DropConnect, embedding/locked dropout, AR/TAR (issue 3 layers)."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import keras
+
+from keras_adrop import layers
+
+X = np.random.RandomState(0).randn(3, 5, 4).astype("float32")
+
+
+@pytest.mark.parametrize("cls", [layers.LSTM, layers.GRU, layers.SimpleRNN])
+@pytest.mark.parametrize("kwargs", [{"zoneout": 0.0},
+                                    {"recurrent_dropconnect": 0.0}])
+def test_rate_zero_equals_the_plain_layer(cls, kwargs):
+    plain = cls(6, return_sequences=True)
+    other = cls(6, return_sequences=True, **kwargs)
+    plain(X)
+    other(X)
+    other.set_weights(plain.get_weights())
+    for training in (False, True):
+        np.testing.assert_allclose(other(X, training=training),
+                                   plain(X, training=training), atol=1e-6)
+
+
+def _doubling_rnn(**kwargs):
+    """h_t = 2 h_{t-1}: zoneout shows as a factor 1 (kept) or 2 (updated)."""
+    return layers.SimpleRNN(
+        4, activation=None, use_bias=False, kernel_initializer="zeros",
+        recurrent_initializer=keras.initializers.Identity(2.0),
+        return_sequences=True, **kwargs)
+
+
+def test_zoneout_keeps_units_per_step_and_uses_the_expectation_at_inference():
+    rnn = _doubling_rnn(zoneout=0.3, seed=0)
+    x = np.zeros((64, 6, 1), "float32")
+    init = tf.ones((64, 4))
+    y = rnn(x, initial_state=init, training=True).numpy()
+    previous = np.concatenate([np.ones((64, 1, 4)), y[:, :-1]], axis=1)
+    ratio = y / previous
+    assert set(np.round(np.unique(ratio), 6)) == {1.0, 2.0}
+    kept = ratio == 1.0
+    assert 0.2 < kept.mean() < 0.4  # about z
+    assert kept[:, 0].tolist() != kept[:, 1].tolist()  # fresh every step
+    inference = rnn(x, initial_state=init).numpy()
+    np.testing.assert_allclose(inference[:, -1], (2 - 0.3) ** 6, rtol=1e-5)
+
+
+def test_lstm_cell_zoneout_expectation_by_hand():
+    rnn = layers.LSTM(3, zoneout=0.2, cell_zoneout=0.6, return_state=True)
+    x = np.random.RandomState(1).randn(2, 1, 2).astype("float32")
+    _, h, c = rnn(x)
+    kernel, _, bias = [w.astype("float64") for w in rnn.get_weights()]
+    z = x[:, 0] @ kernel + bias
+    i, f, g, o = np.split(z, 4, axis=1)
+    sig = lambda v: 1 / (1 + np.exp(-v))  # noqa: E731
+    c_new = sig(i) * np.tanh(g)  # c_0 = 0
+    np.testing.assert_allclose(c, 0.4 * c_new, atol=1e-6)
+    np.testing.assert_allclose(h, 0.8 * sig(o) * np.tanh(c_new), atol=1e-6)
+
+
+@pytest.mark.parametrize("mode", ["element", "row"])
+def test_dropconnect_is_one_mask_on_the_kernel_per_batch(mode):
+    """With h_0 = identity rows, step 1 is the dropped kernel itself and step
+    2 its square: one mask shared by all examples and both steps."""
+    units, rate = 6, 0.5
+    rnn = layers.SimpleRNN(
+        units, activation=None, use_bias=False, kernel_initializer="zeros",
+        recurrent_initializer="ones", recurrent_dropconnect=rate,
+        dropconnect_mode=mode, return_sequences=True, seed=2)
+    x = np.zeros((units, 2, 1), "float32")
+    y = rnn(x, initial_state=tf.eye(units), training=True).numpy()
+    dropped = y[:, 0]
+    assert set(np.unique(dropped)) == {0.0, 2.0}  # 1/(1-p) scaling
+    if mode == "row":
+        assert all(len(set(row)) == 1 for row in dropped)  # whole rows
+    np.testing.assert_allclose(y[:, 1], dropped @ dropped, rtol=1e-6)
+    np.testing.assert_allclose(rnn(x, initial_state=tf.eye(units))[:, 0], 1.0)
+
+
+def test_bad_rates_and_modes_raise():
+    with pytest.raises(ValueError, match="`zoneout`"):
+        layers.GRU(3, zoneout=1.0)
+    with pytest.raises(ValueError, match="`cell_zoneout`"):
+        layers.LSTM(3, cell_zoneout=-0.1)
+    with pytest.raises(ValueError, match="`dropconnect_mode`"):
+        layers.LSTM(3, dropconnect_mode="column")
+    with pytest.raises(ValueError, match="`embedding_dropout`"):
+        layers.Embedding(5, 2, embedding_dropout=1.0)
+    with pytest.raises(ValueError, match="`rate`"):
+        layers.LockedDropout(1.2)
+
+
+def test_embedding_dropout_drops_whole_words():
+    embedding = layers.Embedding(50, 3, embedding_dropout=0.5, seed=0,
+                                 embeddings_initializer="ones")
+    tokens = np.random.RandomState(0).randint(0, 50, size=(8, 10))
+    vectors = embedding(tokens, training=True).numpy()
+    scale = vectors[..., 0]
+    assert set(np.unique(scale)) == {0.0, 2.0}
+    for word in np.unique(tokens):  # every occurrence alike
+        assert len(set(scale[tokens == word])) == 1
+    np.testing.assert_allclose(embedding(tokens), 1.0)
+
+
+def test_locked_dropout_shares_the_mask_over_time():
+    dropout = layers.LockedDropout(0.5, seed=0)
+    y = dropout(np.ones((4, 6, 8), "float32"), training=True).numpy()
+    assert set(np.unique(y)) == {0.0, 2.0}
+    np.testing.assert_array_equal(y, np.repeat(y[:, :1], 6, axis=1))
+    np.testing.assert_allclose(dropout(np.ones((4, 6, 8))), 1.0)
+
+
+def test_activation_regularization_formulas_with_padding():
+    h = np.random.RandomState(3).randn(2, 4, 3).astype("float32")
+    mask = np.array([[1, 1, 1, 1], [1, 1, 0, 0]], bool)
+    layer = layers.ActivationRegularization(alpha=2.0, beta=3.0)
+    out = layer(h, training=True, mask=tf.constant(mask))
+    np.testing.assert_array_equal(out, h)  # identity
+    ar, tar = [float(v) for v in layer.losses]
+    np.testing.assert_allclose(ar, 2.0 * (h[mask] ** 2).mean(), rtol=1e-5)
+    pairs = mask[:, 1:] & mask[:, :-1]
+    diffs = (h[:, 1:] - h[:, :-1])[pairs]
+    np.testing.assert_allclose(tar, 3.0 * (diffs ** 2).mean(), rtol=1e-5)
+    layer(h)  # inference: no penalty
+    assert layer.losses == []
+
+
+def test_every_layer_round_trips_in_a_model(tmp_path):
+    inputs = keras.Input((5,), dtype="int32")
+    h = layers.Embedding(20, 4, mask_zero=True, embedding_dropout=0.1,
+                         seed=1)(inputs)
+    h = layers.LockedDropout(0.2, seed=2)(h)
+    h = layers.LSTM(6, zoneout=0.1, cell_zoneout=0.3,
+                    recurrent_dropconnect=0.2, dropconnect_mode="row",
+                    return_sequences=True, seed=3)(h)
+    h = layers.ActivationRegularization(alpha=1.0, beta=0.5)(h)
+    h = layers.GRU(5, zoneout=0.2, recurrent_dropconnect=0.1)(h)
+    model = keras.Model(inputs, keras.layers.Dense(2)(h))
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(True))
+    tokens = np.random.RandomState(0).randint(0, 20, size=(16, 5))
+    labels = tokens[:, 0] % 2
+    history = model.fit(tokens, labels, epochs=2, verbose=0).history
+    assert np.isfinite(history["loss"]).all()
+    model.save(tmp_path / "m.keras")
+    loaded = keras.saving.load_model(tmp_path / "m.keras")
+    for original, restored in zip(model.layers, loaded.layers):
+        assert type(restored) is type(original)
+        assert restored.get_config() == original.get_config()
+    np.testing.assert_allclose(loaded.predict(tokens, verbose=0),
+                               model.predict(tokens, verbose=0), atol=1e-6)
