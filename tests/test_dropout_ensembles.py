@@ -173,3 +173,22 @@ def test_two_regularizers_wanting_different_base_masks_conflict():
     # Two that both run the layer in full may share it.
     _model([AdversarialDropout(delta=0.3, name="a"),
             AdversarialDropout(delta=0.3, name="b")], rate=0.0)
+
+
+@pytest.mark.parametrize("cls", [FraternalDropout, ExpectationLinearization])
+def test_rule_9_passes_share_embedding_and_locked_dropout_noise(cls):
+    """Only the recurrent masks may differ between the passes of a step:
+    with no recurrent dropout, heavy embedding and locked dropout give a
+    penalty of exactly 0."""
+    inputs = keras.Input((STEPS,), dtype="int32")
+    h = layers.Embedding(12, 4, embedding_dropout=0.5, seed=1)(inputs)
+    h = layers.LockedDropout(0.5, seed=2)(h)
+    h = layers.LSTM(6, dropout=0.3, recurrent_dropout=0.0, seed=3)(h)
+    h = keras.layers.Dropout(0.5, seed=4)(h)
+    model = keras_adrop.RegularizedModel(
+        inputs, keras.layers.Dense(CLASSES)(h),
+        regularizers=[cls(seed=0, from_logits=True)])
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(True))
+    tokens = np.random.RandomState(0).randint(0, 12, size=(32, STEPS))
+    history = model.fit(tokens, tokens[:, 0] % 3, epochs=1, verbose=0).history
+    assert history[f"{model.regularizers[0].name}_penalty"] == [0.0]

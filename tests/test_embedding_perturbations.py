@@ -87,6 +87,21 @@ def test_perturbation_has_norm_epsilon_over_valid_steps(cls):
     assert float(penalty) > 0
 
 
+def test_adversarial_penalty_is_the_loss_at_the_perturbed_embedding():
+    regularizer = AdversarialPerturbation(epsilon=1.5, seed=0,
+                                          from_logits=True)
+    model = _text_model([regularizer])
+    r, mask, penalty, batch = _captured_final_perturbation(model, regularizer)
+    tokens, labels = _tokens(n=8)
+    embedding = model.get_layer("embedding")
+    with layers.embedding_perturbations({embedding: lambda v, m: v + r}):
+        logits = model(tokens, training=True).numpy()
+    z = logits - logits.max(1, keepdims=True)
+    log_p = z - np.log(np.exp(z).sum(1, keepdims=True))
+    expected = -log_p[np.arange(len(labels)), labels].mean()
+    np.testing.assert_allclose(float(penalty), expected, rtol=1e-5)
+
+
 def test_adversarial_direction_raises_the_loss_more_than_random_ones():
     regularizer = AdversarialPerturbation(epsilon=1.0, seed=0,
                                           from_logits=True)
