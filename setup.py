@@ -13,7 +13,8 @@ setup(
     description=(
         "Adversarial dropout for RNNs (Park et al., AAAI 2019) for "
         "Keras 3 / TensorFlow: masked LSTM/GRU/SimpleRNN layers and a "
-        "Keras model that trains with the adversarial-dropout penalty."
+        "Keras model that trains with the adversarial-dropout penalty and "
+        "the methods it is compared with."
     ),
     long_description=README.read_text() if README.exists() else "",
     long_description_content_type="text/markdown",
