@@ -1,0 +1,267 @@
+"""Train-step cost of keras_adrop, as ratios measured in one process.
+
+Run from the repository root:
+
+    python benchmarks/run.py            # the issue's configurations
+    python benchmarks/run.py --quick    # small shapes, a smoke run
+
+For each configuration (sequential MNIST: batch 128, T=784, LSTM 100; row
+MNIST: 128 x 28 x 28; PTB: batch 20, bptt 35, 2 x LSTM 650, vocab 10k) it
+times one training step (`train_on_batch` on a fixed batch, after warm-up)
+of every variant, in interleaved rounds so that machine drift hits all
+variants alike, and reports the median of each variant and these ratios:
+
+- layer_over_keras: keras_adrop LSTM / keras.layers.LSTM, no dropout
+- variational_over_keras_recurrent_dropout: both with recurrent_dropout=0.1
+- adversarial_k1_over_variational, adversarial_k2_over_variational
+- fraternal_over_variational
+- xla_over_plain: the adversarial K=1 step with jit_compile=True / without
+
+and, on the quick shapes, how the adversarial step time grows with T, H and
+K (least-squares slope and R^2 of time against each). Writes
+`benchmark.json` and prints a markdown table. Times are never asserted:
+the ratios are the result.
+"""
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+import keras  # noqa: E402
+
+import keras_adrop  # noqa: E402
+
+CONFIGS = {
+    "sequential_mnist": dict(batch=128, steps=784, features=1, units=100,
+                             layers=1, classes=10),
+    "row_mnist": dict(batch=128, steps=28, features=28, units=100, layers=1,
+                      classes=10),
+    "ptb": dict(batch=20, steps=35, vocab=10_000, units=650, layers=2),
+}
+QUICK_CONFIGS = {
+    "sequential_mnist": dict(batch=32, steps=96, features=1, units=32,
+                             layers=1, classes=10),
+    "row_mnist": dict(batch=32, steps=28, features=28, units=32, layers=1,
+                      classes=10),
+    "ptb": dict(batch=8, steps=20, vocab=500, units=64, layers=2),
+}
+VARIANTS = ("keras_plain", "plain", "keras_variational", "variational",
+            "adversarial_k1", "adversarial_k2", "fraternal", "adversarial_xla")
+DELTA = 0.03  # 3 flips of 100 units, as the paper's sMNIST runs
+
+
+def build(variant, config):
+    """A compiled model of `variant` for `config`."""
+    keras.utils.set_random_seed(0)
+    rate = 0.1 if variant in ("keras_variational", "variational",
+                              "fraternal") else 0.0
+    use_keras = variant.startswith("keras_")
+    delta = max(DELTA, 3.0 / config["units"])  # at least 3 flips
+
+    def rnn(return_sequences):
+        if use_keras:
+            return keras.layers.LSTM(config["units"], recurrent_dropout=rate,
+                                     return_sequences=return_sequences)
+        return keras_adrop.layers.LSTM(config["units"], recurrent_dropout=rate,
+                                       return_sequences=return_sequences)
+
+    if "vocab" in config:  # language model: sequence outputs
+        inputs = keras.Input((config["steps"],), dtype="int32")
+        h = keras.layers.Embedding(config["vocab"], config["units"])(inputs)
+        for _ in range(config["layers"]):
+            h = rnn(True)(h)
+        outputs = keras.layers.Dense(config["vocab"])(h)
+    else:
+        inputs = keras.Input((config["steps"], config["features"]))
+        h = inputs
+        for i in range(config["layers"]):
+            h = rnn(i < config["layers"] - 1)(h)
+        outputs = keras.layers.Dense(config["classes"])(h)
+
+    jit = False
+    if variant.startswith("adversarial"):
+        iterations = 2 if variant == "adversarial_k2" else 1
+        model = keras_adrop.AdversarialDropoutModel(
+            inputs, outputs, delta=delta, iterations=iterations, seed=0)
+        jit = variant == "adversarial_xla"
+    elif variant == "fraternal":
+        model = keras_adrop.RegularizedModel(
+            inputs, outputs,
+            regularizers=[keras_adrop.regularizers.FraternalDropout(seed=0)])
+    else:
+        model = keras.Model(inputs, outputs)
+    model.compile(keras.optimizers.Adam(1e-3),
+                  keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  jit_compile=jit)
+    return model
+
+
+def batch_for(config):
+    rng = np.random.RandomState(0)
+    if "vocab" in config:
+        tokens = rng.randint(0, config["vocab"],
+                             size=(config["batch"], config["steps"] + 1))
+        return tokens[:, :-1], tokens[:, 1:]
+    x = rng.rand(config["batch"], config["steps"], config["features"])
+    y = rng.randint(0, config["classes"], size=config["batch"])
+    return x.astype("float32"), y
+
+
+def time_steps(models, data, rounds, steps_per_round):
+    """Median seconds per train step of each model, interleaved rounds."""
+    x, y = data
+    for model in models.values():  # trace and warm up
+        for _ in range(2):
+            model.train_on_batch(x, y)
+    samples = {name: [] for name in models}
+    for _ in range(rounds):
+        for name, model in models.items():
+            start = time.perf_counter()
+            for _ in range(steps_per_round):
+                model.train_on_batch(x, y)
+            samples[name].append(
+                (time.perf_counter() - start) / steps_per_round)
+    return {name: statistics.median(times) for name, times in samples.items()}
+
+
+def ratios(medians):
+    out = {
+        "layer_over_keras": medians["plain"] / medians["keras_plain"],
+        "variational_over_keras_recurrent_dropout":
+            medians["variational"] / medians["keras_variational"],
+        "adversarial_k1_over_variational":
+            medians["adversarial_k1"] / medians["variational"],
+        "adversarial_k2_over_variational":
+            medians["adversarial_k2"] / medians["variational"],
+        "fraternal_over_variational":
+            medians["fraternal"] / medians["variational"],
+    }
+    if "adversarial_xla" in medians:
+        out["xla_over_plain"] = (medians["adversarial_xla"]
+                                 / medians["adversarial_k1"])
+    return out
+
+
+def fit_line(xs, ys):
+    """Slope, intercept and R^2 of the least-squares line."""
+    slope, intercept = np.polyfit(xs, ys, 1)
+    predicted = slope * np.asarray(xs) + intercept
+    residual = np.sum((np.asarray(ys) - predicted) ** 2)
+    total = np.sum((np.asarray(ys) - np.mean(ys)) ** 2) or 1.0
+    return {"slope": float(slope), "intercept": float(intercept),
+            "r2": float(1 - residual / total)}
+
+
+def scaling(rounds, steps_per_round):
+    """Adversarial K=1 step time against T and H, and against K."""
+    base = dict(batch=32, steps=64, features=1, units=64, layers=1,
+                classes=10)
+    result = {}
+    for knob, values in (("steps", [32, 64, 128]), ("units", [32, 64, 128])):
+        models = {v: build("adversarial_k1", {**base, knob: v})
+                  for v in values}
+        data = {v: batch_for({**base, knob: v}) for v in values}
+        times = [time_steps({v: models[v]}, data[v], rounds,
+                            steps_per_round)[v] for v in values]
+        result[knob] = {"values": values, "seconds": times,
+                        **fit_line(values, times)}
+    models, times = {}, []
+    for k in (1, 2, 3):
+        keras.utils.set_random_seed(0)
+        inputs = keras.Input((base["steps"], 1))
+        h = keras_adrop.layers.LSTM(base["units"])(inputs)
+        model = keras_adrop.AdversarialDropoutModel(
+            inputs, keras.layers.Dense(10)(h), delta=0.1, iterations=k,
+            seed=0)
+        model.compile("adam", keras.losses.SparseCategoricalCrossentropy(
+            from_logits=True))
+        times.append(time_steps({k: model}, batch_for(base), rounds,
+                                steps_per_round)[k])
+    result["iterations"] = {"values": [1, 2, 3], "seconds": times,
+                            **fit_line([1, 2, 3], times)}
+    return result
+
+
+def markdown(results):
+    lines = ["| configuration | " + " | ".join(VARIANTS) + " |",
+             "|---|" + "---:|" * len(VARIANTS)]
+    for name, result in results["configurations"].items():
+        medians = result["median_step_seconds"]
+        lines.append(f"| {name} (ms/step) | " + " | ".join(
+            f"{1000 * medians[v]:.1f}" if v in medians else "-"
+            for v in VARIANTS) + " |")
+    ratio_names = list(next(iter(results["configurations"].values()))
+                       ["ratios"])
+    lines += ["", "| configuration | " + " | ".join(ratio_names) + " |",
+              "|---|" + "---:|" * len(ratio_names)]
+    for name, result in results["configurations"].items():
+        lines.append(f"| {name} | " + " | ".join(
+            f"{result['ratios'][r]:.2f}" for r in ratio_names) + " |")
+    if "scaling" in results:
+        lines += ["", "| adversarial K=1 step vs | values | ms | slope | R^2 |",
+                  "|---|---|---|---:|---:|"]
+        for knob, fit in results["scaling"].items():
+            lines.append(
+                f"| {knob} | {fit['values']} | "
+                f"{[round(1000 * s, 1) for s in fit['seconds']]} | "
+                f"{1000 * fit['slope']:.3f} ms/unit | {fit['r2']:.3f} |")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true",
+                        help="small shapes and few rounds (a smoke run)")
+    parser.add_argument("--configs", default=",".join(CONFIGS),
+                        help=f"comma-separated subset of {list(CONFIGS)}")
+    parser.add_argument("--rounds", type=int, help="interleaved rounds")
+    parser.add_argument("--steps", type=int, help="train steps per round")
+    parser.add_argument("--no-scaling", action="store_true",
+                        help="skip the T/H/K scaling fits")
+    parser.add_argument("--output", default="benchmark.json")
+    args = parser.parse_args(argv)
+    configs = QUICK_CONFIGS if args.quick else CONFIGS
+    names = [n.strip() for n in args.configs.split(",") if n.strip()]
+    unknown = sorted(set(names) - set(configs))
+    if unknown:
+        parser.error(f"--configs: unknown {unknown}; choose from "
+                     f"{list(configs)}")
+    rounds = args.rounds or (2 if args.quick else 5)
+    steps = args.steps or (1 if args.quick else 3)
+    results = {
+        "machine": {"platform": platform.platform(),
+                    "processor": platform.processor() or platform.machine(),
+                    "cpus": os.cpu_count(), "python": sys.version.split()[0],
+                    "keras": keras.__version__},
+        "quick": args.quick, "rounds": rounds, "steps_per_round": steps,
+        "configurations": {},
+    }
+    import tensorflow as tf
+    results["machine"]["tensorflow"] = tf.__version__
+    for name in names:
+        config = configs[name]
+        print(f"{name}: {config}", flush=True)
+        models = {variant: build(variant, config) for variant in VARIANTS}
+        medians = time_steps(models, batch_for(config), rounds, steps)
+        results["configurations"][name] = {
+            "config": config, "median_step_seconds": medians,
+            "ratios": ratios(medians)}
+        keras.backend.clear_session()
+    if not args.no_scaling:
+        results["scaling"] = scaling(rounds, steps)
+    with open(args.output, "w") as f:
+        json.dump(results, f, indent=2)
+    print(markdown(results))
+    print(f"\nWrote {args.output}")
+    return results
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,24 @@
+"""The benchmark runs (smoke mode); it reports ratios, never asserts times."""
+
+import importlib.util
+import json
+import pathlib
+
+BENCHMARK = (pathlib.Path(__file__).resolve().parent.parent / "benchmarks"
+             / "run.py")
+
+
+def test_quick_benchmark_reports_every_ratio(tmp_path):
+    spec = importlib.util.spec_from_file_location("benchmark", BENCHMARK)
+    benchmark = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(benchmark)
+    output = tmp_path / "benchmark.json"
+    benchmark.main(["--quick", "--configs", "row_mnist", "--no-scaling",
+                    "--rounds", "1", "--steps", "1", "--output", str(output)])
+    result = json.loads(output.read_text())["configurations"]["row_mnist"]
+    assert set(result["median_step_seconds"]) == set(benchmark.VARIANTS)
+    assert set(result["ratios"]) == {
+        "layer_over_keras", "variational_over_keras_recurrent_dropout",
+        "adversarial_k1_over_variational", "adversarial_k2_over_variational",
+        "fraternal_over_variational", "xla_over_plain"}
+    assert all(value > 0 for value in result["ratios"].values())
