@@ -117,7 +117,8 @@ def test_penalty_weights_padded_steps_of_sequence_outputs():
 
 @pytest.mark.parametrize("cls", [FraternalDropout, ExpectationLinearization])
 def test_penalty_is_zero_without_dropout(cls):
-    model = _model([cls(seed=0, from_logits=True)], rate=0.0)
+    with pytest.warns(UserWarning, match="its penalty will be 0"):
+        model = _model([cls(seed=0, from_logits=True)], rate=0.0)
     x, y = _data()
     history = model.fit(x, y, epochs=1, batch_size=32, verbose=0).history
     assert history[f"{model.regularizers[0].name}_penalty"] == [0.0]
@@ -185,9 +186,10 @@ def test_rule_9_passes_share_embedding_and_locked_dropout_noise(cls):
     h = layers.LockedDropout(0.5, seed=2)(h)
     h = layers.LSTM(6, dropout=0.3, recurrent_dropout=0.0, seed=3)(h)
     h = keras.layers.Dropout(0.5, seed=4)(h)
-    model = keras_adrop.RegularizedModel(
-        inputs, keras.layers.Dense(CLASSES)(h),
-        regularizers=[cls(seed=0, from_logits=True)])
+    with pytest.warns(UserWarning, match="its penalty will be 0"):
+        model = keras_adrop.RegularizedModel(
+            inputs, keras.layers.Dense(CLASSES)(h),
+            regularizers=[cls(seed=0, from_logits=True)])
     model.compile("adam", keras.losses.SparseCategoricalCrossentropy(True))
     tokens = np.random.RandomState(0).randint(0, 12, size=(32, STEPS))
     history = model.fit(tokens, tokens[:, 0] % 3, epochs=1, verbose=0).history

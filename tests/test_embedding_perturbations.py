@@ -26,10 +26,10 @@ def _tokens(n=48, seed=0):
     return tokens, labels.astype("int32")
 
 
-def _text_model(regularizers):
+def _text_model(regularizers, **lstm_kwargs):
     inputs = keras.Input((STEPS,), dtype="int32")
     h = layers.Embedding(VOCAB, 8, mask_zero=True, name="embedding")(inputs)
-    h = layers.LSTM(10, name="lstm")(h)
+    h = layers.LSTM(10, name="lstm", **lstm_kwargs)(h)
     model = keras_adrop.RegularizedModel(
         inputs, keras.layers.Dense(2)(h), regularizers=regularizers)
     model.compile(keras.optimizers.Adam(0.01),
@@ -100,6 +100,57 @@ def test_adversarial_penalty_is_the_loss_at_the_perturbed_embedding():
     log_p = z - np.log(np.exp(z).sum(1, keepdims=True))
     expected = -log_p[np.arange(len(labels)), labels].mean()
     np.testing.assert_allclose(float(penalty), expected, rtol=1e-5)
+
+
+def test_adversarial_penalty_leaves_out_weight_decay():
+    """The penalty is the loss at the perturbed input, not that plus the
+    model's other losses (which the base pass already counts)."""
+    regularizer = AdversarialPerturbation(epsilon=0.5, seed=0,
+                                          from_logits=True)
+    model = _text_model([regularizer],
+                        kernel_regularizer=keras.regularizers.L2(10.0))
+    _, _, penalty, _ = _captured_final_perturbation(model, regularizer)
+    assert float(penalty) < 2.0  # cross-entropy of 2 classes, not ~100
+
+
+def test_vat_direction_beats_random_directions():
+    regularizer = VirtualAdversarialPerturbation(epsilon=1.0, seed=0,
+                                                 from_logits=True)
+    model = _text_model([regularizer])
+    tokens, labels = _tokens()
+    model.fit(tokens, labels, epochs=5, verbose=0)
+    batch, tape = _batch(model, tokens, labels)
+    virtual, _ = regularizer.penalty(batch)
+    embedding = model.get_layer("embedding")
+    clean = batch.outputs
+    rng = np.random.RandomState(1)
+    random_kl = []
+    for _ in range(5):
+        d = rng.randn(len(tokens), STEPS, 8).astype("float32")
+        with layers.embedding_perturbations({embedding: lambda v, m: v + 1.0
+                                             * normalize_per_example(d, m)}):
+            out = model(tokens, training=True)
+        p = tf.nn.softmax(clean)
+        random_kl.append(float(tf.reduce_mean(tf.reduce_sum(
+            p * (tf.nn.log_softmax(clean) - tf.nn.log_softmax(out)), -1))))
+    tape.__exit__(None, None, None)
+    assert float(virtual) > 2 * max(random_kl)
+
+
+def test_perturbations_train_under_mixed_float16():
+    keras.config.set_dtype_policy("mixed_float16")
+    model = _text_model([AdversarialPerturbation(seed=0),
+                         VirtualAdversarialPerturbation(seed=0)])
+    tokens, labels = _tokens()
+    tokens[0] = 0  # an all-padding sequence: a zero-norm direction
+    history = model.fit(tokens, labels, epochs=1, verbose=0).history
+    assert np.isfinite(history["loss"][0])
+    assert history["virtual_adversarial_perturbation_penalty"][0] > 0
+    unit = normalize_per_example(
+        np.full((1, 400, 300), 30.0, "float16"), np.ones((1, 400), bool))
+    assert unit.dtype == "float16"
+    np.testing.assert_allclose(np.sqrt((np.float32(unit) ** 2).sum()), 1.0,
+                               rtol=1e-2)
 
 
 def test_adversarial_direction_raises_the_loss_more_than_random_ones():

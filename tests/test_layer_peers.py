@@ -49,15 +49,35 @@ def test_zoneout_keeps_units_per_step_and_uses_the_expectation_at_inference():
 
 def test_lstm_cell_zoneout_expectation_by_hand():
     rnn = layers.LSTM(3, zoneout=0.2, cell_zoneout=0.6, return_state=True)
-    x = np.random.RandomState(1).randn(2, 1, 2).astype("float32")
-    _, h, c = rnn(x)
-    kernel, _, bias = [w.astype("float64") for w in rnn.get_weights()]
-    z = x[:, 0] @ kernel + bias
+    rng = np.random.RandomState(1)
+    x = rng.randn(2, 1, 2).astype("float32")
+    h0, c0 = rng.randn(2, 3), rng.randn(2, 3)
+    _, h, c = rnn(x, initial_state=[tf.constant(h0, "float32"),
+                                    tf.constant(c0, "float32")])
+    kernel, recurrent, bias = [w.astype("float64") for w in rnn.get_weights()]
+    z = x[:, 0] @ kernel + h0 @ recurrent + bias
     i, f, g, o = np.split(z, 4, axis=1)
     sig = lambda v: 1 / (1 + np.exp(-v))  # noqa: E731
-    c_new = sig(i) * np.tanh(g)  # c_0 = 0
-    np.testing.assert_allclose(c, 0.4 * c_new, atol=1e-6)
-    np.testing.assert_allclose(h, 0.8 * sig(o) * np.tanh(c_new), atol=1e-6)
+    c_new = sig(f) * c0 + sig(i) * np.tanh(g)
+    # Inference: the expectation; h is built from the new, unzoned c.
+    np.testing.assert_allclose(c, 0.6 * c0 + 0.4 * c_new, atol=1e-5)
+    np.testing.assert_allclose(
+        h, 0.2 * h0 + 0.8 * sig(o) * np.tanh(c_new), atol=1e-5)
+
+
+@pytest.mark.parametrize("cls", [layers.LSTM, layers.GRU])
+def test_training_zoneout_keeps_old_units_in_gated_cells(cls):
+    """With zoneout 0.5 about half the (step, unit) values equal the
+    previous step's exactly, also going backwards and with padding."""
+    rnn = cls(8, zoneout=0.5, return_sequences=True, go_backwards=True,
+              seed=0)
+    x = np.random.RandomState(0).randn(16, 6, 3).astype("float32")
+    mask = np.ones((16, 6), bool)
+    mask[:4, 4:] = False
+    y = rnn(x, mask=tf.constant(mask), training=True).numpy()
+    same = np.isclose(y[:, 1:], y[:, :-1], atol=0, rtol=0)
+    valid = mask[:, 2:][..., None].repeat(8, -1)  # steps with a real update
+    assert 0.35 < same[:, 1:][valid].mean() < 0.65
 
 
 @pytest.mark.parametrize("mode", ["element", "row"])
@@ -73,8 +93,8 @@ def test_dropconnect_is_one_mask_on_the_kernel_per_batch(mode):
     y = rnn(x, initial_state=tf.eye(units), training=True).numpy()
     dropped = y[:, 0]
     assert set(np.unique(dropped)) == {0.0, 2.0}  # 1/(1-p) scaling
-    if mode == "row":
-        assert all(len(set(row)) == 1 for row in dropped)  # whole rows
+    if mode == "row":  # AWD's rows of weight_hh: columns of Keras' kernel
+        assert all(len(set(column)) == 1 for column in dropped.T)
     np.testing.assert_allclose(y[:, 1], dropped @ dropped, rtol=1e-6)
     np.testing.assert_allclose(rnn(x, initial_state=tf.eye(units))[:, 0], 1.0)
 

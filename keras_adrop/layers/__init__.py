@@ -3,8 +3,6 @@
 from keras_adrop.layers.embedding import Embedding
 from keras_adrop.layers.embedding import embedding_perturbations
 from keras_adrop.layers.gru import GRU
-from keras_adrop.layers.embedding import Embedding
-from keras_adrop.layers.embedding import embedding_perturbations
 from keras_adrop.layers.gru import GRUCell
 from keras_adrop.layers.lstm import LSTM
 from keras_adrop.layers.lstm import LSTMCell
@@ -14,8 +12,6 @@ from keras_adrop.layers.recurrent import recurrent_masks
 from keras_adrop.layers.sequence_regularization import ActivationRegularization
 from keras_adrop.layers.sequence_regularization import LockedDropout
 from keras_adrop.layers.simple_rnn import SimpleRNN
-from keras_adrop.layers.sequence_regularization import ActivationRegularization
-from keras_adrop.layers.sequence_regularization import LockedDropout
 from keras_adrop.layers.simple_rnn import SimpleRNNCell
 
 __all__ = [

@@ -220,8 +220,11 @@ class MaskedCell(keras.layers.Layer):
     z; at inference `z * old + (1 - z) * new`) and `recurrent_dropconnect`
     with `dropconnect_mode` (AWD-LSTM's WeightDrop: one DropConnect mask on
     the recurrent kernel per batch, shared by all examples and steps;
-    "element" drops single weights, "row" whole rows, i.e. units of
-    `h_{t-1}` for the whole batch), both off by default.
+    "element" drops single weights, "row" whole rows
+    (AWD-LSTM's variational WeightDrop: whole rows of PyTorch's
+    `(gates*units, units)` matrix, i.e. columns of Keras' `recurrent_kernel`:
+    a gate pre-activation cut off from `h_{t-1}` for the whole batch), both
+    off by default.
 
     Used alone inside `keras.layers.RNN`, a cell runs its full network (the
     step input is projected at every step). Dropout needs the keras_adrop
@@ -529,7 +532,9 @@ class MaskedRNN(keras.layers.RNN):
         kernel = ops.cast(self.cell.recurrent_kernel, self.compute_dtype)
         noise_shape = None
         if self.cell.dropconnect_mode == "row":
-            noise_shape = (ops.shape(kernel)[0], 1)
+            # A row of PyTorch's (gates*units, units) weight_hh, as AWD-LSTM
+            # drops it, is a column of Keras' (units, gates*units) kernel.
+            noise_shape = (1, ops.shape(kernel)[1])
         return keras.random.dropout(kernel, rate, noise_shape=noise_shape,
                                     seed=self.cell.seed_generator)
 

@@ -146,6 +146,20 @@ class TrainingBatch:
         self.sample_weight = sample_weight
         self.supervised_losses = []
 
+    def compiled_loss(self, outputs):
+        """The compiled loss of `outputs` alone, a per-replica mean.
+
+        Unlike `model.compute_loss`, leaves out `model.losses` (weight
+        decay, activity penalties), which the base pass already counts, and
+        undoes Keras' division by the number of replicas: the model scales
+        every penalty for distribution once.
+        """
+        import tensorflow as tf
+
+        loss = self.model._compile_loss(self.y, outputs, self.sample_weight)
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        return loss if replicas == 1 else loss * float(replicas)
+
     def add_supervised_pass(self, outputs):
         """Trains on the labels with `outputs` too (call right after the pass).
 

@@ -4,9 +4,23 @@ Both compare outputs of the same network under different recurrent masks
 (ALGORITHM.md section 5); they differ in which two networks they compare.
 """
 
+import warnings
+
 import keras
 
 from keras_adrop.regularizers.base import RecurrentMaskRegularizer
+
+
+def _warn_if_no_recurrent_dropout(regularizer):
+    if not any(layer.recurrent_dropout for layer in regularizer.layers):
+        warnings.warn(
+            f"{type(regularizer).__name__} compares passes that differ only "
+            "in their random recurrent masks, but every layer it acts on "
+            "has recurrent_dropout=0: its penalty will be 0. Set "
+            "recurrent_dropout on those layers (DropConnect, zoneout and "
+            "other dropout are replayed alike in both passes).",
+            stacklevel=3,
+        )
 
 
 @keras.saving.register_keras_serializable(package="keras_adrop")
@@ -55,6 +69,7 @@ class FraternalDropout(RecurrentMaskRegularizer):
     def build(self, model):
         self.check_unbound(model)
         self.resolve_layers(model)
+        _warn_if_no_recurrent_dropout(self)
         super().build(model)
 
     def base_masks(self, batch_size):
@@ -78,8 +93,9 @@ class ExpectationLinearization(RecurrentMaskRegularizer):
 
     The base pass uses random recurrent masks (so the supervised loss is
     variational dropout); the penalty compares its output with the output of
-    the full network, the expectation of the mask, with no dropout on the
-    recurrent connections: `kappa * sum_t lambda_t D[p(x, E[eps]) ||
+    the network with the expectation of the recurrent mask (no recurrent
+    dropout; every other random draw, DropConnect and zoneout included, is
+    replayed as in the base pass, ALGORITHM.md rule 9): `kappa * sum_t lambda_t D[p(x, E[eps]) ||
     p(x, eps)]`, D the mean squared difference of logits by default as in
     the fraternal-dropout authors' code.
 
@@ -113,6 +129,7 @@ class ExpectationLinearization(RecurrentMaskRegularizer):
     def build(self, model):
         self.check_unbound(model)
         self.resolve_layers(model)
+        _warn_if_no_recurrent_dropout(self)
         super().build(model)
 
     def base_masks(self, batch_size):

@@ -23,17 +23,24 @@ def normalize_per_example(values, mask):
     Padded steps (`mask` False) are set to 0 and do not count. Scaling by
     the largest entry first keeps small gradients from underflowing.
     """
-    values = values * ops.cast(mask, values.dtype)[..., None]
+    dtype = values.dtype
+    values = ops.cast(values, "float32")  # float16 underflows and overflows
+    values = values * ops.cast(mask, "float32")[..., None]
     axes = tuple(range(1, len(values.shape)))
     values = values / (1e-12 + ops.max(ops.abs(values), axis=axes,
                                        keepdims=True))
     norm = ops.sqrt(1e-6 + ops.sum(ops.square(values), axis=axes,
                                    keepdims=True))
-    return values / norm
+    return ops.cast(values / norm, dtype)
 
 
 class EmbeddingPerturbation(Regularizer):
     """Base of the embedding perturbations: finds the Embedding layers.
+
+    Miyato et al. normalize the embeddings (zero mean, unit variance,
+    weighted by word frequency) so that `epsilon=5.0` means the same for
+    every model; `keras_adrop.layers.Embedding` does not, so scale
+    `epsilon` to the norm of your word vectors.
 
     Args:
         epsilon: L2 norm of the perturbation per example. Default 5.0.
@@ -110,11 +117,14 @@ class EmbeddingPerturbation(Regularizer):
                 value = batch.scale_for_gradient(objective(outputs))
             layers = list(added)
             grads = tape.gradient(value, [added[layer] for layer in layers])
-        return {
-            layer: ops.stop_gradient(
-                ops.zeros_like(added[layer]) if grad is None else grad)
-            for layer, grad in zip(layers, grads)
-        }
+        result = {}
+        for layer, grad in zip(layers, grads):
+            if grad is None:
+                grad = ops.zeros_like(added[layer])
+            if batch.loss_scaled:  # an overflowed float16 entry: no signal
+                grad = ops.where(ops.isfinite(grad), grad, 0.0)
+            result[layer] = ops.stop_gradient(grad)
+        return result
 
     def run_perturbed(self, batch, directions):
         """Runs the batch with `epsilon * direction / ||direction||` added."""
@@ -170,10 +180,7 @@ class AdversarialPerturbation(EmbeddingPerturbation):
                          rampup_steps=rampup_steps, seed=seed, name=name)
 
     def _loss(self, batch, outputs):
-        return batch.model.compute_loss(
-            x=batch.x, y=batch.y, y_pred=outputs,
-            sample_weight=batch.sample_weight, training=True,
-        )
+        return batch.compiled_loss(outputs)
 
     def penalty(self, batch):
         if batch.y is None:
