@@ -66,12 +66,13 @@ def test_lstm_cell_zoneout_expectation_by_hand():
 
 
 @pytest.mark.parametrize("cls", [layers.LSTM, layers.GRU])
-def test_training_zoneout_keeps_old_units_in_gated_cells(cls):
+@pytest.mark.parametrize("features", [3, 8], ids=["per_step", "hoisted"])
+def test_training_zoneout_keeps_old_units_in_gated_cells(cls, features):
     """With zoneout 0.5 about half the (step, unit) values equal the
     previous step's exactly, also going backwards and with padding."""
     rnn = cls(8, zoneout=0.5, return_sequences=True, go_backwards=True,
               seed=0)
-    x = np.random.RandomState(0).randn(16, 6, 3).astype("float32")
+    x = np.random.RandomState(0).randn(16, 6, features).astype("float32")
     mask = np.ones((16, 6), bool)
     mask[:4, 4:] = False
     y = rnn(x, mask=tf.constant(mask), training=True).numpy()

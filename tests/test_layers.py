@@ -18,13 +18,17 @@ PAIR_IDS = ["lstm", "gru", "gru_reset_before", "simple_rnn"]
 SEQUENCES = np.random.RandomState(0).randn(3, 6, 4).astype("float32")
 
 
-def _twins(ours_cls, keras_cls, kwargs, **call_kwargs):
-    """Our layer and Keras' with identical (non-trivial) weights."""
+def _twins(ours_cls, keras_cls, kwargs, units=5, **call_kwargs):
+    """Our layer and Keras' with identical (non-trivial) weights.
+
+    With 5 units the 4 input features are projected inside the loop; with
+    3 units the layer hoists the projection out of it.
+    """
     theirs_kwargs = dict(kwargs, **call_kwargs)
     if keras_cls is not keras.layers.SimpleRNN:
         theirs_kwargs["use_cudnn"] = False
-    theirs = keras_cls(5, **theirs_kwargs)
-    ours = ours_cls(5, **kwargs, **call_kwargs)
+    theirs = keras_cls(units, **theirs_kwargs)
+    ours = ours_cls(units, **kwargs, **call_kwargs)
     theirs(SEQUENCES)
     ours(SEQUENCES)
     rng = np.random.RandomState(1)
@@ -53,8 +57,10 @@ def _outputs_and_gradients(layer, x, mask=None):
      {"return_sequences": True, "return_state": True}],
     ids=["last", "sequences", "backwards", "state"],
 )
-def test_equals_keras_layer(ours_cls, keras_cls, kwargs, options):
-    ours, theirs = _twins(ours_cls, keras_cls, kwargs, **options)
+@pytest.mark.parametrize("units", [5, 3], ids=["per_step", "hoisted"])
+def test_equals_keras_layer(ours_cls, keras_cls, kwargs, options, units):
+    ours, theirs = _twins(ours_cls, keras_cls, kwargs, units=units,
+                          **options)
     assert [w.shape for w in ours.get_weights()] == [
         w.shape for w in theirs.get_weights()
     ]
@@ -64,8 +70,11 @@ def test_equals_keras_layer(ours_cls, keras_cls, kwargs, options):
 
 
 @pytest.mark.parametrize("ours_cls,keras_cls,kwargs", PAIRS, ids=PAIR_IDS)
-def test_equals_keras_layer_on_padded_input(ours_cls, keras_cls, kwargs):
-    ours, theirs = _twins(ours_cls, keras_cls, kwargs, return_sequences=True)
+@pytest.mark.parametrize("units", [5, 3], ids=["per_step", "hoisted"])
+def test_equals_keras_layer_on_padded_input(ours_cls, keras_cls, kwargs,
+                                            units):
+    ours, theirs = _twins(ours_cls, keras_cls, kwargs, units=units,
+                          return_sequences=True)
     mask = tf.constant(np.array([[1, 1, 1, 1, 1, 1], [1, 1, 1, 0, 0, 0],
                                  [1, 0, 0, 0, 0, 0]], dtype=bool))
     for a, b in zip(_outputs_and_gradients(ours, SEQUENCES, mask),

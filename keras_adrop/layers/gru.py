@@ -69,9 +69,9 @@ class GRUCell(MaskedCell):
         input_bias, _ = self._biases()
         return z if input_bias is None else z + input_bias
 
-    def step(self, projected, states, context):
+    def step(self, projected, states, context, keeps=None):
         h_tm1 = states[0] if isinstance(states, (list, tuple)) else states
-        gates, keeps = self.split_zoneout(projected, context)
+        gates = projected
         h_masked = h_tm1
         if context.multiplier is not None:
             h_masked = h_tm1 * context.multiplier

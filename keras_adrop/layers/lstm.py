@@ -89,9 +89,9 @@ class LSTMCell(MaskedCell):
     def zoneout_rates(self):
         return [self.zoneout, self.cell_zoneout]
 
-    def step(self, projected, states, context):
+    def step(self, projected, states, context, keeps=None):
         h_tm1, c_tm1 = states[0], states[1]
-        gates, keeps = self.split_zoneout(projected, context)
+        gates = projected
         h_masked = h_tm1
         if context.multiplier is not None:
             h_masked = h_tm1 * context.multiplier

@@ -12,9 +12,10 @@ step and for every gate. It comes from one of three places, checked in order:
    mask per example, scaled by `1/(1-p)` (rule 2);
 3. otherwise no mask at all: the full network (rule 3).
 
-The input projection `x_t W + b` does not depend on the recurrence, so the
-layer computes it for the whole sequence in one matmul before the loop; the
-cell's step only adds `d(h_{t-1}) U`.
+The input projection `x_t W + b` does not depend on the recurrence, so when
+the inputs are at least as wide as the state the layer computes it for the
+whole sequence in one matmul before the loop, and the cell's step only adds
+`d(h_{t-1}) U`; with narrower inputs the step projects its own input.
 """
 
 import contextlib
@@ -194,15 +195,19 @@ class StepContext(NamedTuple):
             mask, already scaled), or None for the full network.
         recurrent_kernel: The recurrent kernel after DropConnect for this
             call, or None for the cell's own.
-        zoneout: Whether the projected inputs end with per-step zoneout
+        zoneout: Whether the step inputs end with per-step zoneout
             keep-masks (one block of `units` columns per zoned state).
         training: Whether this is a training call.
+        projected: Whether the step inputs are already projected
+            (`x_t W + b`, computed for the whole sequence before the loop)
+            or raw inputs that the step projects.
     """
 
     multiplier: object = None
     recurrent_kernel: object = None
     zoneout: bool = False
     training: bool = False
+    projected: bool = True
 
 
 class MaskedCell(keras.layers.Layer):
@@ -303,14 +308,14 @@ class MaskedCell(keras.layers.Layer):
         return bool(self.dropout or self.recurrent_dropout or self.zoneout
                     or self.recurrent_dropconnect or any(self.zoneout_rates()))
 
-    def split_zoneout(self, projected, context):
-        """(gate inputs, keep-masks per zoned state or None) of a step."""
+    def split_zoneout(self, step_inputs, context):
+        """(inputs, keep-masks per zoned state or None) of a step."""
         if not context.zoneout:
-            return projected, None
-        width = self.gate_count * self.units
-        keeps = ops.split(projected[..., width:], len(self.zoneout_rates()),
-                          axis=-1)
-        return projected[..., :width], keeps
+            return step_inputs, None
+        count = len(self.zoneout_rates())
+        width = step_inputs.shape[-1] - count * self.units
+        keeps = ops.split(step_inputs[..., width:], count, axis=-1)
+        return step_inputs[..., :width], keeps
 
     @staticmethod
     def zone(new, old, keep, rate, training):
@@ -357,13 +362,16 @@ class MaskedCell(keras.layers.Layer):
     def project_inputs(self, inputs):
         raise NotImplementedError
 
-    def step(self, projected, states, context):
+    def step(self, projected, states, context, keeps=None):
         raise NotImplementedError
 
     def call(self, inputs, states, training=False):
         context = lookup(("cell", id(self)))
-        if context is not None:  # inside a keras_adrop layer: pre-projected
-            return self.step(inputs, states, context)
+        if context is not None:  # inside a keras_adrop layer
+            inputs, keeps = self.split_zoneout(inputs, context)
+            if not context.projected:
+                inputs = self.project_inputs(inputs)
+            return self.step(inputs, states, context, keeps)
         if training and self.uses_random_masks():
             raise ValueError(
                 f"{type(self).__name__} with dropout, recurrent_dropout, "
@@ -551,8 +559,15 @@ class MaskedRNN(keras.layers.RNN):
         multiplier = self._recurrent_multiplier(batch_size, training)
         if multiplier is not None:
             self.check_recurrent_mask(multiplier, sequences.shape[0])
-        projected = self.cell.project_inputs(
-            ops.cast(sequences, self.compute_dtype)
+        sequences = ops.cast(sequences, self.compute_dtype)
+        # Hoist `x W + b` out of the loop (one matmul for the whole sequence)
+        # when the inputs are at least as wide as the state. With narrow
+        # inputs (pixels: 1 feature) the projected sequence would be
+        # gates*units/input_dim times larger than the inputs, and moving it
+        # costs more than the small per-step matmul it saves.
+        hoist = sequences.shape[-1] >= self.units
+        projected = (
+            self.cell.project_inputs(sequences) if hoist else sequences
         )
         zoneout = bool(training) and any(self.cell.zoneout_rates())
         if zoneout:
@@ -570,6 +585,7 @@ class MaskedRNN(keras.layers.RNN):
             recurrent_kernel=self._dropconnect_kernel(training),
             zoneout=zoneout,
             training=bool(training),
+            projected=hoist,
         )
         with registered({("cell", id(self.cell)): context}):
             result = super().call(

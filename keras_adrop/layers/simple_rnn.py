@@ -42,9 +42,9 @@ class SimpleRNNCell(MaskedCell):
         z = ops.matmul(inputs, self.kernel)
         return z + self.bias if self.use_bias else z
 
-    def step(self, projected, states, context):
+    def step(self, projected, states, context, keeps=None):
         h_tm1 = states[0] if isinstance(states, (list, tuple)) else states
-        gates, keeps = self.split_zoneout(projected, context)
+        gates = projected
         h_masked = h_tm1
         if context.multiplier is not None:
             h_masked = h_tm1 * context.multiplier
