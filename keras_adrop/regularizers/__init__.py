@@ -33,6 +33,7 @@ from keras_adrop.regularizers.base import masked_rnn_layers
 from keras_adrop.regularizers.base import scale_for_replicas
 from keras_adrop.regularizers.dropout_ensembles import ExpectationLinearization
 from keras_adrop.regularizers.dropout_ensembles import FraternalDropout
+from keras_adrop.regularizers.dropout_ensembles import RandomMaskEnsemble
 from keras_adrop.regularizers.embedding_perturbations import (
     AdversarialPerturbation,
 )
@@ -49,6 +50,7 @@ __all__ = [
     "ExpectationLinearization",
     "FraternalDropout",
     "LastStateAdversarialDropout",
+    "RandomMaskEnsemble",
     "ModelState",
     "RecurrentMaskRegularizer",
     "Regularizer",

@@ -1,12 +1,10 @@
 """The machinery every regularizer of a `RegularizedModel` shares.
 
-A regularizer is a small serializable object. When the model is created it
-`build`s against the model (finds its layers, checks its arguments). In each
-training step the model asks it for the recurrent masks of the base pass
-(`base_masks`), runs that pass once for the supervised loss, and then asks it
-for its `penalty` on a `TrainingBatch`, which can run the model again with
-other masks and the same input/embedding dropout noise (ALGORITHM.md rule 9).
-Several regularizers can share one model; each logs its own penalty.
+`Regularizer` (the base class), `RecurrentMaskRegularizer` (regularizers of
+recurrent masks), `TrainingBatch` (one batch of a training step, which can
+run the model again with other masks or perturbations) and `ModelState`
+(rewinds random draws and carried states between passes, ALGORITHM.md
+rule 9).
 """
 
 import numbers

@@ -23,8 +23,46 @@ def _warn_if_no_recurrent_dropout(regularizer):
         )
 
 
+class RandomMaskEnsemble(RecurrentMaskRegularizer):
+    """Base of the penalties between passes with random recurrent masks.
+
+    The base pass draws a variational mask per layer (each layer's
+    `recurrent_dropout` rate), so the supervised loss is variational
+    dropout; a subclass's `penalty` runs the other pass it compares with.
+
+    Args:
+        kappa: Weight of the penalty.
+        divergence, layers, from_logits, rampup_steps, seed, name: As
+            `RecurrentMaskRegularizer`.
+    """
+
+    def __init__(self, kappa, divergence="squared_logits", layers=None,
+                 from_logits=None, rampup_steps=0, seed=None, name=None):
+        super().__init__(divergence=divergence, layers=layers,
+                         from_logits=from_logits, weight=kappa,
+                         rampup_steps=rampup_steps, seed=seed, name=name)
+
+    @property
+    def kappa(self):
+        return self.weight
+
+    def build(self, model):
+        self.check_unbound(model)
+        self.resolve_layers(model)
+        _warn_if_no_recurrent_dropout(self)
+        super().build(model)
+
+    def base_masks(self, batch_size):
+        return self.variational_masks(batch_size)
+
+    def get_config(self):
+        config = super().get_config()
+        config["kappa"] = config.pop("weight")
+        return config
+
+
 @keras.saving.register_keras_serializable(package="keras_adrop")
-class FraternalDropout(RecurrentMaskRegularizer):
+class FraternalDropout(RandomMaskEnsemble):
     """Fraternal dropout (Zolna et al., ICLR 2018).
 
     Two passes with independent random recurrent masks (each layer's
@@ -58,22 +96,8 @@ class FraternalDropout(RecurrentMaskRegularizer):
     def __init__(self, kappa=0.15, divergence="squared_logits", layers=None,
                  from_logits=None, rampup_steps=0, seed=None,
                  name="fraternal_dropout"):
-        super().__init__(divergence=divergence, layers=layers,
-                         from_logits=from_logits, weight=kappa,
-                         rampup_steps=rampup_steps, seed=seed, name=name)
-
-    @property
-    def kappa(self):
-        return self.weight
-
-    def build(self, model):
-        self.check_unbound(model)
-        self.resolve_layers(model)
-        _warn_if_no_recurrent_dropout(self)
-        super().build(model)
-
-    def base_masks(self, batch_size):
-        return self.variational_masks(batch_size)
+        super().__init__(kappa, divergence, layers, from_logits,
+                         rampup_steps, seed, name)
 
     def penalty(self, batch):
         other = batch.run(self.variational_masks(batch.batch_size))
@@ -81,23 +105,19 @@ class FraternalDropout(RecurrentMaskRegularizer):
         penalty = self.compare(batch, batch.outputs, other)
         return penalty, {f"{self.name}_penalty": penalty}
 
-    def get_config(self):
-        config = super().get_config()
-        config["kappa"] = config.pop("weight")
-        return config
-
 
 @keras.saving.register_keras_serializable(package="keras_adrop")
-class ExpectationLinearization(RecurrentMaskRegularizer):
+class ExpectationLinearization(RandomMaskEnsemble):
     """Expectation-linearization dropout (Ma et al., ICLR 2017).
 
     The base pass uses random recurrent masks (so the supervised loss is
     variational dropout); the penalty compares its output with the output of
     the network with the expectation of the recurrent mask (no recurrent
     dropout; every other random draw, DropConnect and zoneout included, is
-    replayed as in the base pass, ALGORITHM.md rule 9): `kappa * sum_t lambda_t D[p(x, E[eps]) ||
-    p(x, eps)]`, D the mean squared difference of logits by default as in
-    the fraternal-dropout authors' code.
+    replayed as in the base pass, ALGORITHM.md rule 9):
+    `kappa * sum_t lambda_t D[p(x, E[eps]) || p(x, eps)]`, D the mean
+    squared difference of logits by default as in the fraternal-dropout
+    authors' code.
 
     Args:
         kappa: Weight of the penalty. Default 0.25.
@@ -118,29 +138,10 @@ class ExpectationLinearization(RecurrentMaskRegularizer):
     def __init__(self, kappa=0.25, divergence="squared_logits", layers=None,
                  from_logits=None, rampup_steps=0, seed=None,
                  name="expectation_linearization"):
-        super().__init__(divergence=divergence, layers=layers,
-                         from_logits=from_logits, weight=kappa,
-                         rampup_steps=rampup_steps, seed=seed, name=name)
-
-    @property
-    def kappa(self):
-        return self.weight
-
-    def build(self, model):
-        self.check_unbound(model)
-        self.resolve_layers(model)
-        _warn_if_no_recurrent_dropout(self)
-        super().build(model)
-
-    def base_masks(self, batch_size):
-        return self.variational_masks(batch_size)
+        super().__init__(kappa, divergence, layers, from_logits,
+                         rampup_steps, seed, name)
 
     def penalty(self, batch):
         full = batch.run({layer: None for layer in self.layers})
         penalty = self.compare(batch, full, batch.outputs)
         return penalty, {f"{self.name}_penalty": penalty}
-
-    def get_config(self):
-        config = super().get_config()
-        config["kappa"] = config.pop("weight")
-        return config
