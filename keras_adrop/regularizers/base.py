@@ -63,6 +63,38 @@ def layers_of_type(model, cls, what):
     return found
 
 
+def select_layers(available, names, kind):
+    """The layers of `available` named in `names` (all of them if None).
+
+    Raises a ValueError naming `layers` when a name is unknown, the list is
+    empty, or two chosen layers share a name (names key the logged metrics).
+    """
+    if names is None:
+        chosen = list(available)
+    else:
+        by_name = {layer.name: layer for layer in available}
+        if not names or any(name not in by_name for name in names):
+            raise ValueError(
+                f"`layers` must name {kind} layers of the model, one of "
+                f"{sorted(by_name)}. Received: {names}"
+            )
+        chosen = [by_name[name] for name in names]
+    chosen_names = [layer.name for layer in chosen]
+    if len(set(chosen_names)) != len(chosen_names):
+        raise ValueError(
+            f"The layers of a regularizer need distinct names (they name "
+            f"the logged metrics). Received: {chosen_names}"
+        )
+    return chosen
+
+
+def names_of(layers):
+    """A `layers` argument as a list of names (layers or names given)."""
+    if layers is None:
+        return None
+    return [getattr(layer, "name", layer) for layer in layers]
+
+
 def masked_rnn_layers(model):
     """Every keras_adrop recurrent layer inside `model`, in model order."""
     return [layer for layer in all_layers(model)
@@ -298,6 +330,13 @@ class Regularizer:
         """Returns `(penalty, logs)`: a scalar and a dict of scalar metrics."""
         raise NotImplementedError
 
+    def outputs_are_logits(self, model):
+        """`self.from_logits`, or read from the compiled loss when None."""
+        from_logits = getattr(self, "from_logits", None)
+        if from_logits is None:
+            return infer_from_logits(model)
+        return from_logits
+
     def metric_names(self):
         """Names of the metrics this regularizer logs (penalty first)."""
         return [f"{self.name}_penalty"]
@@ -371,10 +410,8 @@ class RecurrentMaskRegularizer(Regularizer):
                  **kwargs):
         super().__init__(**kwargs)
         divergences.check_divergence(divergence)
-        if layers is not None:
-            layers = [getattr(layer, "name", layer) for layer in layers]
         self.divergence = divergence
-        self.layer_names = layers
+        self.layer_names = names_of(layers)
         self.from_logits = from_logits
         self.layers = []
 
@@ -387,24 +424,9 @@ class RecurrentMaskRegularizer(Regularizer):
                 "(keras_adrop.layers.LSTM, GRU or SimpleRNN) in the model; "
                 f"model '{model.name}' has none."
             )
-        if self.layer_names is None:
-            self.layers = available
-        else:
-            by_name = {layer.name: layer for layer in available}
-            unknown = [n for n in self.layer_names if n not in by_name]
-            if unknown or not self.layer_names:
-                raise ValueError(
-                    f"`layers` must name keras_adrop recurrent layers of the "
-                    f"model, one of {sorted(by_name)}. Received: "
-                    f"{self.layer_names}"
-                )
-            self.layers = [by_name[n] for n in self.layer_names]
-        names = [layer.name for layer in self.layers]
-        if len(set(names)) != len(names):
-            raise ValueError(
-                f"The layers of a regularizer need distinct names (they name "
-                f"the logged metrics). Received: {names}"
-            )
+        self.layers = select_layers(
+            available, self.layer_names, "keras_adrop recurrent"
+        )
 
     def base_mask_kinds(self):
         return {layer: "random" for layer in self.layers}
@@ -425,11 +447,9 @@ class RecurrentMaskRegularizer(Regularizer):
 
     def compare(self, batch, target, outputs):
         """`sum(lambda * D[target || outputs])` over the batch (rule 6)."""
-        from_logits = self.from_logits
-        if from_logits is None:
-            from_logits = infer_from_logits(batch.model)
         return divergences.weighted_divergence(
-            self.divergence, target, outputs, from_logits, batch.weights
+            self.divergence, target, outputs,
+            self.outputs_are_logits(batch.model), batch.weights,
         )
 
     def get_config(self):
@@ -463,14 +483,24 @@ def influence_maps(objective, masks, zero_non_finite=False):
         tape.watch(list(masks.values()))
         value = objective(masks)
     gradients = tape.gradient(value, list(masks.values()))
-    maps = {}
-    for (layer, mask), grad in zip(masks.items(), gradients):
-        if grad is None:  # the objective does not reach this layer
-            grad = ops.zeros_like(mask)
-        if zero_non_finite:
-            grad = ops.where(ops.isfinite(grad), grad, 0.0)
-        maps[layer] = grad
-    return maps
+    return {
+        layer: clean_gradient(grad, mask, zero_non_finite)
+        for (layer, mask), grad in zip(masks.items(), gradients)
+    }
+
+
+def clean_gradient(grad, source, zero_non_finite):
+    """A gradient w.r.t. `source` ready to steer a search.
+
+    None (the objective does not reach `source`) becomes zeros; with
+    `zero_non_finite` (a loss-scaled float16 gradient) overflowed entries
+    become 0, carrying no signal.
+    """
+    if grad is None:
+        grad = ops.zeros_like(source)
+    if zero_non_finite:
+        grad = ops.where(ops.isfinite(grad), grad, 0.0)
+    return grad
 
 
 def scale_for_replicas(value):

@@ -12,8 +12,10 @@ from keras import ops
 
 from keras_adrop.layers.embedding import Embedding
 from keras_adrop.regularizers.base import Regularizer
-from keras_adrop.regularizers.base import infer_from_logits
+from keras_adrop.regularizers.base import clean_gradient
+from keras_adrop.regularizers.base import names_of
 from keras_adrop.regularizers.base import layers_of_type
+from keras_adrop.regularizers.base import select_layers
 from keras_adrop import divergences
 
 
@@ -56,10 +58,8 @@ class EmbeddingPerturbation(Regularizer):
             raise ValueError(
                 f"`epsilon` must be a number > 0. Received: epsilon={epsilon}"
             )
-        if layers is not None:
-            layers = [getattr(layer, "name", layer) for layer in layers]
         self.epsilon = float(epsilon)
-        self.layer_names = layers
+        self.layer_names = names_of(layers)
         self.from_logits = from_logits
         self.layers = []
 
@@ -68,24 +68,10 @@ class EmbeddingPerturbation(Regularizer):
         available = layers_of_type(
             model, Embedding, "a keras_adrop.layers.Embedding layer"
         )
-        if self.layer_names is None:
-            self.layers = available
-        else:
-            by_name = {layer.name: layer for layer in available}
-            if not self.layer_names or any(
-                    n not in by_name for n in self.layer_names):
-                raise ValueError(
-                    "`layers` must name keras_adrop Embedding layers of the "
-                    f"model, one of {sorted(by_name)}. Received: "
-                    f"{self.layer_names}"
-                )
-            self.layers = [by_name[n] for n in self.layer_names]
+        self.layers = select_layers(
+            available, self.layer_names, "keras_adrop Embedding"
+        )
         super().build(model)
-
-    def _from_logits(self, model):
-        if self.from_logits is None:
-            return infer_from_logits(model)
-        return self.from_logits
 
     def perturbation_gradients(self, batch, objective, start):
         """Gradient of `objective(outputs)` w.r.t. a perturbation per layer.
@@ -117,14 +103,11 @@ class EmbeddingPerturbation(Regularizer):
                 value = batch.scale_for_gradient(objective(outputs))
             layers = list(added)
             grads = tape.gradient(value, [added[layer] for layer in layers])
-        result = {}
-        for layer, grad in zip(layers, grads):
-            if grad is None:
-                grad = ops.zeros_like(added[layer])
-            if batch.loss_scaled:  # an overflowed float16 entry: no signal
-                grad = ops.where(ops.isfinite(grad), grad, 0.0)
-            result[layer] = ops.stop_gradient(grad)
-        return result
+        return {
+            layer: ops.stop_gradient(
+                clean_gradient(grad, added[layer], batch.loss_scaled))
+            for layer, grad in zip(layers, grads)
+        }
 
     def run_perturbed(self, batch, directions):
         """Runs the batch with `epsilon * direction / ||direction||` added."""
@@ -245,7 +228,7 @@ class VirtualAdversarialPerturbation(EmbeddingPerturbation):
     def _kl(self, batch, outputs):
         return divergences.weighted_divergence(
             "kl", ops.stop_gradient(batch.outputs), outputs,
-            self._from_logits(batch.model), batch.weights,
+            self.outputs_are_logits(batch.model), batch.weights,
         )
 
     def penalty(self, batch):
