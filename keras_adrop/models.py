@@ -155,6 +155,9 @@ class RegularizedModel(keras.Model):
         return ModelState(variables)
 
     def _base_masks(self, batch_size):
+        # `_check_base_masks_agree` refuses conflicts when the model is
+        # built, from what each regularizer declares; this guards a custom
+        # regularizer whose `base_masks` sets more than it declares.
         masks = {}
         for regularizer in self.regularizers:
             for layer, mask in regularizer.base_masks(batch_size).items():

@@ -28,12 +28,13 @@ from keras import ops
 
 # Masks set from outside, per thread: under `tf.distribute.MirroredStrategy`
 # every replica traces the model in a thread of its own, and each must see its
-# own masks. Maps id(layer) -> (mask tensor, fixed scale or None), or
-# FULL_NETWORK.
+# own masks. Keys are (site, id(layer or cell)): "recurrent" and "output"
+# map to (mask tensor, fixed scale or None) or FULL_NETWORK, "perturbation"
+# to an embedding perturbation, "cell" to the StepContext of a call.
 _local = threading.local()
 
 # Used in the registry for "this pass runs the full network".
-FULL_NETWORK = "full_network"
+FULL_NETWORK = object()
 
 
 def _active_masks():
@@ -305,7 +306,7 @@ class MaskedCell(keras.layers.Layer):
         return [self.zoneout]
 
     def uses_random_masks(self):
-        return bool(self.dropout or self.recurrent_dropout or self.zoneout
+        return bool(self.dropout or self.recurrent_dropout
                     or self.recurrent_dropconnect or any(self.zoneout_rates()))
 
     def split_zoneout(self, step_inputs, context):
@@ -520,7 +521,7 @@ class MaskedRNN(keras.layers.RNN):
     def _recurrent_multiplier(self, batch_size, training):
         """The (batch, units) factor on h_{t-1} for this call, or None."""
         entry = lookup(("recurrent", id(self)))
-        if isinstance(entry, str) and entry == FULL_NETWORK:
+        if entry is FULL_NETWORK:
             return None
         if entry is not None:
             return _multiplier(entry, self.compute_dtype)

@@ -87,6 +87,7 @@ class AdversarialDropout(RecurrentMaskRegularizer):
     def build(self, model):
         self.check_unbound(model)
         self.resolve_layers(model)
+        kinds = self.base_mask_kinds()
         self.schedules = []
         for layer in self.layers:
             budget = masks_lib.flip_budget(self.delta, layer.units)
@@ -109,8 +110,7 @@ class AdversarialDropout(RecurrentMaskRegularizer):
                     "recurrent_dropout=0. Set it, or use "
                     "base_mask='expectation'."
                 )
-            runs_in_full = self.base_mask_kinds().get(layer) == "full"
-            if runs_in_full and layer.recurrent_dropout:
+            if kinds.get(layer) == "full" and layer.recurrent_dropout:
                 warnings.warn(
                     f"Layer '{layer.name}' has recurrent_dropout="
                     f"{layer.recurrent_dropout}, but with "
