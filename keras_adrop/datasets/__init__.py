@@ -1,0 +1,16 @@
+"""Real datasets for the examples, cached outside the repository.
+
+- `digits`: scikit-learn's embedded 8x8 digits as 64-step sequences.
+- `mnist`: MNIST pixel by pixel, row by row, downsampled and permuted.
+
+Data are cached in `$KERAS_ADROP_DATA` or `~/.cache/keras_adrop` and
+verified by checksum on every load (`CorruptCacheError` names the file to
+delete); `DataUnavailableError` says what to do when data can be neither
+found nor fetched.
+"""
+
+from keras_adrop.datasets import digits
+from keras_adrop.datasets import mnist
+from keras_adrop.datasets._cache import CorruptCacheError
+from keras_adrop.datasets._cache import DataUnavailableError
+from keras_adrop.datasets._cache import cache_dir
