@@ -16,6 +16,9 @@ variants alike, and reports the median of each variant and these ratios:
 - adversarial_k1_over_variational, adversarial_k2_over_variational
 - fraternal_over_variational
 - xla_over_plain: the adversarial K=1 step with jit_compile=True / without
+- adversarial_k1/k2_peak_memory_over_variational: resident memory a train
+  step adds at its peak (sampled every 0.2 ms in a fresh process per
+  variant, `probe_memory`), adversarial over variational
 
 and, on the quick shapes, how the adversarial step time grows with T, H and
 K (least-squares slope and R^2 of time against each). Writes
@@ -131,6 +134,70 @@ def time_steps(models, data, rounds, steps_per_round):
     return {name: statistics.median(times) for name, times in samples.items()}
 
 
+def _resident_bytes():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def probe_memory(config, variant, steps=2):
+    """Peak resident memory a train step adds, measured in this process.
+
+    Builds `variant`, runs two warm-up steps (tracing), then samples the
+    process's resident set every 0.2 ms during `steps` more steps. Run in a
+    fresh process with `MALLOC_MMAP_THRESHOLD_` fixed (see
+    `peak_memory`), so that freed tensors leave the resident set.
+
+    Returns:
+        `(peak, added)`: the peak resident bytes during the steps, and that
+        peak minus the resident bytes before them (the step's temporaries).
+    """
+    import threading
+
+    model = build(variant, config)
+    x, y = batch_for(config)
+    for _ in range(2):
+        model.train_on_batch(x, y)
+    before = _resident_bytes()
+    peak = [before]
+    done = threading.Event()
+
+    def sample():
+        while not done.is_set():
+            peak[0] = max(peak[0], _resident_bytes())
+            time.sleep(0.0002)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    for _ in range(steps):
+        model.train_on_batch(x, y)
+    done.set()
+    sampler.join()
+    return peak[0], peak[0] - before
+
+
+def peak_memory(config_name, quick, variants=("variational", "adversarial_k1",
+                                              "adversarial_k2")):
+    """`probe_memory` of each variant, each in a fresh process.
+
+    glibc keeps freed memory for reuse unless its mmap threshold is fixed;
+    `MALLOC_MMAP_THRESHOLD_=65536` makes every tensor above 64 KiB its own
+    mapping, returned at free, so the resident set follows live tensors.
+    """
+    import subprocess
+
+    memory = {}
+    env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="65536")
+    for variant in variants:
+        command = [sys.executable, os.path.abspath(__file__),
+                   "--probe-memory", f"{config_name}:{variant}"]
+        if quick:
+            command.append("--quick")
+        out = subprocess.run(command, capture_output=True, text=True,
+                             env=env, check=True).stdout
+        memory[variant] = json.loads(out.strip().splitlines()[-1])
+    return memory
+
+
 def ratios(medians):
     out = {
         "layer_over_keras": medians["plain"] / medians["keras_plain"],
@@ -204,6 +271,18 @@ def markdown(results):
     for name, result in results["configurations"].items():
         lines.append(f"| {name} | " + " | ".join(
             f"{result['ratios'][r]:.2f}" for r in ratio_names) + " |")
+    with_memory = [(n, r) for n, r in results["configurations"].items()
+                   if "step_memory_bytes" in r]
+    if with_memory:
+        probed = list(with_memory[0][1]["step_memory_bytes"])
+        lines += ["", "| configuration: resident MiB at peak / added by the "
+                  "step | " + " | ".join(probed) + " |",
+                  "|---|" + "---:|" * len(probed)]
+        for name, result in with_memory:
+            memory = result["step_memory_bytes"]
+            lines.append(f"| {name} | " + " | ".join(
+                f"{memory[v][0] / 2**20:.0f} / {memory[v][1] / 2**20:.1f}"
+                for v in probed) + " |")
     if "scaling" in results:
         lines += ["", "| adversarial K=1 step vs | values | ms | slope | R^2 |",
                   "|---|---|---|---:|---:|"]
@@ -225,8 +304,17 @@ def main(argv=None):
     parser.add_argument("--steps", type=int, help="train steps per round")
     parser.add_argument("--no-scaling", action="store_true",
                         help="skip the T/H/K scaling fits")
+    parser.add_argument("--no-memory", action="store_true",
+                        help="skip the peak-memory probes")
+    parser.add_argument("--probe-memory", metavar="CONFIG:VARIANT",
+                        help=argparse.SUPPRESS)  # internal: one probe
     parser.add_argument("--output", default="benchmark.json")
     args = parser.parse_args(argv)
+    if args.probe_memory:
+        name, variant = args.probe_memory.split(":")
+        config = (QUICK_CONFIGS if args.quick else CONFIGS)[name]
+        print(json.dumps(probe_memory(config, variant)))
+        return None
     configs = QUICK_CONFIGS if args.quick else CONFIGS
     names = [n.strip() for n in args.configs.split(",") if n.strip()]
     unknown = sorted(set(names) - set(configs))
@@ -250,10 +338,20 @@ def main(argv=None):
         print(f"{name}: {config}", flush=True)
         models = {variant: build(variant, config) for variant in VARIANTS}
         medians = time_steps(models, batch_for(config), rounds, steps)
+        config_ratios = ratios(medians)
+        keras.backend.clear_session()
+        del models
         results["configurations"][name] = {
             "config": config, "median_step_seconds": medians,
-            "ratios": ratios(medians)}
-        keras.backend.clear_session()
+            "ratios": config_ratios}
+        if not args.no_memory:
+            memory = peak_memory(name, args.quick)
+            for variant in ("adversarial_k1", "adversarial_k2"):
+                # Below 1 MiB the sampled difference is noise: no ratio.
+                config_ratios[f"{variant}_peak_memory_over_variational"] = (
+                    memory[variant][1] / memory["variational"][1]
+                    if memory["variational"][1] >= 2**20 else float("nan"))
+            results["configurations"][name]["step_memory_bytes"] = memory
     if not args.no_scaling:
         results["scaling"] = scaling(rounds, steps)
     with open(args.output, "w") as f:

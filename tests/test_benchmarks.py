@@ -14,7 +14,7 @@ def test_quick_benchmark_reports_every_ratio(tmp_path):
     spec.loader.exec_module(benchmark)
     output = tmp_path / "benchmark.json"
     benchmark.main(["--quick", "--configs", "row_mnist", "--no-scaling",
-                    "--rounds", "1", "--steps", "1", "--output", str(output)])
+                    "--no-memory", "--rounds", "1", "--steps", "1", "--output", str(output)])
     result = json.loads(output.read_text())["configurations"]["row_mnist"]
     assert set(result["median_step_seconds"]) == set(benchmark.VARIANTS)
     assert set(result["ratios"]) == {
@@ -22,3 +22,13 @@ def test_quick_benchmark_reports_every_ratio(tmp_path):
         "adversarial_k1_over_variational", "adversarial_k2_over_variational",
         "fraternal_over_variational", "xla_over_plain"}
     assert all(value > 0 for value in result["ratios"].values())
+
+
+def test_memory_probe_sees_a_step_allocate(tmp_path):
+    """The probe runs in this process here; the benchmark runs it fresh."""
+    spec = importlib.util.spec_from_file_location("benchmark", BENCHMARK)
+    benchmark = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(benchmark)
+    config = dict(benchmark.QUICK_CONFIGS["row_mnist"], batch=256)
+    peak, added = benchmark.probe_memory(config, "variational", steps=1)
+    assert peak > 100 * 2**20  # TensorFlow and a model are resident
