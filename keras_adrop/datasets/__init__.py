@@ -10,6 +10,7 @@ found nor fetched.
 """
 
 from keras_adrop.datasets import digits
+from keras_adrop.datasets import imdb
 from keras_adrop.datasets import mnist
 from keras_adrop.datasets._cache import CorruptCacheError
 from keras_adrop.datasets._cache import DataUnavailableError
