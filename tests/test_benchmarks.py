@@ -32,3 +32,20 @@ def test_memory_probe_sees_a_step_allocate(tmp_path):
     config = dict(benchmark.QUICK_CONFIGS["row_mnist"], batch=256)
     peak, added = benchmark.probe_memory(config, "variational", steps=1)
     assert peak > 100 * 2**20  # TensorFlow and a model are resident
+
+
+def test_step_breakdown_quick_runs(tmp_path):
+    path = BENCHMARK.parent / "step_breakdown.py"
+    spec = importlib.util.spec_from_file_location("step_breakdown", path)
+    breakdown = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(breakdown)
+    output = tmp_path / "step_breakdown.json"
+    results = breakdown.main(["--quick", "--rounds", "1", "--output",
+                              str(output)])
+    assert set(results) == set(breakdown.QUICK_CONFIGS)
+    saved = json.loads(output.read_text())
+    for result in saved.values():
+        # The base and adversarial passes alone cost two variational steps.
+        assert result["ratios"]["predicted_k1_over_variational"] > 2.0
+        assert (result["ratios"]["predicted_k2_over_variational"]
+                > result["ratios"]["predicted_k1_over_variational"])
