@@ -65,7 +65,22 @@ PARTS = {
                        "--epochs", "1", "--delta", "0.2"],
         "metric": "test_error_percent",
         "metric_name": "test error %",
+        "curve": ("val_accuracy", "validation error (%)"),
         "multi_seed": True,
+    },
+    "imdb": {
+        "script": "imdb_sentiment.py",
+        "title": "IMDB sentiment, 2,500 training reviews (one seed)",
+        "methods": ["unregularized", "variational", "adversarial_k1",
+                    "adversarial_k2", "virtual_adversarial",
+                    "adversarial_k2_vat"],
+        "args": ["--train-size", "2500", "--test-size", "5000",
+                 "--unlabeled-size", "5000", "--epochs", "5"],
+        "quick_args": ["--quick", "--data", "synthetic"],
+        "metric": "test_error_percent",
+        "metric_name": "test error %",
+        "curve": ("val_accuracy", "test error (%)"),
+        "multi_seed": False,
     },
 }
 PAPER_ORDER = ["unregularized", "variational", "fraternal",
@@ -166,8 +181,13 @@ def paired_comparison(runs, metric, method, baseline):
     return result
 
 
-def plot_curves(runs, path, title):
-    """Mean validation error per epoch (band: min-max over seeds)."""
+def plot_curves(runs, path, title, curve):
+    """Mean validation curve per epoch (band: min-max over seeds).
+
+    `curve` is `(history key, axis label)`; an accuracy is drawn as an
+    error in percent.
+    """
+    key, label = curve
     import matplotlib
 
     matplotlib.use("Agg")
@@ -175,8 +195,10 @@ def plot_curves(runs, path, title):
 
     fig, (ax_val, ax_train) = plt.subplots(1, 2, figsize=(11, 4))
     for method, by_seed in runs.items():
-        val = np.array([100.0 * (1.0 - np.array(r["history"]["val_accuracy"]))
+        val = np.array([np.array(r["history"][key], dtype=float)
                         for r in by_seed.values()])
+        if "accuracy" in key:
+            val = 100.0 * (1.0 - val)
         train = np.array([r["history"].get("supervised_loss",
                                            r["history"]["loss"])
                           for r in by_seed.values()])
@@ -185,8 +207,7 @@ def plot_curves(runs, path, title):
         ax_val.fill_between(epochs, val.min(0), val.max(0), alpha=0.15,
                             color=line.get_color())
         ax_train.plot(epochs, train.mean(0), label=method)
-    ax_val.set(xlabel="epoch", ylabel="validation error (%)", yscale="log",
-               title=title)
+    ax_val.set(xlabel="epoch", ylabel=label, yscale="log", title=title)
     ax_train.set(xlabel="epoch", ylabel="training cross-entropy",
                  yscale="log", title="Training loss (supervised part)")
     for ax in (ax_val, ax_train):
@@ -233,6 +254,29 @@ def mnist_section(runs, args, figure):
               "Command of every run (the seed varies): `python "
               f"examples/{spec['script']} {' '.join(options)} "
               "--methods <method> --seed <seed>`.", ""]
+    return lines
+
+
+def single_seed_section(part, runs, args, figure):
+    """One row per method: the metric of the one seed and the paper's."""
+    spec = PARTS[part]
+    options = spec["quick_args"] if args.quick else spec["args"]
+    title = f"Smoke run (--quick): {part}" if args.quick else spec["title"]
+    lines = [f"## {title}", "",
+             f"| method | {spec['metric_name']} | paper | s/epoch "
+             "| final train accuracy |", "|---|---:|---:|---:|---:|"]
+    for method, by_seed in runs.items():
+        run = next(iter(by_seed.values()))
+        paper = run.get("paper_error_percent")
+        lines.append(
+            f"| {method} | {run[spec['metric']]:.2f} | "
+            + ("-" if paper is None else f"{paper:.2f}")
+            + f" | {run['train_seconds_per_epoch']:.1f} | "
+            f"{run.get('final_train_accuracy', float('nan')):.3f} |")
+    lines += ["", f"![learning curves]({figure})", "",
+              "Command of every run: `python "
+              f"examples/{spec['script']} {' '.join(options)} "
+              "--methods <method> --seed 0`.", ""]
     return lines
 
 
@@ -307,11 +351,15 @@ def main(argv=None):
             runs = collect(part, seeds, args)
         figures.mkdir(parents=True, exist_ok=True)
         figure = figures / f"replication_{part}.png"
-        plot_curves(runs, figure, PARTS[part]["title"].split(",")[0])
-        sections += mnist_section(runs, args,
-                                  os.path.relpath(figure,
-                                                  pathlib.Path(args.report)
-                                                  .parent))
+        if not runs:
+            continue
+        plot_curves(runs, figure, PARTS[part]["title"].split(",")[0],
+                    PARTS[part]["curve"])
+        relative = os.path.relpath(figure, pathlib.Path(args.report).parent)
+        if PARTS[part]["multi_seed"]:
+            sections += mnist_section(runs, args, relative)
+        else:
+            sections += single_seed_section(part, runs, args, relative)
     write_report(sections, args, started)
 
 
