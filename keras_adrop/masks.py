@@ -92,9 +92,40 @@ def start_mask(base, seed):
         seed: A `keras.random.SeedGenerator` or an integer.
     """
     units = ops.shape(base)[-1]
-    noise = keras.random.uniform(ops.shape(base), seed=seed)
+    noise = per_example_uniform(ops.shape(base), seed)
     chosen = ops.one_hot(ops.argmax(noise, axis=-1), units, dtype=base.dtype)
     return flip_units(base, chosen)
+
+
+def per_example_uniform(shape, seed):
+    """Uniform noise in [0, 1) whose row i is example i's, on any replica.
+
+    Without a `tf.distribute` strategy this is `keras.random.uniform(shape,
+    seed=seed)`. Under one, replica `r` of `R` (all at the same seed state)
+    draws the noise of the whole global batch, `R * shape[0]` rows, and
+    keeps rows `r * shape[0]` to `(r + 1) * shape[0]`: when the global batch
+    is split evenly and in order, as `fit` splits it, every example gets the
+    noise it gets on one device, so the masks do not depend on the number
+    of replicas (and replicas do not repeat each other's draws).
+
+    Args:
+        shape: `(batch, ...)`, the shape of this replica's noise.
+        seed: A `keras.random.SeedGenerator` or an integer.
+
+    Example:
+
+    >>> noise = per_example_uniform((4, 3), keras.random.SeedGenerator(1))
+    >>> tuple(noise.shape)
+    (4, 3)
+    """
+    import tensorflow as tf
+
+    context = tf.distribute.get_replica_context()
+    if context is None or context.num_replicas_in_sync == 1:
+        return keras.random.uniform(shape, seed=seed)
+    replicas = context.num_replicas_in_sync
+    noise = keras.random.uniform((replicas, *shape), seed=seed)
+    return noise[context.replica_id_in_sync_group]
 
 
 def flip_units(mask, chosen):

@@ -69,6 +69,12 @@ class RegularizedModel(keras.Model):
     regularizer's penalty (unweighted) and its own metrics, plus the
     compiled metrics.
 
+    A training step whose supervised loss or penalty is NaN or infinite
+    raises `tf.errors.InvalidArgumentError` naming each term and its value,
+    before the update: the model keeps the weights of the last finite step.
+    Under XLA (`jit_compile=True`) the check compiles to nothing; see
+    docs/distributed.md.
+
     Example:
 
     ```python
@@ -234,8 +240,15 @@ class RegularizedModel(keras.Model):
             supervised * self.distribute_strategy.num_replicas_in_sync,
             sample_weight=batch_size,
         )
+        terms = [("supervised_loss", supervised)] + [
+            (regularizer.metric_names()[0], penalty)
+            for regularizer, penalty in zip(self.regularizers, penalties)
+        ]
         gradients = tape.gradient(scaled, self.trainable_weights)
-        self.optimizer.apply(gradients, self.trainable_weights)
+        # The update runs only after the check: a non-finite step raises
+        # and leaves the weights of the last finite step.
+        with tf.control_dependencies([_assert_finite(terms, step)]):
+            self.optimizer.apply(gradients, self.trainable_weights)
         return self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
 
     def test_step(self, data):
@@ -276,6 +289,31 @@ def _check_base_masks_agree(regularizers):
                     "give each its own layers with their `layers` argument."
                 )
             claimed[layer] = (regularizer.name, kind)
+
+
+def _assert_finite(terms, step):
+    """Raises `tf.errors.InvalidArgumentError` when a loss term is not finite.
+
+    The message gives the optimizer step and every term's name and value,
+    so the non-finite one (NaN or inf) is named.
+
+    Args:
+        terms: `(name, scalar)` pairs whose sum is the training loss.
+        step: The optimizer step, for the message.
+
+    Returns:
+        The check (an op in a graph; in eager mode it has already run).
+    """
+    values = [tf.cast(value, "float32") for _, value in terms]
+    data = ["Non-finite training loss: stopped before the update of "
+            "optimizer step", step, "- loss terms:"]
+    for (name, _), value in zip(terms, values):
+        data += [f"{name} =", value]
+    data.append("The model keeps the weights of the last finite step. Look "
+                "for NaN/inf in the inputs or labels, or lower the learning "
+                "rate.")
+    return tf.debugging.Assert(
+        tf.reduce_all(tf.math.is_finite(tf.stack(values))), data)
 
 
 def _mean_over_batches(regularizer, batches):

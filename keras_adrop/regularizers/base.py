@@ -17,6 +17,7 @@ from keras_adrop.layers.embedding import embedding_perturbations
 from keras_adrop.layers.recurrent import MaskedRNN
 from keras_adrop.layers.recurrent import output_masks
 from keras_adrop.layers.recurrent import recurrent_masks
+from keras_adrop.masks import per_example_uniform
 
 # String losses whose Keras default is from_logits=False.
 _PROBABILITY_LOSSES = (
@@ -439,8 +440,8 @@ class RecurrentMaskRegularizer(Regularizer):
         masks = {}
         for layer in self.layers:
             rate = layer.recurrent_dropout
-            noise = keras.random.uniform(
-                (batch_size, layer.units), seed=self.seed_generator
+            noise = per_example_uniform(
+                (batch_size, layer.units), self.seed_generator
             )
             masks[layer] = (ops.cast(noise >= rate, "float32"), 1 / (1 - rate))
         return masks
