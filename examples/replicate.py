@@ -90,7 +90,7 @@ PAPER_ORDER = ["unregularized", "variational", "fraternal",
 
 def run_path(results_dir, part, method, seed):
     return pathlib.Path(results_dir, part, method, f"seed{seed}",
-                        "results.json")
+                        "results.json").resolve()
 
 
 def run_one(part, method, seed, args):
@@ -284,7 +284,7 @@ def write_report(sections, args, started):
     header = [
         "# Results: the paper's comparison at CPU scale", "",
         "Made by `python examples/replicate.py "
-        + " ".join(sys.argv[1:]) + "`"
+        + " ".join(args.argv) + "`"
         f" on {datetime.date.today().isoformat()}, {platform.machine()} "
         f"with {os.cpu_count()} CPU cores, Python "
         f"{platform.python_version()}; this invocation took "
@@ -309,17 +309,19 @@ def parse_args(argv=None):
                         help="Seeds per method for the mnist part "
                         "(default 5; seeds 0..n-1).")
     parser.add_argument("--results-dir",
-                        default=os.path.join("results", "replicate"),
                         help="Where runs are saved (default "
-                        "results/replicate).")
-    parser.add_argument("--report", default=str(REPO / "docs" / "results.md"),
-                        help="The report to write (default docs/results.md).")
+                        "results/replicate, or results/replicate_quick with "
+                        "--quick).")
+    parser.add_argument("--report",
+                        help="The report to write (default docs/results.md; "
+                        "with --quick, results.md in the results directory).")
     parser.add_argument("--quick", action="store_true",
-                        help="Smoke run: tiny runs, 2 seeds; write the report "
-                        "next to the results unless --report is given.")
+                        help="Smoke run: tiny runs, at most 2 seeds, saved "
+                        "apart from the real runs.")
     parser.add_argument("--report-only", action="store_true",
                         help="Only rewrite the report from saved runs.")
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     args.parts = [p.strip() for p in args.parts.split(",") if p.strip()]
     unknown = sorted(set(args.parts) - set(PARTS))
     if unknown or not args.parts:
@@ -328,8 +330,12 @@ def parse_args(argv=None):
         parser.error(f"--seeds must be >= 1; got {args.seeds}.")
     if args.quick:
         args.seeds = min(args.seeds, 2)
-        if "--report" not in " ".join(argv or sys.argv[1:]):
-            args.report = os.path.join(args.results_dir, "results.md")
+    if args.results_dir is None:
+        args.results_dir = os.path.join(
+            "results", "replicate_quick" if args.quick else "replicate")
+    if args.report is None:
+        args.report = (os.path.join(args.results_dir, "results.md")
+                       if args.quick else str(REPO / "docs" / "results.md"))
     return args
 
 

@@ -65,3 +65,39 @@ def test_readme_main_example_runs_in_full(tmp_path):
     for metrics in results["methods"].values():
         assert metrics["final_train_accuracy"] > 0.95
         assert metrics["test_error_percent"] < 10.0
+
+
+def test_replicate_paired_comparison_by_seed():
+    replicate = _load("replicate")
+    runs = {
+        "variational": {0: {"e": 3.0}, 1: {"e": 2.0}, 2: {"e": 4.0}},
+        "adversarial_k1": {0: {"e": 2.5}, 1: {"e": 2.1}, 2: {"e": 3.0}},
+    }
+    c = replicate.paired_comparison(runs, "e", "adversarial_k1",
+                                    "variational")
+    np_diffs = [-0.5, 0.1, -1.0]
+    assert c["seeds"] == [0, 1, 2]
+    assert c["differences"] == pytest.approx(np_diffs)
+    assert c["mean"] == pytest.approx(sum(np_diffs) / 3)
+    assert c["wins"] == 2
+    assert 0.0 < c["t_p"] < 1.0 and 0.0 < c["wilcoxon_p"] <= 1.0
+
+
+@pytest.mark.slow
+def test_replicate_quick_resumes_and_keeps_smoke_runs_apart(tmp_path):
+    """Six tiny trainings in subprocesses, about a minute."""
+    replicate = _load("replicate")
+    results = tmp_path / "runs"
+    args = ["--quick", "--parts", "mnist", "--seeds", "1",
+            "--results-dir", str(results)]
+    quick = replicate.parse_args(["--quick"])
+    assert quick.results_dir.endswith("replicate_quick")
+    assert not quick.report.endswith("docs/results.md")
+    replicate.main(args)
+    saved = sorted(results.glob("mnist/*/seed0/results.json"))
+    assert len(saved) == len(replicate.PARTS["mnist"]["methods"])
+    report = (results / "results.md").read_text()
+    assert "| adversarial_k2 vs variational |" in report
+    stamps = [path.stat().st_mtime for path in saved]
+    replicate.main(args)  # everything saved: nothing reruns
+    assert [path.stat().st_mtime for path in saved] == stamps

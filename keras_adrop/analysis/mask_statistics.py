@@ -75,7 +75,7 @@ class AdversarialMaskStatistics(keras.callbacks.Callback):
     ```python
     stats = AdversarialMaskStatistics(x_test[:500], delta=0.05, seed=0)
     model.fit(x, y, epochs=20, callbacks=[stats])
-    stats.mean_masks["lstm"].shape  # (21, units)
+    stats.result()["mean_masks"]["lstm"].shape  # (21, units)
     plot_mask_statistics(stats, "masks.png")
     ```
     """

@@ -68,7 +68,8 @@ def mc_dropout_predict(model, x, samples=20, rate=None, layers=None,
 
     Returns:
         A `MonteCarloPrediction`. With every rate 0 each pass is the full
-        network and `mean` equals `model.predict(x)` (with `std` 0).
+        network and `mean` equals `model.predict(x)` (with `std` 0); with
+        `from_logits=True`, its softmax (or sigmoid).
 
     Example:
 

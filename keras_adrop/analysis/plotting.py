@@ -19,7 +19,8 @@ def _pyplot():
             "Plotting needs matplotlib: `pip install matplotlib` (or "
             "`pip install keras_adrop[examples]`)."
         ) from error
-    matplotlib.use("Agg")
+    # No backend switch: a headless process falls back to Agg by itself,
+    # and a notebook keeps its inline backend.
     import matplotlib.pyplot as plt
 
     return plt

@@ -12,7 +12,7 @@ def load(train_size=1000, seed=0):
     """Loads the 8x8 digits as pixel-by-pixel sequences, split with `seed`.
 
     Args:
-        train_size: Number of training images (1 to 1,787); the rest of the
+        train_size: Number of training images (10 to 1,787); the rest of the
             1,797 is the test set. The split is stratified by class.
         seed: Seed of the split.
 
@@ -35,10 +35,11 @@ def load(train_size=1000, seed=0):
 
     digits = load_digits()
     n = len(digits.target)
-    if not 1 <= int(train_size) <= n - 10:
+    if not 10 <= int(train_size) <= n - 10:
         raise ValueError(
-            f"train_size must be between 1 and {n - 10} (the other digits "
-            f"are the test set, at least one per class); got {train_size}."
+            f"train_size must be between 10 and {n - 10} (the split is "
+            "stratified: at least one image per class on each side); got "
+            f"{train_size}."
         )
     x = (digits.data / 16.0).astype("float32").reshape(-1, 64, 1)
     y = digits.target.astype("int32")
