@@ -68,7 +68,6 @@ thousand reviews is an illustration, not evidence.
 
 import argparse
 import collections
-import json
 import math
 import os
 import sys
@@ -83,6 +82,9 @@ import tensorflow as tf  # noqa: E402
 import keras_adrop  # noqa: E402
 from keras_adrop import regularizers as regs  # noqa: E402
 from keras_adrop.datasets import imdb  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import _common  # noqa: E402  (examples/_common.py)
 
 # Table 2 of the paper, IMDB test error % (official split, pretrained LSTM
 # 1024, 5 runs).
@@ -680,27 +682,6 @@ def build_classifier(method, args, vocabulary_size, pretrained=None):
 # ---------------------------------------------------------------- training
 
 
-class EpochTimer(keras.callbacks.Callback):
-    """Records the training time of each epoch, validation excluded."""
-
-    def __init__(self):
-        super().__init__()
-        self.times = []
-        self._start = self._end = None
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._start, self._end = time.perf_counter(), None
-
-    def on_test_begin(self, logs=None):
-        if self._start is not None and self._end is None:
-            self._end = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        end = self._end if self._end is not None else time.perf_counter()
-        self.times.append(end - self._start)
-        self._start = None
-
-
 def uses_unlabeled(method, args):
     if args.use_unlabeled == "none":
         return False
@@ -723,7 +704,7 @@ def train(method, args, tokenizer, data, pretrained):
                                   args.batch_size, shuffle=True,
                                   seed=args.seed)
     test_data = text_dataset(tokenizer, x_test, y_test, 256)
-    timer = EpochTimer()
+    timer = _common.EpochTimer()
     print(f"\n== {method} ==", flush=True)
     history = model.fit(
         train_data, validation_data=test_data, epochs=args.epochs,
@@ -788,18 +769,13 @@ def plot_learning_curves(metrics, path):
 
 
 def write_report(results, output_dir):
-    os.makedirs(output_dir, exist_ok=True)
     table = markdown_table(results["methods"])
     print("\n" + table)
     if not results["dataset"].get("official_split"):
         print("\nNot the official IMDB split (see keras_adrop.datasets.imdb):"
               " compare the methods with each other, not with the paper.")
-    json_path = os.path.join(output_dir, "results.json")
-    with open(json_path, "w") as f:
-        json.dump(results, f, indent=2)
-    plot_path = os.path.join(output_dir, "learning_curves.png")
-    plot_learning_curves(results["methods"], plot_path)
-    print(f"\nWrote {json_path} and {plot_path}")
+    _common.save_results(results, output_dir, plot_learning_curves,
+                         "learning_curves.png")
     return table
 
 

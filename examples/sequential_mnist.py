@@ -52,11 +52,9 @@ several `--seed` values before drawing conclusions.
 """
 
 import argparse
-import json
 import math
 import os
 import sys
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -65,6 +63,9 @@ import numpy as np  # noqa: E402
 
 import keras_adrop  # noqa: E402
 import keras_adrop.datasets  # noqa: E402,F401
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import _common  # noqa: E402  (examples/_common.py)
 
 METHODS = ("variational", "adversarial_k1", "adversarial_k2")  # the default
 # Every method that can be selected by name with --methods.
@@ -206,34 +207,10 @@ def build_model(method, args):
     return model
 
 
-class EpochTimer(keras.callbacks.Callback):
-    """Records the training time of each epoch, validation excluded."""
-
-    def __init__(self):
-        super().__init__()
-        self.times = []
-        self._start = None
-        self._end = None
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._start = time.perf_counter()
-        self._end = None
-
-    def on_test_begin(self, logs=None):
-        # Validation at the end of an epoch: training for this epoch is done.
-        if self._start is not None and self._end is None:
-            self._end = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        end = self._end if self._end is not None else time.perf_counter()
-        self.times.append(end - self._start)
-        self._start = None
-
-
 def train(method, args, train_data, validation_data, test_data):
     """Trains one method and returns its metrics and history as a dict."""
     model = build_model(method, args)
-    timer = EpochTimer()
+    timer = _common.EpochTimer()
     print(f"\n== {method} ==", flush=True)
     history = model.fit(
         *train_data,
@@ -322,7 +299,6 @@ def plot_learning_curves(metrics, path):
 
 def write_report(results, output_dir):
     """Prints the table and writes results.json and learning_curves.png."""
-    os.makedirs(output_dir, exist_ok=True)
     table = markdown_table(results["methods"])
     print("\n" + table)
     print(
@@ -330,12 +306,8 @@ def write_report(results, output_dir):
         "passes (variational: with its random recurrent masks; adversarial: "
         "the full network, penalty excluded)."
     )
-    json_path = os.path.join(output_dir, "results.json")
-    with open(json_path, "w") as f:
-        json.dump(results, f, indent=2)
-    plot_path = os.path.join(output_dir, "learning_curves.png")
-    plot_learning_curves(results["methods"], plot_path)
-    print(f"\nWrote {json_path} and {plot_path}")
+    _common.save_results(results, output_dir, plot_learning_curves,
+                         "learning_curves.png")
     return table
 
 
