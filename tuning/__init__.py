@@ -1,0 +1,39 @@
+"""KerasTuner searches over adversarial dropout's delta and K.
+
+- `AdversarialDropoutHyperModel`: the search space (flips = delta * units,
+  K, optionally the penalty weight and a dropout rate) over a task's model.
+- `Task`, `register_task`, `get_task`, `available_tasks`: the registry of
+  model families and their data (`digits`, `imdb`, `ptb`: the examples).
+- `tuning/search.py` (`python tuning/search.py --help`): one command per
+  tuner (random, bayesian, hyperband), resumable and distributable, writing
+  a summary table and a plot of the score against delta and K.
+
+The package lives at the repository root; run from there (or put the root
+on `sys.path`).
+"""
+
+from tuning.hypermodels import AdversarialDropoutHyperModel
+from tuning.hypermodels import adversarial_model
+from tuning.hypermodels import effective_iterations
+from tuning.tasks import DigitsTask
+from tuning.tasks import ImdbTask
+from tuning.tasks import PtbTask
+from tuning.tasks import Task
+from tuning.tasks import available_tasks
+from tuning.tasks import flip_range
+from tuning.tasks import get_task
+from tuning.tasks import register_task
+
+__all__ = [
+    "AdversarialDropoutHyperModel",
+    "DigitsTask",
+    "ImdbTask",
+    "PtbTask",
+    "Task",
+    "adversarial_model",
+    "effective_iterations",
+    "available_tasks",
+    "flip_range",
+    "get_task",
+    "register_task",
+]

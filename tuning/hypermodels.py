@@ -1,0 +1,246 @@
+"""`AdversarialDropoutHyperModel`: KerasTuner search space over delta and K.
+
+Hyperparameters (names as they appear in the trials):
+
+- `flips` (int): the adversarial budget in units, `floor(delta * units)`.
+  The search samples the count, not `delta`, so that every sample is a
+  valid budget (>= 1) and no two samples are the same budget; the model gets
+  `delta = flips / units` (reported next to it in the summaries).
+- `iterations` (int): the paper's K, greedy influence-map/flip steps. The
+  start mask spends one flip and the other `flips - 1` are shared by the K
+  steps, so only `min(K, flips - 1)` steps can flip anything (0 with one
+  flip: the adversarial mask is then the random start flip alone). The
+  model is built with that many (at least 1), which is what
+  `AdversarialDropout` would run anyway, minus its warning; the summaries
+  report it as `K_eff`.
+- `penalty_weight` (float, log scale), only with `penalty_weight_range`:
+  lambda, the weight of the divergence penalty (otherwise 1.0).
+- `dropout` (float), only with `dropout_range`: the task's dropout rate
+  (`Task.dropout_description`).
+"""
+
+import keras
+import keras_tuner
+
+import keras_adrop
+from tuning.tasks import Task
+from tuning.tasks import flip_range
+from tuning.tasks import get_task
+
+PAPER_DELTA_RANGE = (0.01, 0.1)  # the delta values the paper validated
+DEFAULT_ITERATIONS_RANGE = (1, 3)
+
+
+def _check_range(name, value, low_bound, high_bound, integer=False):
+    """Validates a `(low, high)` pair within [low_bound, high_bound]."""
+    try:
+        low, high = value
+        if integer and (int(low) != low or int(high) != high):
+            raise TypeError
+        low, high = (int(low), int(high)) if integer else (
+            float(low), float(high))
+    except (TypeError, ValueError):
+        kind = "integers" if integer else "numbers"
+        raise ValueError(
+            f"`{name}` must be a pair (low, high) of {kind}. "
+            f"Received: {value!r}"
+        ) from None
+    if not low_bound <= low <= high <= high_bound:
+        raise ValueError(
+            f"`{name}` must satisfy {low_bound} <= low <= high <= "
+            f"{high_bound}. Received: {value!r}"
+        )
+    return low, high
+
+
+def adversarial_model(base, name="adversarial_dropout", **options):
+    """Wraps a compiled plain model in an `AdversarialDropoutModel`.
+
+    The new model shares `base`'s layers and weights and is compiled the
+    way `base` was (`base.get_compile_config()`: optimizer, loss, metrics).
+
+    Args:
+        base: A compiled functional (or built Sequential) Keras model with
+            `keras_adrop` recurrent layers.
+        name: Name of the new model.
+        **options: `AdversarialDropoutModel` arguments (`delta`,
+            `iterations`, `penalty_weight`, `base_mask`, `seed`, ...).
+
+    Returns:
+        The compiled `keras_adrop.AdversarialDropoutModel`.
+
+    Example:
+
+    ```python
+    base = task.build()
+    model = adversarial_model(base, delta=3 / 64, iterations=2)
+    ```
+    """
+    compile_config = base.get_compile_config()
+    if not compile_config:
+        raise ValueError(
+            f"`base` ({base.name}) must be compiled: the adversarial model "
+            "reuses its optimizer, loss and metrics."
+        )
+    model = keras_adrop.AdversarialDropoutModel(
+        base.inputs, base.outputs, name=name, **options)
+    model.compile_from_config(compile_config)
+    return model
+
+
+def effective_iterations(flips, iterations):
+    """Greedy steps that can flip a unit: `min(K, flips - 1)`.
+
+    The start mask spends one of the `flips` (ALGORITHM.md rule 11) and the
+    K steps share the rest (rule 14), so steps beyond `flips - 1` get no
+    flip.
+
+    Example:
+
+    >>> effective_iterations(flips=3, iterations=2), effective_iterations(2, 3)
+    (2, 1)
+    """
+    return max(0, min(int(iterations), int(flips) - 1))
+
+
+class AdversarialDropoutHyperModel(keras_tuner.HyperModel):
+    """Search space of adversarial dropout's budget (delta) and K.
+
+    `build(hp)` samples `flips` (delta = flips / units), `iterations` (K;
+    the model runs `max(1, effective_iterations(flips, K))` steps) and
+    optionally `penalty_weight` and `dropout`, builds the task's plain
+    model with the same initial weights in every trial (the task's seed) and
+    wraps it in a compiled `keras_adrop.AdversarialDropoutModel`. `fit`
+    passes every argument to `model.fit`, including the `epochs` and
+    `initial_epoch` Hyperband injects (plus the task's own callbacks).
+
+    Args:
+        task: A task name (see `tuning.available_tasks()`) or a
+            `tuning.Task`.
+        quick: With a task name: its smoke-test configuration.
+        seed: With a task name: seed of the data split, the initial weights
+            and the masks. Also the seed of the adversarial search.
+        delta_range: `(low, high)` range of delta, fractions of the
+            adversarial layer's units (default `(0.01, 0.1)`, the values the
+            paper validated). Turned into whole numbers of flips; it must
+            contain at least one.
+        iterations_range: `(low, high)` range of K (default `(1, 3)`).
+        penalty_weight_range: `(low, high)` range of the penalty weight
+            lambda, sampled on a log scale; None (default) keeps 1.0.
+        dropout_range: `(low, high)` range of the task's dropout rate, in
+            [0, 1); None (default) keeps the task's default.
+        dtype_policy: Keras dtype policy set at the start of every `build`
+            (KerasTuner clears the session before each trial), e.g.
+            `"mixed_float16"`. Default `"float32"`.
+        task_options: With a task name: task-specific settings, e.g.
+            `{"units": 16}` for `digits`.
+        name: Name of the hypermodel.
+        tunable: Whether the hyperparameters may be tuned (KerasTuner).
+
+    Example:
+
+    ```python
+    import keras_tuner
+    import tuning
+
+    hypermodel = tuning.AdversarialDropoutHyperModel(task="digits")
+    tuner = keras_tuner.RandomSearch(
+        hypermodel, objective=hypermodel.task.objective, max_trials=10,
+        directory="results/tuning", project_name="digits")
+    fit_args, fit_kwargs = hypermodel.task.load_data()
+    tuner.search(*fit_args, epochs=10, **fit_kwargs)
+    best = tuner.get_best_hyperparameters()[0]
+    best["flips"] / hypermodel.units, best["iterations"]  # delta, K
+    ```
+    """
+
+    def __init__(
+        self,
+        task="digits",
+        quick=False,
+        seed=0,
+        delta_range=PAPER_DELTA_RANGE,
+        iterations_range=DEFAULT_ITERATIONS_RANGE,
+        penalty_weight_range=None,
+        dropout_range=None,
+        dtype_policy="float32",
+        task_options=None,
+        name=None,
+        tunable=True,
+    ):
+        super().__init__(name=name, tunable=tunable)
+        if isinstance(task, Task):
+            if task_options:
+                raise ValueError(
+                    "`task_options` only apply to a task given by name; "
+                    "configure the Task object instead."
+                )
+            self.task = task
+        elif isinstance(task, str):
+            self.task = get_task(task, quick=quick, seed=seed,
+                                 **(task_options or {}))
+        else:
+            raise ValueError(
+                "`task` must be a task name or a tuning.Task. "
+                f"Received: {task!r}"
+            )
+        self.seed = int(seed)
+        self.units = int(self.task.units)
+        self.delta_range = tuple(delta_range)
+        self.flips_range = flip_range(delta_range, self.units)
+        self.iterations_range = _check_range(
+            "iterations_range", iterations_range, 1, 1000, integer=True)
+        self.penalty_weight_range = (
+            None if penalty_weight_range is None else _check_range(
+                "penalty_weight_range", penalty_weight_range, 1e-12, 1e12))
+        if dropout_range is not None:
+            self.task.check_dropout_tunable()
+            dropout_range = _check_range(
+                "dropout_range", dropout_range, 0.0, 0.999)
+            if dropout_range[0] <= 0.0:
+                raise ValueError(
+                    "`dropout_range` must have a low end > 0 (a rate of 0 is "
+                    f"no dropout). Received: {dropout_range!r}"
+                )
+        self.dropout_range = dropout_range
+        self.dtype_policy = keras.dtype_policies.get(dtype_policy).name
+
+    def build(self, hp):
+        # KerasTuner calls keras.backend.clear_session() before each trial;
+        # the policy is global state, so it is set here, in every build.
+        keras.config.set_dtype_policy(self.dtype_policy)
+        flips = hp.Int("flips", *self.flips_range)
+        iterations = hp.Int("iterations", *self.iterations_range)
+        penalty_weight = 1.0
+        if self.penalty_weight_range is not None:
+            penalty_weight = hp.Float(
+                "penalty_weight", *self.penalty_weight_range, sampling="log")
+        dropout = None
+        if self.dropout_range is not None:
+            dropout = hp.Float("dropout", *self.dropout_range)
+        base = self.task.build(dropout=dropout)
+        return adversarial_model(
+            base,
+            delta=self.delta(flips),
+            iterations=max(1, effective_iterations(flips, iterations)),
+            penalty_weight=penalty_weight,
+            seed=self.seed,
+            **self.task.adversarial_options(dropout),
+        )
+
+    def fit(self, hp, model, *args, **kwargs):
+        """Trains `model`: every argument goes to `model.fit` unchanged.
+
+        The task's own callbacks (`Task.callbacks`, e.g. PTB's validation
+        perplexity) are put before the ones passed in (the tuner's), so
+        that the objective is in the epoch logs when those read them.
+        """
+        callbacks = self.task.callbacks(model)
+        if callbacks:
+            kwargs["callbacks"] = callbacks + list(kwargs.get("callbacks")
+                                                   or [])
+        return model.fit(*args, **kwargs)
+
+    def delta(self, flips):
+        """The `delta` that gives exactly `flips` flips of `self.units`."""
+        return flips / self.units
