@@ -51,8 +51,7 @@ REPO = EXAMPLES.parent
 PARTS = {
     "mnist": {
         "script": "sequential_mnist.py",
-        "title": "Sequential MNIST, row by row (28 steps), 5,000 training "
-                 "images",
+        "title": "MNIST row by row (28 steps), 5,000 training images",
         "methods": ["unregularized", "variational", "fraternal",
                     "expectation_linearization", "adversarial_k1",
                     "adversarial_k2"],
@@ -245,6 +244,11 @@ def mnist_section(runs, args, figure):
     for method, n, mean, std, low, high, seconds in summary_rows(runs, metric):
         lines.append(f"| {method} | {n} | {mean:.2f} ± {std:.2f} | {low:.2f} "
                      f"| {high:.2f} | {seconds:.1f} |")
+    order = [row[0] for row in sorted(summary_rows(runs, metric),
+                                      key=lambda row: row[2])]
+    lines += ["", "Observed order, best mean first: " + " < ".join(order)
+              + ". The paper's order (Table 1): adversarial_k2 < "
+              "adversarial_k1 < fraternal < variational < unregularized."]
     lines += ["", "Paired by seed (same training subset and initial "
               "weights); difference = method - baseline in test-error "
               "points, negative favours the method:", "",
@@ -296,12 +300,29 @@ def single_seed_section(part, runs, args, figure):
     return lines
 
 
+NOTES_BEGIN = "<!-- notes: kept when the report is rewritten -->"
+NOTES_END = "<!-- end of notes -->"
+
+
+def kept_notes(report):
+    """The hand-written block of an existing report, or a placeholder."""
+    if report.exists():
+        text = report.read_text()
+        if NOTES_BEGIN in text and NOTES_END in text:
+            start = text.index(NOTES_BEGIN)
+            return text[start:text.index(NOTES_END) + len(NOTES_END)]
+    return "\n".join([NOTES_BEGIN, "(No reading of these results yet.)",
+                      NOTES_END])
+
+
 def write_report(sections, args, started):
     header = [
         "# Results: the paper's comparison at CPU scale", "",
         "Made by `python examples/replicate.py "
         + " ".join(args.argv) + "`"
-        f" on {datetime.date.today().isoformat()}, {platform.machine()} "
+        + (" from the runs that `python examples/replicate.py --parts "
+           "<part>` saved" if args.report_only else "")
+        + f" on {datetime.date.today().isoformat()}, {platform.machine()} "
         f"with {os.cpu_count()} CPU cores, Python "
         f"{platform.python_version()}; this invocation took "
         f"{(time.time() - started) / 60:.0f} min (runs already saved were "
@@ -310,7 +331,8 @@ def write_report(sections, args, started):
     ]
     report = pathlib.Path(args.report)
     report.parent.mkdir(parents=True, exist_ok=True)
-    report.write_text("\n".join(header + sections) + "\n")
+    notes = ["## Reading", "", kept_notes(report), ""]
+    report.write_text("\n".join(header + notes + sections) + "\n")
     print(f"Wrote {report}")
 
 
