@@ -245,10 +245,16 @@ class RegularizedModel(keras.Model):
             for regularizer, penalty in zip(self.regularizers, penalties)
         ]
         gradients = tape.gradient(scaled, self.trainable_weights)
-        # The update runs only after the check: a non-finite step raises
-        # and leaves the weights of the last finite step.
-        with tf.control_dependencies([_assert_finite(terms, step)]):
-            self.optimizer.apply(gradients, self.trainable_weights)
+        # The update reads gradients that wait for the check: a non-finite
+        # step raises and leaves the weights of the last finite step. (Only
+        # the gradients sit under the control dependency: optimizer
+        # variables created by a first `apply` must not depend on the data,
+        # or a jit-compiled step cannot lift their initializers.)
+        check = _assert_finite(terms, step)
+        with tf.control_dependencies([check]):
+            gradients = [None if g is None else tf.identity(g)
+                         for g in gradients]
+        self.optimizer.apply(gradients, self.trainable_weights)
         return self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
 
     def test_step(self, data):
