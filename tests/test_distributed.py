@@ -108,6 +108,7 @@ def _free_ports(count):
             s.close()
 
 
+@pytest.mark.multiprocess
 @pytest.mark.slow
 def test_multiworker_strategy_with_two_processes_matches_one_device(tmp_path):
     cluster = {"worker": [f"127.0.0.1:{p}" for p in _free_ports(2)]}

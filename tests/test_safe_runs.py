@@ -207,6 +207,7 @@ def _epochs_in_csv(workdir):
         return [int(row["epoch"]) for row in csv.DictReader(f)]
 
 
+@pytest.mark.multiprocess
 @pytest.mark.slow
 def test_a_killed_run_resumes_from_its_last_backup_and_completes(tmp_path):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")

@@ -418,6 +418,7 @@ def _runs(project, trial_id):
     return json.loads(path.read_text())
 
 
+@pytest.mark.multiprocess
 @pytest.mark.slow
 def test_killed_search_resumes_without_repeating_finished_trials(tmp_path):
     command = [sys.executable, "-m", "tuning.search"] + TINY_CLI + [
@@ -475,6 +476,7 @@ def _free_port():
         return s.getsockname()[1]
 
 
+@pytest.mark.multiprocess
 @pytest.mark.slow
 def test_chief_and_two_workers_share_the_search(tmp_path):
     port = str(_free_port())
