@@ -201,6 +201,17 @@ def test_load_bad_arguments_are_clear_errors(tiny_mnist):
         mnist.load("row", validation_size=600)
 
 
+def test_load_checks_the_variant_before_reading_images(monkeypatch):
+    def fail(source="auto"):
+        raise AssertionError("images read before the arguments were checked")
+
+    monkeypatch.setattr(mnist, "load_images", fail)
+    with pytest.raises(ValueError, match="variant"):
+        mnist.load("columns")
+    with pytest.raises(ValueError, match="downsample"):
+        mnist.load("downsampled", downsample=5)
+
+
 def test_load_images_unknown_source():
     with pytest.raises(ValueError, match="source"):
         mnist.load_images("torchvision")

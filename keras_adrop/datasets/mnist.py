@@ -184,6 +184,8 @@ def load(variant="pixel", permuted=False, downsample=2, train_size=None,
     >>> data["train"][0].shape
     (5000, 28, 28)
     """
+    # Bad arguments fail before the images are read or fetched.
+    to_sequences(np.zeros((1, 28, 28), "uint8"), variant, permuted, downsample)
     (x_all, y_all), (x_test, y_test) = load_images(source)
     validation_size = int(validation_size)
     if not 0 <= validation_size < len(x_all):
