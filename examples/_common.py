@@ -64,3 +64,32 @@ def save_results(results, output_dir, plot, plot_name):
     plot(results["methods"], plot_path)
     print(f"\nWrote {json_path} and {plot_path}")
     return json_path, plot_path
+
+
+def save_figure(fig, path):
+    """Lays out, saves (120 dpi) and closes a matplotlib figure."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def report(results, output_dir, table, note, plot, plot_name):
+    """Prints the table and a note, then writes the JSON and the plot.
+
+    Args:
+        results: The run's results dict (with `"methods"`).
+        output_dir: Where to write.
+        table: The markdown table to print.
+        note: A paragraph printed under the table (or None).
+        plot, plot_name: As `save_results`.
+
+    Returns:
+        `table`.
+    """
+    print("\n" + table)
+    if note:
+        print("\n" + note)
+    save_results(results, output_dir, plot, plot_name)
+    return table

@@ -763,20 +763,17 @@ def plot_learning_curves(metrics, path):
     for ax in (ax_error, ax_loss):
         ax.grid(alpha=0.3)
         ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    _common.save_figure(fig, path)
 
 
 def write_report(results, output_dir):
-    table = markdown_table(results["methods"])
-    print("\n" + table)
+    note = None
     if not results["dataset"].get("official_split"):
-        print("\nNot the official IMDB split (see keras_adrop.datasets.imdb):"
-              " compare the methods with each other, not with the paper.")
-    _common.save_results(results, output_dir, plot_learning_curves,
-                         "learning_curves.png")
-    return table
+        note = ("Not the official IMDB split (see keras_adrop.datasets.imdb):"
+                " compare the methods with each other, not with the paper.")
+    return _common.report(results, output_dir,
+                          markdown_table(results["methods"]), note,
+                          plot_learning_curves, "learning_curves.png")
 
 
 # --------------------------------------------------------------------- CLI

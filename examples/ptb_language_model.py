@@ -591,23 +591,17 @@ def plot_perplexity_curves(metrics, path):
         ax.yaxis.set_major_formatter(ticker.FormatStrFormatter("%g"))
         ax.yaxis.set_minor_formatter(ticker.FormatStrFormatter("%g"))
         ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    _common.save_figure(fig, path)
 
 
 def write_report(results, output_dir):
     """Prints the table and writes results.json and perplexity_curves.png."""
-    table = markdown_table(results["methods"])
-    print("\n" + table)
-    print(
-        "\ntrain perplexity: exp of the last epoch's mean training "
+    return _common.report(
+        results, output_dir, markdown_table(results["methods"]),
+        "train perplexity: exp of the last epoch's mean training "
         "cross-entropy, measured with dropout on (for the adversarial "
-        "methods, on the full-network base pass), penalties excluded."
-    )
-    _common.save_results(results, output_dir, plot_perplexity_curves,
-                         "perplexity_curves.png")
-    return table
+        "methods, on the full-network base pass), penalties excluded.",
+        plot_perplexity_curves, "perplexity_curves.png")
 
 
 def parse_args(argv=None):

@@ -292,23 +292,17 @@ def plot_learning_curves(metrics, path):
     for ax in (ax_error, ax_loss):
         ax.grid(alpha=0.3)
         ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    _common.save_figure(fig, path)
 
 
 def write_report(results, output_dir):
     """Prints the table and writes results.json and learning_curves.png."""
-    table = markdown_table(results["methods"])
-    print("\n" + table)
-    print(
-        "\nfinal train loss: cross-entropy of the last epoch's training "
+    return _common.report(
+        results, output_dir, markdown_table(results["methods"]),
+        "final train loss: cross-entropy of the last epoch's training "
         "passes (variational: with its random recurrent masks; adversarial: "
-        "the full network, penalty excluded)."
-    )
-    _common.save_results(results, output_dir, plot_learning_curves,
-                         "learning_curves.png")
-    return table
+        "the full network, penalty excluded).",
+        plot_learning_curves, "learning_curves.png")
 
 
 def parse_args(argv=None):
