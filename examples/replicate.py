@@ -97,9 +97,6 @@ PARTS = {
         "multi_seed": False,
     },
 }
-PAPER_ORDER = ["unregularized", "variational", "fraternal",
-               "expectation_linearization", "adversarial_k1",
-               "adversarial_k2"]
 
 
 def run_path(results_dir, part, method, seed):
@@ -107,15 +104,21 @@ def run_path(results_dir, part, method, seed):
                         "results.json").resolve()
 
 
+def saved_run(results_dir, part, method, seed):
+    """The saved metrics of a run (the example's entry for `method`), or None."""
+    path = run_path(results_dir, part, method, seed)
+    if not path.exists():
+        return None
+    return json.loads(path.read_text())["methods"][method]
+
+
 def run_one(part, method, seed, args):
-    """Runs one (part, method, seed) in a fresh process unless it is saved.
+    """Runs one (part, method, seed) in a fresh process and saves it.
 
     Returns:
         The run's metrics dict (the example's entry for `method`).
     """
     path = run_path(args.results_dir, part, method, seed)
-    if path.exists():
-        return json.loads(path.read_text())["methods"][method]
     spec = PARTS[part]
     options = spec["quick_args"] if args.quick else spec["args"]
     command = [sys.executable, str(EXAMPLES / spec["script"]),
@@ -132,31 +135,36 @@ def run_one(part, method, seed, args):
         raise RuntimeError(
             f"{part} {method} seed {seed} failed (exit "
             f"{completed.returncode}); see {log_path}.")
-    return json.loads(path.read_text())["methods"][method]
+    return saved_run(args.results_dir, part, method, seed)
 
 
 def collect(part, seeds, args):
-    """Runs (or reads) every method and seed of a part.
+    """Reads every saved run of a part and runs the missing ones.
+
+    With `--report-only` the missing runs are left out instead.
 
     Returns:
-        `{method: {seed: metrics}}`.
+        `{method: {seed: metrics}}`, methods in the part's order (the
+        paper's), without methods that have no run.
     """
     spec = PARTS[part]
-    runs = {}
+    runs = {method: {} for method in spec["methods"]}
     # Seed-major order: after each seed, all methods have a paired result,
     # so an interrupted replication is still a balanced comparison.
     for seed in seeds:
         for method in spec["methods"]:
-            runs.setdefault(method, {})[seed] = run_one(part, method, seed,
-                                                        args)
-    return runs
+            run = saved_run(args.results_dir, part, method, seed)
+            if run is None and not args.report_only:
+                run = run_one(part, method, seed, args)
+            if run is not None:
+                runs[method][seed] = run
+    return {method: by_seed for method, by_seed in runs.items() if by_seed}
 
 
 def summary_rows(runs, metric):
-    """`(method, n, mean, std, min, max, mean s/epoch)` rows, paper order."""
+    """`(method, n, mean, std, min, max, mean s/epoch)` rows, in `runs` order."""
     rows = []
-    for method in sorted(runs, key=lambda m: PAPER_ORDER.index(m)
-                         if m in PAPER_ORDER else len(PAPER_ORDER)):
+    for method in runs:
         values = np.array([r[metric] for r in runs[method].values()])
         seconds = np.mean([r["train_seconds_per_epoch"]
                            for r in runs[method].values()])
@@ -384,15 +392,7 @@ def main(argv=None):
     figures = pathlib.Path(args.report).parent / "figures"
     for part in args.parts:
         seeds = range(args.seeds if PARTS[part]["multi_seed"] else 1)
-        if args.report_only:
-            runs = {m: {s: json.loads(run_path(args.results_dir, part, m, s)
-                                      .read_text())["methods"][m]
-                        for s in seeds
-                        if run_path(args.results_dir, part, m, s).exists()}
-                    for m in PARTS[part]["methods"]}
-            runs = {m: r for m, r in runs.items() if r}
-        else:
-            runs = collect(part, seeds, args)
+        runs = collect(part, seeds, args)
         figures.mkdir(parents=True, exist_ok=True)
         figure = figures / f"replication_{part}.png"
         if not runs:
