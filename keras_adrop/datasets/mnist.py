@@ -134,21 +134,11 @@ def to_sequences(images, variant="pixel", permuted=False, downsample=2):
     Returns:
         float32 array `(n, steps, features)`.
     """
-    if variant not in VARIANTS:
-        raise ValueError(f"variant must be one of {VARIANTS}; got {variant!r}.")
-    if variant == "row" and permuted:
-        raise ValueError(
-            "permuted=True applies to the pixel and downsampled variants; "
-            "the row variant keeps rows intact."
-        )
+    _check_variant(variant, permuted, downsample)
     x = np.asarray(images, dtype="float32") / 255.0
     if variant == "row":
         return x
     if variant == "downsampled":
-        if downsample not in (2, 4, 7, 14):
-            raise ValueError(
-                f"downsample must divide 28 (2, 4, 7 or 14); got {downsample}."
-            )
         side = 28 // downsample
         x = x.reshape(-1, side, downsample, side, downsample).mean(axis=(2, 4))
     x = x.reshape(len(x), -1, 1)
@@ -156,6 +146,21 @@ def to_sequences(images, variant="pixel", permuted=False, downsample=2):
         order = np.random.RandomState(PERMUTATION_SEED).permutation(x.shape[1])
         x = x[:, order]
     return x
+
+
+def _check_variant(variant, permuted, downsample):
+    """Raises a ValueError naming the argument when a variant is invalid."""
+    if variant not in VARIANTS:
+        raise ValueError(f"variant must be one of {VARIANTS}; got {variant!r}.")
+    if variant == "row" and permuted:
+        raise ValueError(
+            "permuted=True applies to the pixel and downsampled variants; "
+            "the row variant keeps rows intact."
+        )
+    if variant == "downsampled" and downsample not in (2, 4, 7, 14):
+        raise ValueError(
+            f"downsample must divide 28 (2, 4, 7 or 14); got {downsample}."
+        )
 
 
 def load(variant="pixel", permuted=False, downsample=2, train_size=None,
@@ -184,8 +189,7 @@ def load(variant="pixel", permuted=False, downsample=2, train_size=None,
     >>> data["train"][0].shape
     (5000, 28, 28)
     """
-    # Bad arguments fail before the images are read or fetched.
-    to_sequences(np.zeros((1, 28, 28), "uint8"), variant, permuted, downsample)
+    _check_variant(variant, permuted, downsample)  # before any fetching
     (x_all, y_all), (x_test, y_test) = load_images(source)
     validation_size = int(validation_size)
     if not 0 <= validation_size < len(x_all):
