@@ -14,6 +14,8 @@ variants alike, and reports the median of each variant and these ratios:
 - layer_over_keras: keras_adrop LSTM / keras.layers.LSTM, no dropout
 - variational_over_keras_recurrent_dropout: both with recurrent_dropout=0.1
 - adversarial_k1_over_variational, adversarial_k2_over_variational
+- straightforward_k1/k2_over_variational: the same search written the
+  textbook way (`StraightforwardAdversarialModel`), for comparison
 - fraternal_over_variational
 - xla_over_plain: the adversarial K=1 step with jit_compile=True / without
 - adversarial_k1/k2_peak_memory_over_variational: the peak resident memory
@@ -28,6 +30,7 @@ the ratios are the result.
 """
 
 import argparse
+import functools
 import json
 import os
 import platform
@@ -57,7 +60,8 @@ QUICK_CONFIGS = {
     "ptb": dict(batch=8, steps=20, vocab=500, units=64, layers=2),
 }
 VARIANTS = ("keras_plain", "plain", "keras_variational", "variational",
-            "adversarial_k1", "adversarial_k2", "fraternal", "adversarial_xla")
+            "adversarial_k1", "adversarial_k2", "straightforward_k1",
+            "straightforward_k2", "fraternal", "adversarial_xla")
 DELTA = 0.03  # 3 flips of 100 units, as the paper's sMNIST runs
 
 
@@ -90,7 +94,10 @@ def build(variant, config):
         outputs = keras.layers.Dense(config["classes"])(h)
 
     jit = False
-    if variant.startswith("adversarial"):
+    if variant.startswith("straightforward"):
+        model = StraightforwardAdversarialModel(
+            inputs, outputs, delta=delta, iterations=int(variant[-1]))
+    elif variant.startswith("adversarial"):
         iterations = 2 if variant == "adversarial_k2" else 1
         model = keras_adrop.AdversarialDropoutModel(
             inputs, outputs, delta=delta, iterations=iterations, seed=0)
@@ -107,6 +114,70 @@ def build(variant, config):
     return model
 
 
+class StraightforwardAdversarialModel(keras.Model):
+    """Adversarial dropout written the textbook way, to compare against.
+
+    The step the performance issue calls straightforward: inside one tape,
+    the base pass (supervised loss and target), K influence-map passes each
+    under a nested tape that watches everything it touches, the greedy
+    flips, the adversarial pass, then one backward pass for the weights.
+    None of `AdversarialDropoutModel`'s care: the influence passes are
+    recorded by the outer tape too, and their tapes watch the weights. KL
+    divergence, full-network base mask, the flips of ALGORITHM.md rules
+    10-14 (`keras_adrop.masks`). For benchmarks only: no masks, sample
+    weights, state rewinding or distribution.
+    """
+
+    def __init__(self, *args, delta, iterations, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.rnns = [layer for layer in self.layers
+                     if isinstance(layer, keras_adrop.layers.LSTM)]
+        self.schedules = [
+            keras_adrop.masks.flip_schedule(
+                keras_adrop.masks.flip_budget(delta, layer.units),
+                iterations)
+            for layer in self.rnns]
+        self.seed_generator = keras.random.SeedGenerator(0)
+
+    def divergence(self, target_logits, x, masks):
+        with keras_adrop.layers.recurrent_masks(masks):
+            logits = self(x, training=True)
+        target = keras.ops.softmax(target_logits)
+        kl = keras.ops.sum(target * (keras.ops.log_softmax(target_logits)
+                                     - keras.ops.log_softmax(logits)), -1)
+        return keras.ops.mean(kl)
+
+    def train_step(self, data):
+        import tensorflow as tf
+
+        x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
+        with tf.GradientTape() as tape:
+            logits = self(x, training=True)
+            loss = self.compute_loss(x=x, y=y, y_pred=logits, training=True)
+            target = keras.ops.stop_gradient(logits)
+            batch = keras.ops.shape(x)[0]
+            masks = {layer: keras_adrop.masks.start_mask(
+                keras.ops.ones((batch, layer.units)), self.seed_generator)
+                for layer in self.rnns}
+            for k in range(len(self.schedules[0])):
+                with tf.GradientTape() as influence_tape:
+                    influence_tape.watch(list(masks.values()))
+                    value = self.divergence(target, x, masks)
+                influence = influence_tape.gradient(value,
+                                                    list(masks.values()))
+                masks = {
+                    layer: keras_adrop.masks.flip(masks[layer], grad,
+                                                  schedule[k])
+                    for (layer, schedule), grad in zip(
+                        zip(self.rnns, self.schedules), influence)}
+            masks = {layer: keras.ops.stop_gradient(mask)
+                     for layer, mask in masks.items()}
+            total = loss + self.divergence(target, x, masks)
+        gradients = tape.gradient(total, self.trainable_weights)
+        self.optimizer.apply(gradients, self.trainable_weights)
+        return self.compute_metrics(x, y, logits)
+
+
 def batch_for(config):
     rng = np.random.RandomState(0)
     if "vocab" in config:
@@ -118,21 +189,36 @@ def batch_for(config):
     return x.astype("float32"), y
 
 
+def interleaved_medians(functions, rounds, repeats=1, warmup=2):
+    """Median seconds per call of each function, in interleaved rounds.
+
+    Every function is called `warmup` times first (tracing), then each
+    round calls each function `repeats` times in turn, so that machine
+    drift hits all of them alike.
+
+    Args:
+        functions: dict name -> callable taking no arguments.
+    """
+    for function in functions.values():
+        for _ in range(warmup):
+            function()
+    samples = {name: [] for name in functions}
+    for _ in range(rounds):
+        for name, function in functions.items():
+            start = time.perf_counter()
+            for _ in range(repeats):
+                function()
+            samples[name].append((time.perf_counter() - start) / repeats)
+    return {name: statistics.median(times) for name, times in samples.items()}
+
+
 def time_steps(models, data, rounds, steps_per_round):
     """Median seconds per train step of each model, interleaved rounds."""
     x, y = data
-    for model in models.values():  # trace and warm up
-        for _ in range(2):
-            model.train_on_batch(x, y)
-    samples = {name: [] for name in models}
-    for _ in range(rounds):
-        for name, model in models.items():
-            start = time.perf_counter()
-            for _ in range(steps_per_round):
-                model.train_on_batch(x, y)
-            samples[name].append(
-                (time.perf_counter() - start) / steps_per_round)
-    return {name: statistics.median(times) for name, times in samples.items()}
+    return interleaved_medians(
+        {name: functools.partial(model.train_on_batch, x, y)
+         for name, model in models.items()},
+        rounds, steps_per_round)
 
 
 def _resident_bytes():
@@ -176,8 +262,9 @@ def probe_memory(config, variant, steps=2):
     return peak[0], peak[0] - before
 
 
-def peak_memory(config_name, quick, variants=("variational", "adversarial_k1",
-                                              "adversarial_k2")):
+def peak_memory(config_name, quick,
+                variants=("variational", "adversarial_k1", "adversarial_k2",
+                          "straightforward_k1", "straightforward_k2")):
     """`probe_memory` of each variant, each in a fresh process.
 
     glibc keeps freed memory for reuse unless its mmap threshold is fixed;
@@ -208,6 +295,10 @@ def ratios(medians):
             medians["adversarial_k1"] / medians["variational"],
         "adversarial_k2_over_variational":
             medians["adversarial_k2"] / medians["variational"],
+        "straightforward_k1_over_variational":
+            medians["straightforward_k1"] / medians["variational"],
+        "straightforward_k2_over_variational":
+            medians["straightforward_k2"] / medians["variational"],
         "fraternal_over_variational":
             medians["fraternal"] / medians["variational"],
     }
@@ -347,7 +438,8 @@ def main(argv=None):
             "ratios": config_ratios}
         if not args.no_memory:
             memory = peak_memory(name, args.quick)
-            for variant in ("adversarial_k1", "adversarial_k2"):
+            for variant in ("adversarial_k1", "adversarial_k2",
+                            "straightforward_k1", "straightforward_k2"):
                 # The process's peak resident set during the step: after the
                 # warm-up steps TensorFlow's allocator keeps the memory a
                 # step needs, so the "added" part alone undercounts.

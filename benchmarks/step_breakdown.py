@@ -23,20 +23,36 @@ It prints the ratios that decide which speed-ups can work on this machine:
 time; at 2 or more the machine is compute-bound and fusing cannot help),
 and the step cost the pieces predict:
 `predicted_k_over_variational = (F + B_w + K (F + B_m) + F + B_w) / (F + B_w)`
-with `F` a forward, `B_w` / `B_m` the weight / mask backward parts.
+with `F` a forward, `B_w` / `B_m` the weight / mask backward parts: the
+cost if the passes ran one after another.
+
+With `--timeline`, it also profiles one training step of the variational
+model and of the adversarial K=1 and K=2 models of `benchmarks/run.py` for
+each configuration (TensorFlow's profiler) and prints when each pass's
+recurrent loops ran, forward and backward, as a table and a text chart:
+which passes overlap on the two cores and which chain of dependent passes
+sets the step time.
 """
 
 import argparse
+import collections
+import glob
+import importlib.util
 import json
 import os
-import statistics
-import time
+import tempfile
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import tensorflow as tf  # noqa: E402
 
 import keras_adrop  # noqa: E402
+
+_RUN = importlib.util.spec_from_file_location(
+    "benchmark_run", os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                  "run.py"))
+run = importlib.util.module_from_spec(_RUN)
+_RUN.loader.exec_module(run)
 
 CONFIGS = {
     "sequential_mnist": dict(batch=128, steps=784, features=1, units=100),
@@ -92,17 +108,10 @@ def pieces(config):
 
 def measure(config, rounds):
     """Median seconds of each piece, interleaved rounds after warm-up."""
-    functions = pieces(config)
-    for fn, args in functions.values():
-        fn(*args)
-        fn(*args)
-    samples = {name: [] for name in functions}
-    for _ in range(rounds):
-        for name, (fn, args) in functions.items():
-            start = time.perf_counter()
-            fn(*args)
-            samples[name].append(time.perf_counter() - start)
-    return {name: statistics.median(s) for name, s in samples.items()}
+    return run.interleaved_medians(
+        {name: (lambda fn=fn, args=args: fn(*args))
+         for name, (fn, args) in pieces(config).items()},
+        rounds)
 
 
 def derived(medians):
@@ -128,11 +137,123 @@ def derived(medians):
     }
 
 
+def loop_intervals(model, data):
+    """When the recurrent loops of one train step ran, from the profiler.
+
+    Profiles one `train_on_batch` (after two warm-up steps) and groups the
+    gate activations of the recurrent loops' iterations (the `while` loops'
+    bodies, forward and backward: the ops that wait for the step before) by
+    the model call they belong to:
+    each call of the model in a step runs under a name scope of its own
+    (`<model>_1`, `<model>_3`, ...), and backward loops run under
+    `gradient_tape/<that scope>`.
+
+    Returns:
+        List of `(scope, "forward" or "backward", start ms, end ms)`,
+        ordered by the model call, times from the first loop op.
+    """
+    import tensorflow as tf
+    from tensorflow.tsl.profiler.protobuf import xplane_pb2
+
+    x, y = data
+    for _ in range(2):
+        model.train_on_batch(x, y)
+    with tempfile.TemporaryDirectory() as logdir:
+        tf.profiler.experimental.start(logdir)
+        try:
+            model.train_on_batch(x, y)
+        finally:
+            tf.profiler.experimental.stop()
+        (path,) = glob.glob(os.path.join(logdir, "**", "*.xplane.pb"),
+                            recursive=True)
+        with open(path, "rb") as f:
+            space = xplane_pb2.XSpace.FromString(f.read())
+    events = collections.defaultdict(list)
+    for plane in space.planes:
+        for line in plane.lines:
+            for event in line.events:
+                name, _, kind = plane.event_metadata[
+                    event.metadata_id].name.partition(":")
+                parts = name.split("/")
+                if "body" not in parts or not _is_recurrence_op(kind):
+                    continue
+                direction = "forward"
+                if parts[0] == "gradient_tape":
+                    direction, parts = "backward", parts[1:]
+                if not parts[0].startswith(model.name):
+                    continue
+                start = line.timestamp_ns + event.offset_ps / 1e3
+                events[(parts[0], direction)].append(
+                    (start, start + event.duration_ps / 1e3))
+    spans = {key: (min(start for start, _ in times),
+                   max(end for _, end in times))
+             for key, times in events.items()}
+    origin = min(start for start, _ in spans.values())
+
+    def call_index(key):
+        suffix = key[0][len(model.name):].lstrip("_")
+        return (int(suffix) if suffix.isdigit() else 0, key[1])
+
+    return [(scope, direction, (start - origin) / 1e6, (end - origin) / 1e6)
+            for (scope, direction), (start, end) in sorted(
+                spans.items(), key=lambda item: call_index(item[0]))]
+
+
+def _is_recurrence_op(kind):
+    """Kernels that wait for the step before: the gate activations.
+
+    (A step's input matmul `x_t W`, its counter and bookkeeping ops do not
+    depend on `h_{t-1}`, and TensorFlow runs them iterations ahead.)
+    """
+    return kind in ("Sigmoid", "Tanh", "Relu", "SigmoidGrad", "TanhGrad",
+                    "ReluGrad")
+
+
+def pass_names(variant, scopes):
+    """Names of a step's model calls, in call order."""
+    if not variant.startswith("adversarial"):
+        return {scope: "pass" for scope in scopes}
+    names = (["base"] + [f"influence {k}" for k in range(1, len(scopes) - 1)]
+             + ["adversarial"])
+    return dict(zip(scopes, names))
+
+
+def timeline(configs, variants=("variational", "adversarial_k1",
+                                "adversarial_k2"), width=60):
+    """Loop intervals of one step of each variant, and a text chart."""
+    results, lines = {}, []
+    for name, config in configs.items():
+        data = run.batch_for(config)
+        for variant in variants:
+            intervals = loop_intervals(run.build(variant, config), data)
+            scopes = list(dict.fromkeys(scope for scope, *_ in intervals))
+            names = pass_names(variant, scopes)
+            rows = [{"pass": names[scope], "loops": direction,
+                     "start_ms": start, "end_ms": end}
+                    for scope, direction, start, end in intervals]
+            results[f"{name}/{variant}"] = rows
+            span = max(row["end_ms"] for row in rows)
+            lines.append(f"\n{name}, {variant}: recurrent loops of one "
+                         f"step, {span:.1f} ms ('#' = running)")
+            for row in rows:
+                first = int(row["start_ms"] / span * width)
+                last = max(first + 1, int(row["end_ms"] / span * width))
+                bar = " " * first + "#" * (last - first)
+                lines.append(
+                    f"  {row['pass'] + ' ' + row['loops']:<22} "
+                    f"{row['start_ms']:7.1f} {row['end_ms']:7.1f} ms "
+                    f"|{bar:<{width}}|")
+    return results, "\n".join(lines)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true",
                         help="small shapes, few rounds")
     parser.add_argument("--rounds", type=int, help="interleaved rounds")
+    parser.add_argument("--timeline", action="store_true",
+                        help="also profile one step of each model and chart "
+                        "when each pass's recurrent loops ran")
     parser.add_argument("--output", default="step_breakdown.json")
     args = parser.parse_args(argv)
     configs = QUICK_CONFIGS if args.quick else CONFIGS
@@ -156,6 +277,11 @@ def main(argv=None):
             f"| {1000 * m['doubled_forward_backward_weights']:.1f} | "
             + " | ".join(f"{result['ratios'][c]:.2f}" for c in columns) + " |")
     print("\n".join(lines))
+    if args.timeline:
+        intervals, chart = timeline(
+            run.QUICK_CONFIGS if args.quick else run.CONFIGS)
+        results["timeline"] = intervals
+        print(chart)
     with open(args.output, "w") as f:
         json.dump(results, f, indent=2)
     print(f"\nWrote {args.output}")

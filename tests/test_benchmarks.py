@@ -4,14 +4,22 @@ import importlib.util
 import json
 import pathlib
 
-BENCHMARK = (pathlib.Path(__file__).resolve().parent.parent / "benchmarks"
-             / "run.py")
+import numpy as np
+import pytest
+
+BENCHMARKS = pathlib.Path(__file__).resolve().parent.parent / "benchmarks"
+
+
+def _load(name):
+    spec = importlib.util.spec_from_file_location(
+        name.removesuffix(".py"), BENCHMARKS / name)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def test_quick_benchmark_reports_every_ratio(tmp_path):
-    spec = importlib.util.spec_from_file_location("benchmark", BENCHMARK)
-    benchmark = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(benchmark)
+    benchmark = _load("run.py")
     output = tmp_path / "benchmark.json"
     benchmark.main(["--quick", "--configs", "row_mnist", "--no-scaling",
                     "--no-memory", "--rounds", "1", "--steps", "1", "--output", str(output)])
@@ -20,25 +28,75 @@ def test_quick_benchmark_reports_every_ratio(tmp_path):
     assert set(result["ratios"]) == {
         "layer_over_keras", "variational_over_keras_recurrent_dropout",
         "adversarial_k1_over_variational", "adversarial_k2_over_variational",
+        "straightforward_k1_over_variational",
+        "straightforward_k2_over_variational",
         "fraternal_over_variational", "xla_over_plain"}
     assert all(value > 0 for value in result["ratios"].values())
 
 
+@pytest.mark.parametrize("config_name", ["row_mnist", "ptb"])
+@pytest.mark.parametrize("iterations", [1, 2])
+def test_straightforward_step_is_the_same_algorithm(config_name, iterations):
+    """The textbook baseline trains exactly like AdversarialDropoutModel.
+
+    Same initial weights and the same seed for the start flips (drawn the
+    same way), so one step must find the same masks and make the same
+    update; otherwise the benchmark would compare against another
+    algorithm.
+    """
+    benchmark = _load("run.py")
+    config = benchmark.QUICK_CONFIGS[config_name]
+    ours = benchmark.build(f"adversarial_k{iterations}", config)
+    textbook = benchmark.build(f"straightforward_k{iterations}", config)
+    for a, b in zip(ours.get_weights(), textbook.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    x, y = benchmark.batch_for(config)
+    before = ours.get_weights()
+    ours.train_on_batch(x, y)
+    textbook.train_on_batch(x, y)
+    moved = max(np.abs(a - b).max()
+                for a, b in zip(ours.get_weights(), before))
+    assert moved > 1e-4
+    for a, b in zip(ours.get_weights(), textbook.get_weights()):
+        np.testing.assert_allclose(a, b, atol=1e-5)
+
+
 def test_memory_probe_sees_a_step_allocate(tmp_path):
     """The probe runs in this process here; the benchmark runs it fresh."""
-    spec = importlib.util.spec_from_file_location("benchmark", BENCHMARK)
-    benchmark = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(benchmark)
+    benchmark = _load("run.py")
     config = dict(benchmark.QUICK_CONFIGS["row_mnist"], batch=256)
     peak, added = benchmark.probe_memory(config, "variational", steps=1)
     assert peak > 100 * 2**20  # TensorFlow and a model are resident
 
 
+def test_timeline_orders_the_passes_of_a_step():
+    """Loops that wait for another pass's result start after it ends."""
+    breakdown = _load("step_breakdown.py")
+    config = breakdown.run.QUICK_CONFIGS["row_mnist"]
+    intervals, chart = breakdown.timeline(
+        {"row_mnist": config}, variants=("variational", "adversarial_k1"))
+    spans = {
+        variant: {(row["pass"], row["loops"]): (row["start_ms"], row["end_ms"])
+                  for row in rows}
+        for variant, rows in intervals.items()}
+    plain = spans["row_mnist/variational"]
+    assert set(plain) == {("pass", "forward"), ("pass", "backward")}
+    assert plain[("pass", "forward")][1] <= plain[("pass", "backward")][0]
+    adversarial = spans["row_mnist/adversarial_k1"]
+    assert set(adversarial) == {
+        (name, loops) for name in ("base", "influence 1", "adversarial")
+        for loops in ("forward", "backward")}
+    # The adversarial mask comes from the influence map, which comes from
+    # the influence pass's backward loop.
+    assert (adversarial[("influence 1", "backward")][1]
+            <= adversarial[("adversarial", "forward")][0])
+    assert (adversarial[("adversarial", "forward")][1]
+            <= adversarial[("adversarial", "backward")][0])
+    assert "adversarial backward" in chart
+
+
 def test_step_breakdown_quick_runs(tmp_path):
-    path = BENCHMARK.parent / "step_breakdown.py"
-    spec = importlib.util.spec_from_file_location("step_breakdown", path)
-    breakdown = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(breakdown)
+    breakdown = _load("step_breakdown.py")
     output = tmp_path / "step_breakdown.json"
     results = breakdown.main(["--quick", "--rounds", "1", "--output",
                               str(output)])
