@@ -141,9 +141,9 @@ def loop_intervals(model, data):
     """When the recurrent loops of one train step ran, from the profiler.
 
     Profiles one `train_on_batch` (after two warm-up steps) and groups the
-    gate activations of the recurrent loops' iterations (the `while` loops'
-    bodies, forward and backward: the ops that wait for the step before) by
-    the model call they belong to:
+    ops of the recurrent loops' iterations (the `while` loops' bodies,
+    forward and backward) that wait for the iteration before
+    (`_is_recurrence_op`) by the model call they belong to:
     each call of the model in a step runs under a name scope of its own
     (`<model>_1`, `<model>_3`, ...), and backward loops run under
     `gradient_tape/<that scope>`.
@@ -175,11 +175,12 @@ def loop_intervals(model, data):
                 name, _, kind = plane.event_metadata[
                     event.metadata_id].name.partition(":")
                 parts = name.split("/")
-                if "body" not in parts or not _is_recurrence_op(kind):
-                    continue
                 direction = "forward"
                 if parts[0] == "gradient_tape":
                     direction, parts = "backward", parts[1:]
+                if ("body" not in parts
+                        or not _is_recurrence_op(kind, direction)):
+                    continue
                 if not parts[0].startswith(model.name):
                     continue
                 start = line.timestamp_ns + event.offset_ps / 1e3
@@ -199,14 +200,18 @@ def loop_intervals(model, data):
                 spans.items(), key=lambda item: call_index(item[0]))]
 
 
-def _is_recurrence_op(kind):
-    """Kernels that wait for the step before: the gate activations.
+def _is_recurrence_op(kind, direction):
+    """Kernels of a loop iteration that wait for the iteration before.
 
-    (A step's input matmul `x_t W`, its counter and bookkeeping ops do not
-    depend on `h_{t-1}`, and TensorFlow runs them iterations ahead.)
+    Forward: the gate activations (a step's input matmul `x_t W`, its
+    counter and bookkeeping ops do not depend on `h_{t-1}`, and TensorFlow
+    runs them iterations ahead). Backward: the matmuls, which all need the
+    step's incoming gradient (the activation gradients are sometimes not
+    in the trace).
     """
-    return kind in ("Sigmoid", "Tanh", "Relu", "SigmoidGrad", "TanhGrad",
-                    "ReluGrad")
+    if direction == "backward":
+        return "MatMul" in kind
+    return kind in ("Sigmoid", "Tanh", "Relu")
 
 
 def pass_names(variant, scopes):
