@@ -233,9 +233,10 @@ def timeline(configs, variants=("variational", "adversarial_k1",
             intervals = loop_intervals(run.build(variant, config), data)
             scopes = list(dict.fromkeys(scope for scope, *_ in intervals))
             names = pass_names(variant, scopes)
-            rows = [{"pass": names[scope], "loops": direction,
-                     "start_ms": start, "end_ms": end}
-                    for scope, direction, start, end in intervals]
+            rows = sorted(({"pass": names[scope], "loops": direction,
+                            "start_ms": start, "end_ms": end}
+                           for scope, direction, start, end in intervals),
+                          key=lambda row: row["start_ms"])
             results[f"{name}/{variant}"] = rows
             span = max(row["end_ms"] for row in rows)
             lines.append(f"\n{name}, {variant}: recurrent loops of one "
