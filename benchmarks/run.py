@@ -18,7 +18,8 @@ variants alike, and reports the median of each variant and these ratios:
   textbook way (`StraightforwardAdversarialModel`), for comparison
 - fraternal_over_variational
 - xla_over_plain: the adversarial K=1 step with jit_compile=True / without
-- adversarial_k1/k2_peak_memory_over_variational: the peak resident memory
+- adversarial_k1/k2_peak_memory_over_variational (and straightforward_k1/k2_
+  ...): the peak resident memory
   of the process during train steps (sampled every 0.2 ms in a fresh
   process per variant after two warm-up steps, `probe_memory`; the memory
   TensorFlow keeps between steps included), adversarial over variational
@@ -96,7 +97,8 @@ def build(variant, config):
     jit = False
     if variant.startswith("straightforward"):
         model = StraightforwardAdversarialModel(
-            inputs, outputs, delta=delta, iterations=int(variant[-1]))
+            inputs, outputs, delta=delta,
+            iterations=2 if variant == "straightforward_k2" else 1)
     elif variant.startswith("adversarial"):
         iterations = 2 if variant == "adversarial_k2" else 1
         model = keras_adrop.AdversarialDropoutModel(
@@ -175,6 +177,7 @@ class StraightforwardAdversarialModel(keras.Model):
             total = loss + self.divergence(target, x, masks)
         gradients = tape.gradient(total, self.trainable_weights)
         self.optimizer.apply(gradients, self.trainable_weights)
+        self._loss_tracker.update_state(total)
         return self.compute_metrics(x, y, logits)
 
 

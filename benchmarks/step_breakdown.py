@@ -36,6 +36,7 @@ sets the step time.
 
 import argparse
 import collections
+import functools
 import glob
 import importlib.util
 import json
@@ -76,25 +77,25 @@ def pieces(config):
     mask_doubled = tf.ones((2 * config["batch"], config["units"]))
     layer(x)
 
-    def run(x, mask):
+    def run_layer(x, mask):
         with keras_adrop.layers.recurrent_masks({layer: mask}):
             return layer(x, training=True)
 
     @tf.function
     def forward(x, mask):
-        return run(x, mask)
+        return run_layer(x, mask)
 
     @tf.function
     def forward_backward_weights(x, mask):
         with tf.GradientTape() as tape:
-            loss = tf.reduce_sum(tf.square(run(x, mask)))
+            loss = tf.reduce_sum(tf.square(run_layer(x, mask)))
         return tape.gradient(loss, layer.trainable_weights)
 
     @tf.function
     def forward_backward_mask(x, mask):
         with tf.GradientTape(watch_accessed_variables=False) as tape:
             tape.watch(mask)
-            loss = tf.reduce_sum(tf.square(run(x, mask)))
+            loss = tf.reduce_sum(tf.square(run_layer(x, mask)))
         return tape.gradient(loss, mask)
 
     return {
@@ -109,7 +110,7 @@ def pieces(config):
 def measure(config, rounds):
     """Median seconds of each piece, interleaved rounds after warm-up."""
     return run.interleaved_medians(
-        {name: (lambda fn=fn, args=args: fn(*args))
+        {name: functools.partial(fn, *args)
          for name, (fn, args) in pieces(config).items()},
         rounds)
 
@@ -148,11 +149,12 @@ def loop_intervals(model, data):
     (`<model>_1`, `<model>_3`, ...), and backward loops run under
     `gradient_tape/<that scope>`.
 
+    The loops of all recurrent layers of one call make one interval.
+
     Returns:
         List of `(scope, "forward" or "backward", start ms, end ms)`,
         ordered by the model call, times from the first loop op.
     """
-    import tensorflow as tf
     from tensorflow.tsl.profiler.protobuf import xplane_pb2
 
     x, y = data
@@ -164,9 +166,13 @@ def loop_intervals(model, data):
             model.train_on_batch(x, y)
         finally:
             tf.profiler.experimental.stop()
-        (path,) = glob.glob(os.path.join(logdir, "**", "*.xplane.pb"),
-                            recursive=True)
-        with open(path, "rb") as f:
+        paths = glob.glob(os.path.join(logdir, "**", "*.xplane.pb"),
+                          recursive=True)
+        if len(paths) != 1:
+            raise RuntimeError(
+                f"Expected one profile (*.xplane.pb) from TensorFlow's "
+                f"profiler, found {len(paths)} in {logdir}.")
+        with open(paths[0], "rb") as f:
             space = xplane_pb2.XSpace.FromString(f.read())
     events = collections.defaultdict(list)
     for plane in space.planes:
@@ -186,6 +192,11 @@ def loop_intervals(model, data):
                 start = line.timestamp_ns + event.offset_ps / 1e3
                 events[(parts[0], direction)].append(
                     (start, start + event.duration_ps / 1e3))
+    if not events:
+        raise RuntimeError(
+            f"The profile of model '{model.name}' holds no recurrent-loop "
+            "ops (`_is_recurrence_op`): was the step compiled with XLA, or "
+            "has the profiler's naming changed?")
     spans = {key: (min(start for start, _ in times),
                    max(end for _, end in times))
              for key, times in events.items()}
@@ -215,10 +226,19 @@ def _is_recurrence_op(kind, direction):
 
 
 def pass_names(variant, scopes):
-    """Names of a step's model calls, in call order."""
-    if not variant.startswith("adversarial"):
+    """Names of a step's model calls, in call order.
+
+    An adversarial step (ours or the textbook one) calls the model K + 2
+    times: the base pass, K influence passes, the adversarial pass.
+    """
+    if not variant.startswith(("adversarial", "straightforward")):
         return {scope: "pass" for scope in scopes}
-    names = (["base"] + [f"influence {k}" for k in range(1, len(scopes) - 1)]
+    iterations = int(variant.rsplit("_k", 1)[1])
+    if len(scopes) != iterations + 2:
+        raise RuntimeError(
+            f"Expected {iterations + 2} model calls in a {variant} step, "
+            f"found loops of {len(scopes)}: {scopes}.")
+    names = (["base"] + [f"influence {k}" for k in range(1, iterations + 1)]
              + ["adversarial"])
     return dict(zip(scopes, names))
 
