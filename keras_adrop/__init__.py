@@ -11,13 +11,20 @@ Public API:
   form, a model trained with a list of penalties.
 - `keras_adrop.datasets`: real data for the examples, cached and verified.
 - `keras_adrop.analysis`: tools to look inside what dropout does to an RNN.
+- `keras_adrop.convert_model`: an existing Keras model with keras_adrop
+  recurrent layers, same configuration and weights.
+- `keras_adrop.divergences`: the divergences, and `divergence_for_loss`.
+- `keras_adrop.callbacks`: adversarial-mask statistics in TensorBoard.
 """
 
 from keras_adrop import analysis
+from keras_adrop import callbacks
 from keras_adrop import datasets
+from keras_adrop import divergences
 from keras_adrop import layers
 from keras_adrop import masks
 from keras_adrop import regularizers
+from keras_adrop.conversion import convert_model
 from keras_adrop.models import AdversarialDropoutModel
 from keras_adrop.models import RegularizedModel
 
@@ -27,7 +34,10 @@ __all__ = [
     "AdversarialDropoutModel",
     "RegularizedModel",
     "analysis",
+    "callbacks",
+    "convert_model",
     "datasets",
+    "divergences",
     "layers",
     "masks",
     "regularizers",
