@@ -118,6 +118,8 @@ def per_example_uniform(shape, seed):
     >>> tuple(noise.shape)
     (4, 3)
     """
+    if keras.backend.backend() != "tensorflow":
+        return keras.random.uniform(shape, seed=seed)
     import tensorflow as tf
 
     context = tf.distribute.get_replica_context()

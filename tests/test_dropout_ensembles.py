@@ -6,6 +6,9 @@ import tensorflow as tf
 import keras
 
 import keras_adrop
+from conftest import base_batch
+from keras_adrop.training import gradient_function
+from keras_adrop.training.step import regularized_loss
 from keras_adrop import layers
 from keras_adrop.regularizers import AdversarialDropout
 from keras_adrop.regularizers import ExpectationLinearization
@@ -34,11 +37,7 @@ def _model(regularizers, rate=0.3, units=8, **model_kwargs):
 
 def _batch_with_captured_passes(model, x, y):
     """The TrainingBatch of a base pass, recording every later pass."""
-    x = tf.constant(x)
-    tape = tf.GradientTape()
-    tape.__enter__()
-    outputs, make_batch = model._base_pass(x, tape)
-    batch = make_batch(tf.constant(y))
+    batch = base_batch(model, tf.constant(x), tf.constant(y))
     passes = []
     run = batch.run
 
@@ -48,7 +47,7 @@ def _batch_with_captured_passes(model, x, y):
         return out
 
     batch.run = recording_run
-    return batch, passes, tape
+    return batch, passes
 
 
 def _cross_entropy(logits, y):
@@ -60,9 +59,8 @@ def _cross_entropy(logits, y):
 def test_fraternal_penalty_and_supervised_loss_by_hand():
     model = _model([FraternalDropout(seed=1, from_logits=True)])
     x, y = _data(n=16)
-    batch, passes, tape = _batch_with_captured_passes(model, x, y)
-    penalty, logs = model.regularizers[0].penalty(batch)
-    tape.__exit__(None, None, None)
+    batch, passes = _batch_with_captured_passes(model, x, y)
+    penalty, logs, trained_on = model.regularizers[0].penalty(batch)
     (masks, other), = passes
     first, second = batch.outputs.numpy(), other.numpy()
     # Mean over examples of the mean squared logit difference over classes.
@@ -75,24 +73,39 @@ def test_fraternal_penalty_and_supervised_loss_by_hand():
     base_mask, _ = batch.base_masks[model.get_layer("lstm")]
     assert not np.array_equal(mask.numpy(), base_mask.numpy())
     # The second pass is trained on too.
-    (second_loss,) = batch.supervised_losses
-    np.testing.assert_allclose(float(second_loss), _cross_entropy(second, y),
-                               rtol=1e-5)
+    (trained,) = trained_on
+    assert trained is other
+
+
+def test_fraternal_supervised_loss_is_the_mean_over_both_passes():
+    model = _model([FraternalDropout(seed=1, from_logits=True)])
+    x, y = _data(n=16)
+    regularizer = model.regularizers[0]
+    results = []
+    penalty = regularizer.penalty
+    regularizer.penalty = lambda batch: results.append(penalty(batch)) or (
+        results[-1])
+    loss = regularized_loss(model, (tf.constant(x), tf.constant(y)),
+                            gradient_function(model))
+    (second,) = results[0].supervised_passes
+    expected = (_cross_entropy(loss.y_pred.numpy(), y)
+                + _cross_entropy(second.numpy(), y)) / 2
+    np.testing.assert_allclose(float(loss.supervised), expected, rtol=1e-5)
+    assert not np.allclose(loss.y_pred.numpy(), second.numpy())
 
 
 def test_expectation_linearization_penalty_by_hand():
     model = _model([ExpectationLinearization(seed=1, from_logits=True)])
     x, y = _data(n=16)
-    batch, passes, tape = _batch_with_captured_passes(model, x, y)
-    penalty, _ = model.regularizers[0].penalty(batch)
-    tape.__exit__(None, None, None)
+    batch, passes = _batch_with_captured_passes(model, x, y)
+    penalty, _, trained_on = model.regularizers[0].penalty(batch)
     (masks, full), = passes
     assert masks == {model.get_layer("lstm"): None}  # the full network
     np.testing.assert_allclose(full.numpy(), model(x).numpy(), atol=1e-6)
     np.testing.assert_allclose(
         float(penalty), ((full.numpy() - batch.outputs.numpy()) ** 2).mean(),
         rtol=1e-5)
-    assert batch.supervised_losses == []
+    assert trained_on == ()
 
 
 def test_penalty_weights_padded_steps_of_sequence_outputs():
@@ -107,9 +120,8 @@ def test_penalty_weights_padded_steps_of_sequence_outputs():
     tokens = np.random.RandomState(0).randint(1, vocab, size=(4, steps))
     tokens[1, 3:] = 0
     tokens[2, 1:] = 0
-    batch, passes, tape = _batch_with_captured_passes(model, tokens, tokens)
-    penalty, _ = model.regularizers[0].penalty(batch)
-    tape.__exit__(None, None, None)
+    batch, passes = _batch_with_captured_passes(model, tokens, tokens)
+    penalty = model.regularizers[0].penalty(batch).value
     gap = ((batch.outputs.numpy() - passes[0][1].numpy()) ** 2).mean(-1)
     valid = tokens != 0
     np.testing.assert_allclose(float(penalty), gap[valid].mean(), rtol=1e-5)

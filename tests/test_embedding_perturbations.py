@@ -7,6 +7,7 @@ import tensorflow as tf
 import keras
 
 import keras_adrop
+from conftest import base_batch
 from keras_adrop import layers
 from keras_adrop.regularizers import AdversarialDropout
 from keras_adrop.regularizers import AdversarialPerturbation
@@ -38,10 +39,7 @@ def _text_model(regularizers, **lstm_kwargs):
 
 
 def _batch(model, tokens, labels):
-    tape = tf.GradientTape()
-    tape.__enter__()
-    _, make_batch = model._base_pass(tf.constant(tokens), tape)
-    return make_batch(tf.constant(labels)), tape
+    return base_batch(model, tf.constant(tokens), tf.constant(labels))
 
 
 def test_normalize_per_example_excludes_padded_steps():
@@ -58,7 +56,7 @@ def test_normalize_per_example_excludes_padded_steps():
 def _captured_final_perturbation(model, regularizer):
     """Runs the penalty; returns the perturbation of its last pass, by hand."""
     tokens, labels = _tokens(n=8)
-    batch, tape = _batch(model, tokens, labels)
+    batch = _batch(model, tokens, labels)
     calls = []
     run = batch.run
 
@@ -67,8 +65,7 @@ def _captured_final_perturbation(model, regularizer):
         return run(masks, outputs, perturbations)
 
     batch.run = recording_run
-    penalty, _ = regularizer.penalty(batch)
-    tape.__exit__(None, None, None)
+    penalty = regularizer.penalty(batch).value
     embedding = model.get_layer("embedding")
     vectors = embedding(tokens)
     mask = tokens != 0
@@ -119,8 +116,8 @@ def test_vat_direction_beats_random_directions():
     model = _text_model([regularizer])
     tokens, labels = _tokens()
     model.fit(tokens, labels, epochs=5, verbose=0)
-    batch, tape = _batch(model, tokens, labels)
-    virtual, _ = regularizer.penalty(batch)
+    batch = _batch(model, tokens, labels)
+    virtual = regularizer.penalty(batch).value
     embedding = model.get_layer("embedding")
     clean = batch.outputs
     rng = np.random.RandomState(1)
@@ -133,7 +130,6 @@ def test_vat_direction_beats_random_directions():
         p = tf.nn.softmax(clean)
         random_kl.append(float(tf.reduce_mean(tf.reduce_sum(
             p * (tf.nn.log_softmax(clean) - tf.nn.log_softmax(out)), -1))))
-    tape.__exit__(None, None, None)
     assert float(virtual) > 2 * max(random_kl)
 
 
@@ -159,8 +155,8 @@ def test_adversarial_direction_raises_the_loss_more_than_random_ones():
     model = _text_model([regularizer])
     tokens, labels = _tokens()
     model.fit(tokens, labels, epochs=5, verbose=0)
-    batch, tape = _batch(model, tokens, labels)
-    adversarial, _ = regularizer.penalty(batch)
+    batch = _batch(model, tokens, labels)
+    adversarial = regularizer.penalty(batch).value
     clean = model.compute_loss(y=labels, y_pred=batch.outputs)
     embedding = model.get_layer("embedding")
     rng = np.random.RandomState(1)
@@ -171,7 +167,6 @@ def test_adversarial_direction_raises_the_loss_more_than_random_ones():
                                              * normalize_per_example(d, m)}):
             out = model(tokens, training=True)
         random_losses.append(float(model.compute_loss(y=labels, y_pred=out)))
-    tape.__exit__(None, None, None)
     assert float(adversarial) > max(random_losses)
     assert float(adversarial) > float(clean)
 
@@ -234,7 +229,7 @@ def test_last_state_adversarial_dropout_masks_the_returned_state():
                                               seed=0, from_logits=True)
     model = _text_model([regularizer])
     r_tokens, labels = _tokens(n=16)
-    batch, tape = _batch(model, r_tokens, labels)
+    batch = _batch(model, r_tokens, labels)
     found = regularizer.adversarial_masks(batch)
     lstm = model.get_layer("lstm")
     mask = found[lstm].numpy()
@@ -244,7 +239,6 @@ def test_last_state_adversarial_dropout_masks_the_returned_state():
     # The mask multiplies the returned state, rescaled by units / kept.
     with layers.output_masks({lstm: found[lstm]}):
         state = lstm(model.get_layer("embedding")(r_tokens)).numpy()
-    tape.__exit__(None, None, None)
     full = lstm(model.get_layer("embedding")(r_tokens)).numpy()
     np.testing.assert_allclose(
         state, full * mask * 10 / mask.sum(1, keepdims=True), atol=1e-5)

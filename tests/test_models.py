@@ -12,6 +12,8 @@ import tensorflow as tf
 import keras
 
 import keras_adrop
+from conftest import base_batch
+from keras_adrop.training.step import model_state
 from keras_adrop import divergences
 from keras_adrop import layers
 from keras_adrop.regularizers import AdversarialDropout
@@ -154,11 +156,10 @@ def test_rule_9_every_pass_sees_the_same_input_dropout_noise():
         delta=0.3, extra_layers=[keras.layers.Dropout(0.5)], seed=2))
     x, _ = _toy_data(n=16)
     x = tf.constant(x)
-    with tf.GradientTape() as tape:
-        outputs, make_batch = model._base_pass(x, tape)
-        batch = make_batch(None)
-        again = batch.run({})  # same masks, replayed noise
-        other = model(x, training=True)  # fresh noise
+    batch = base_batch(model, x)
+    outputs = batch.outputs
+    again = batch.run({})  # same masks, replayed noise
+    other = model(x, training=True)  # fresh noise
     np.testing.assert_array_equal(again.numpy(), outputs.numpy())
     assert not np.allclose(other.numpy(), outputs.numpy())
 
@@ -431,9 +432,9 @@ def test_rule_9_carried_states_and_batchnorm_see_only_the_base_pass():
     start = [v.numpy() for v in state]
 
     x = tf.constant(x)
-    with tf.GradientTape() as tape:
-        outputs, make_batch = model._base_pass(x, tape)
-        np.testing.assert_array_equal(make_batch(None).run({}), outputs)
+    batch = base_batch(model, x)
+    outputs = batch.outputs
+    np.testing.assert_array_equal(batch.run({}), outputs)
     after_base = [v.numpy() for v in state]
     changed = [v.path for v, a, b in zip(state, start, after_base)
                if not np.array_equal(a, b)]
@@ -499,14 +500,13 @@ def test_random_base_mask_is_variational_and_scaled_by_one_over_keep():
     # The base pass is variational dropout: it equals the layer's own
     # variational pass with the same mask...
     x = tf.constant(_toy_data(n=16)[0])
-    with tf.GradientTape() as tape:
-        outputs, make_batch = model._base_pass(x, tape)
-        batch = make_batch(None)
-        base = batch.base_mask(rnn)
-        with layers.recurrent_masks({rnn: (base, 2.0)}):
-            by_hand = model(x, training=True)
-        # ...and masks searched near it keep its scale: no flip, no penalty.
-        again = batch.run(batch.near_base({rnn: base}))
+    batch = base_batch(model, x)
+    outputs = batch.outputs
+    base = batch.base_mask(rnn)
+    with layers.recurrent_masks({rnn: (base, 2.0)}):
+        by_hand = model(x, training=True)
+    # ...and masks searched near it keep its scale: no flip, no penalty.
+    again = batch.run(batch.near_base({rnn: base}))
     np.testing.assert_allclose(by_hand, outputs, atol=1e-6)
     np.testing.assert_array_equal(again, outputs)
 
@@ -545,7 +545,7 @@ def test_frozen_weights_are_not_saved_between_passes():
     h = keras.layers.BatchNormalization()(frozen(inputs))
     model = keras_adrop.AdversarialDropoutModel(
         inputs, keras.layers.Dense(CLASSES)(layers.LSTM(10)(h)), delta=0.3)
-    saved = {id(v) for v in model._model_state().variables}
+    saved = {id(v) for v in model_state(model).variables}
     assert not saved & {id(v) for v in frozen.weights}
     batchnorm = model.layers[2]
     assert {id(batchnorm.moving_mean), id(batchnorm.moving_variance)} <= saved

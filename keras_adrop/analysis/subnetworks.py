@@ -27,7 +27,6 @@ masked network's outputs, as in training. It reuses
 `keras_adrop.regularizers.AdversarialDropout`'s search unchanged.
 """
 
-import contextlib
 import dataclasses
 import warnings
 
@@ -35,12 +34,14 @@ import numpy as np
 import tensorflow as tf
 
 from keras_adrop import divergences
+from keras_adrop import keras_compat
 from keras_adrop import masks as masks_lib
 from keras_adrop.analysis import _common
 from keras_adrop.layers.recurrent import recurrent_masks
 from keras_adrop.regularizers import AdversarialDropout
-from keras_adrop.regularizers import ModelState
-from keras_adrop.regularizers import TrainingBatch
+from keras_adrop.training import gradient_function
+from keras_adrop.training.batch import ModelState
+from keras_adrop.training.batch import TrainingBatch
 
 
 class _InferenceBatch(TrainingBatch):
@@ -49,9 +50,6 @@ class _InferenceBatch(TrainingBatch):
     def run(self, masks=None, outputs=None, perturbations=None):
         with recurrent_masks({**self.base_masks, **(masks or {})}):
             return self.model(self.x, training=False)
-
-    def stop_recording(self):
-        return contextlib.nullcontext()
 
 
 class AdversarialMaskSearch:
@@ -118,10 +116,10 @@ class AdversarialMaskSearch:
         with recurrent_masks(base_masks):
             outputs = self.model(x, training=False)
         weights = divergences.step_weights(
-            outputs, None, getattr(outputs, "_keras_mask", None)
+            outputs, None, keras_compat.keras_mask(outputs)
         )
         batch = _InferenceBatch(self.model, x, outputs, weights, base_masks,
-                                ModelState([]), tape=None)
+                                ModelState([]), gradient_function(self.model))
         found = self.regularizer.adversarial_masks(batch)
         masks = [found[layer] for layer in self.layers]
         masked = batch.run(found) if run_masked else outputs

@@ -4,8 +4,9 @@ A regularizer is a small serializable object. When the model is created it
 `build`s against the model (finds its layers, checks its arguments). In each
 training step the model asks it for the recurrent masks of the base pass
 (`base_masks`), runs that pass once for the supervised loss, and then asks it
-for its `penalty` on a `TrainingBatch`, which can run the model again with
-other masks and the same input/embedding dropout noise (ALGORITHM.md rule 9).
+for its `Penalty` on a `keras_adrop.training.batch.TrainingBatch`, which can
+run the model again with other masks and the same input/embedding dropout
+noise (docs/algorithm.md rule 9), on any backend.
 Several regularizers can share one model; each logs its own penalty.
 
 | class | method | default weight |
@@ -22,15 +23,12 @@ from keras_adrop.regularizers.adversarial_dropout import AdversarialDropout
 from keras_adrop.regularizers.adversarial_dropout import (
     LastStateAdversarialDropout,
 )
-from keras_adrop.regularizers.base import ModelState
+from keras_adrop.regularizers.base import Penalty
 from keras_adrop.regularizers.base import RecurrentMaskRegularizer
 from keras_adrop.regularizers.base import Regularizer
-from keras_adrop.regularizers.base import TrainingBatch
 from keras_adrop.regularizers.base import all_layers
 from keras_adrop.regularizers.base import carried_states
-from keras_adrop.regularizers.base import influence_maps
 from keras_adrop.regularizers.base import masked_rnn_layers
-from keras_adrop.regularizers.base import scale_for_replicas
 from keras_adrop.regularizers.dropout_ensembles import ExpectationLinearization
 from keras_adrop.regularizers.dropout_ensembles import FraternalDropout
 from keras_adrop.regularizers.dropout_ensembles import RandomMaskEnsemble
@@ -50,16 +48,13 @@ __all__ = [
     "ExpectationLinearization",
     "FraternalDropout",
     "LastStateAdversarialDropout",
+    "Penalty",
     "RandomMaskEnsemble",
-    "ModelState",
     "RecurrentMaskRegularizer",
     "Regularizer",
-    "TrainingBatch",
     "VirtualAdversarialPerturbation",
     "all_layers",
     "carried_states",
-    "influence_maps",
     "masked_rnn_layers",
     "normalize_per_example",
-    "scale_for_replicas",
 ]

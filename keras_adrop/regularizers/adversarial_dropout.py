@@ -7,7 +7,7 @@ from keras import ops
 
 from keras_adrop import masks as masks_lib
 from keras_adrop.regularizers.base import RecurrentMaskRegularizer
-from keras_adrop.regularizers.base import influence_maps
+from keras_adrop.regularizers.base import Penalty
 
 
 BASE_MASKS = ("expectation", "random")
@@ -160,14 +160,13 @@ class AdversarialDropout(RecurrentMaskRegularizer):
             counts = [schedule[k] for schedule in self.schedules]
             if not any(counts):
                 continue
-            with batch.stop_recording():
-                influence = influence_maps(
-                    lambda masks: batch.scale_for_gradient(
-                        self.compare(batch, target, self.run_with(batch, masks))
-                    ),
-                    current,
-                    zero_non_finite=batch.loss_scaled,
-                )
+            # Rule 12: one pass serves every layer; each example's term
+            # depends only on its own mask, so row i is example i's map.
+            influence = batch.gradient(
+                lambda masks: self.compare(
+                    batch, target, self.run_with(batch, masks)),
+                current,
+            )
             current = {
                 layer: masks_lib.flip(current[layer], influence[layer], count)
                 for layer, count in zip(self.layers, counts)
@@ -186,7 +185,7 @@ class AdversarialDropout(RecurrentMaskRegularizer):
         for layer, mask in adversarial.items():
             flips = ops.sum(ops.abs(mask - self.eps0(batch, layer)), axis=-1)
             logs[f"{self.name}_flips_{layer.name}"] = ops.mean(flips)
-        return penalty, logs
+        return Penalty(penalty, logs)
 
     def get_config(self):
         return {

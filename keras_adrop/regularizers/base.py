@@ -1,22 +1,20 @@
 """The machinery every regularizer of a `RegularizedModel` shares.
 
-`Regularizer` (the base class), `RecurrentMaskRegularizer` (regularizers of
-recurrent masks), `TrainingBatch` (one batch of a training step, which can
-run the model again with other masks or perturbations) and `ModelState`
-(rewinds random draws and carried states between passes, ALGORITHM.md
-rule 9).
+`Regularizer` (the base class), `Penalty` (what it returns for a batch)
+and `RecurrentMaskRegularizer` (regularizers of recurrent masks). A
+regularizer sees a training step through a
+`keras_adrop.training.batch.TrainingBatch`, on any backend.
 """
 
 import numbers
+from typing import NamedTuple
 
 import keras
 from keras import ops
 
 from keras_adrop import divergences
-from keras_adrop.layers.embedding import embedding_perturbations
+from keras_adrop import keras_compat
 from keras_adrop.layers.recurrent import MaskedRNN
-from keras_adrop.layers.recurrent import output_masks
-from keras_adrop.layers.recurrent import recurrent_masks
 from keras_adrop.masks import per_example_uniform
 
 # String losses whose Keras default is from_logits=False.
@@ -112,158 +110,22 @@ def carried_states(model):
     ]
 
 
-class ModelState:
-    """Rewinds everything a forward pass changes besides the weights (rule 9).
-
-    A pass draws from every layer's `SeedGenerator` and may update other
-    non-trainable state (a stateful RNN's carried states, BatchNormalization
-    statistics). The state is saved before the base pass; each later pass of
-    the step starts from it, so it sees the same input/embedding/output
-    dropout noise and the same carried states; at the end of the step the
-    state the base pass left is put back, so only the base pass counts.
-
-    Args:
-        variables: The variables to rewind.
-    """
-
-    def __init__(self, variables):
-        self.variables = variables
-        self.before_base = [ops.copy(v.value) for v in variables]
-        self.after_base = None
-
-    def base_pass_done(self):
-        self.after_base = [ops.copy(v.value) for v in self.variables]
-
-    def rewind(self):
-        for variable, value in zip(self.variables, self.before_base):
-            variable.assign(value)
-
-    def keep_base_pass(self):
-        for variable, value in zip(self.variables, self.after_base):
-            variable.assign(value)
-
-
-class TrainingBatch:
-    """One batch inside a training step, as a regularizer sees it.
+class Penalty(NamedTuple):
+    """What a regularizer returns for one batch.
 
     Attributes:
-        model: The model being trained.
-        x: The batch inputs.
-        outputs: The outputs of the base pass (eps0 masks), not stopped.
-        weights: `lambda` of ALGORITHM.md rule 6, shape `outputs.shape[:-1]`,
-            normalized so that a penalty is `sum(weights * D)`.
-        base_masks: dict layer -> base mask as given to `recurrent_masks`:
-            None where the base pass ran the full network, else a tensor or
-            a `(tensor, scale)` pair.
-        batch_size: Number of examples (a scalar tensor).
-        y, sample_weight: The labels and sample weights (None for an
-            unlabeled batch).
-        supervised_losses: Supervised losses of passes a regularizer asked
-            to train on besides the base pass (`add_supervised_pass`); the
-            model averages the base pass's loss with them.
+        value: The penalty, a scalar (None: the regularizer does not apply
+            to this batch, e.g. a supervised penalty on unlabeled inputs).
+        logs: dict metric name -> scalar, the penalty under
+            `metric_names()[0]` first.
+        supervised_passes: Outputs of passes the model should also train
+            on with the labels (fraternal dropout's second pass): the
+            supervised loss becomes the mean over the base pass and these.
     """
 
-    def __init__(self, model, x, outputs, weights, base_masks, state, tape,
-                 y=None, sample_weight=None):
-        self.model = model
-        self.x = x
-        self.outputs = outputs
-        self.weights = weights
-        self.base_masks = base_masks
-        self.batch_size = ops.shape(weights)[0]
-        self.state = state
-        self._tape = tape
-        self.y = y
-        self.sample_weight = sample_weight
-        self.supervised_losses = []
-
-    def compiled_loss(self, outputs):
-        """The compiled loss of `outputs` alone, a per-replica mean.
-
-        Unlike `model.compute_loss`, leaves out `model.losses` (weight
-        decay, activity penalties), which the base pass already counts, and
-        undoes Keras' division by the number of replicas: the model scales
-        every penalty for distribution once.
-        """
-        import tensorflow as tf
-
-        loss = self.model._compile_loss(self.y, outputs, self.sample_weight)
-        replicas = tf.distribute.get_strategy().num_replicas_in_sync
-        return loss if replicas == 1 else loss * float(replicas)
-
-    def add_supervised_pass(self, outputs):
-        """Trains on the labels with `outputs` too (call right after the pass).
-
-        The model's supervised loss becomes the mean over the base pass and
-        every pass added here (fraternal dropout's two passes). Does nothing
-        on an unlabeled batch.
-        """
-        if self.y is None:
-            return
-        self.supervised_losses.append(self.model.compute_loss(
-            x=self.x, y=self.y, y_pred=outputs,
-            sample_weight=self.sample_weight, training=True,
-        ))
-
-    def run(self, masks=None, outputs=None, perturbations=None):
-        """Runs the model again on the batch with some things changed.
-
-        Every other random draw (input, embedding and output dropout) and
-        every carried state repeats the base pass exactly (rule 9).
-
-        Args:
-            masks: Recurrent masks set over the base masks (see
-                `keras_adrop.layers.recurrent_masks`).
-            outputs: Masks on layer outputs (`output_masks`).
-            perturbations: Embedding perturbations
-                (`embedding_perturbations`).
-        """
-        self.state.rewind()
-        with recurrent_masks({**self.base_masks, **(masks or {})}), \
-                output_masks(outputs or {}), \
-                embedding_perturbations(perturbations or {}):
-            return self.model(self.x, training=True)
-
-    def base_mask(self, layer):
-        """The base mask of `layer` as a tensor (all ones for the full network)."""
-        mask = self.base_masks.get(layer)
-        if mask is None:
-            return ops.ones((self.batch_size, layer.units), dtype="float32")
-        return mask[0] if isinstance(mask, tuple) else mask
-
-    def near_base(self, masks):
-        """Pairs masks found near the base masks with the base's fixed scale.
-
-        A mask a few flips away from a variational base mask is scaled by the
-        same `1/(1-p)`, so that re-running the base mask gives D = 0 and the
-        penalty measures the flips only; near the full network (no fixed
-        scale) a mask is rescaled by `units / kept` (rule 2).
-        """
-        paired = {}
-        for layer, mask in masks.items():
-            base = self.base_masks.get(layer)
-            paired[layer] = (mask, base[1]) if isinstance(base, tuple) else mask
-        return paired
-
-    @property
-    def loss_scaled(self):
-        """Whether gradients here are scaled by a LossScaleOptimizer."""
-        return isinstance(getattr(self.model, "optimizer", None),
-                          keras.optimizers.LossScaleOptimizer)
-
-    def scale_for_gradient(self, value):
-        """Scales an objective like the loss (mixed precision) before a gradient.
-
-        Under `mixed_float16` the optimizer's loss scale keeps the influence
-        maps from underflowing in float16; a positive factor changes no
-        ranking of flip scores.
-        """
-        optimizer = getattr(self.model, "optimizer", None)
-        return value if optimizer is None else optimizer.scale_loss(value)
-
-    def stop_recording(self):
-        """Context in which the training tape records nothing (mask searches)."""
-        return self._tape.stop_recording()
+    value: object
+    logs: dict
+    supervised_passes: tuple = ()
 
 
 class Regularizer:
@@ -328,7 +190,7 @@ class Regularizer:
         return {}
 
     def penalty(self, batch):
-        """Returns `(penalty, logs)`: a scalar and a dict of scalar metrics."""
+        """The `Penalty` of a `TrainingBatch`."""
         raise NotImplementedError
 
     def outputs_are_logits(self, model):
@@ -382,7 +244,8 @@ def infer_from_logits(model):
     elif loss is not None:
         from_logits = getattr(loss, "from_logits", None)
         if from_logits is None:
-            from_logits = getattr(loss, "_fn_kwargs", {}).get("from_logits")
+            from_logits = keras_compat.wrapped_loss_arguments(loss).get(
+                "from_logits")
         if from_logits is not None:
             return bool(from_logits)
     raise ValueError(
@@ -460,55 +323,3 @@ class RecurrentMaskRegularizer(Regularizer):
             "layers": self.layer_names,
             "from_logits": self.from_logits,
         }
-
-
-def influence_maps(objective, masks, zero_non_finite=False):
-    """Rule 12: the gradient of `objective(masks)` w.r.t. each mask.
-
-    Args:
-        objective: Callable taking a dict layer -> mask and returning a
-            scalar (the weighted divergence summed over the batch; each
-            example's term depends only on its own mask, so the gradient row
-            of an example is that example's influence map).
-        masks: dict layer -> `(batch, units)` float32 tensor.
-        zero_non_finite: Set entries that overflowed (a loss-scaled float16
-            gradient) to 0 instead of letting them steer a flip.
-
-    Returns:
-        dict layer -> `(batch, units)` influence map. Only the masks are
-        watched: no gradient with respect to the weights is computed.
-    """
-    import tensorflow as tf
-
-    with tf.GradientTape(watch_accessed_variables=False) as tape:
-        tape.watch(list(masks.values()))
-        value = objective(masks)
-    gradients = tape.gradient(value, list(masks.values()))
-    return {
-        layer: clean_gradient(grad, mask, zero_non_finite)
-        for (layer, mask), grad in zip(masks.items(), gradients)
-    }
-
-
-def clean_gradient(grad, source, zero_non_finite):
-    """A gradient w.r.t. `source` ready to steer a search.
-
-    None (the objective does not reach `source`) becomes zeros; with
-    `zero_non_finite` (a loss-scaled float16 gradient) overflowed entries
-    become 0, carrying no signal.
-    """
-    if grad is None:
-        grad = ops.zeros_like(source)
-    if zero_non_finite:
-        grad = ops.where(ops.isfinite(grad), grad, 0.0)
-    return grad
-
-
-def scale_for_replicas(value):
-    """Divides a per-replica mean by the number of replicas, as Keras losses do."""
-    import tensorflow as tf
-
-    replicas = tf.distribute.get_strategy().num_replicas_in_sync
-    return value if replicas == 1 else value / float(replicas)
-
-

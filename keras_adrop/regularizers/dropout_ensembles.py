@@ -8,6 +8,7 @@ import warnings
 
 import keras
 
+from keras_adrop.regularizers.base import Penalty
 from keras_adrop.regularizers.base import RecurrentMaskRegularizer
 
 
@@ -101,9 +102,9 @@ class FraternalDropout(RandomMaskEnsemble):
 
     def penalty(self, batch):
         other = batch.run(self.variational_masks(batch.batch_size))
-        batch.add_supervised_pass(other)
         penalty = self.compare(batch, batch.outputs, other)
-        return penalty, {f"{self.name}_penalty": penalty}
+        return Penalty(penalty, {f"{self.name}_penalty": penalty},
+                       supervised_passes=(other,))
 
 
 @keras.saving.register_keras_serializable(package="keras_adrop")
@@ -144,4 +145,4 @@ class ExpectationLinearization(RandomMaskEnsemble):
     def penalty(self, batch):
         full = batch.run({layer: None for layer in self.layers})
         penalty = self.compare(batch, full, batch.outputs)
-        return penalty, {f"{self.name}_penalty": penalty}
+        return Penalty(penalty, {f"{self.name}_penalty": penalty})

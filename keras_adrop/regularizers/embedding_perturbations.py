@@ -6,17 +6,22 @@ vectors with L2 norm `epsilon` per example over (time, features), padded
 steps excluded. Both need `keras_adrop.layers.Embedding` in the model.
 """
 
-import tensorflow as tf
 import keras
 from keras import ops
 
 from keras_adrop.layers.embedding import Embedding
+from keras_adrop.regularizers.base import Penalty
 from keras_adrop.regularizers.base import Regularizer
-from keras_adrop.regularizers.base import clean_gradient
 from keras_adrop.regularizers.base import names_of
 from keras_adrop.regularizers.base import layers_of_type
 from keras_adrop.regularizers.base import select_layers
 from keras_adrop import divergences
+
+
+def _adding(perturbation):
+    def add(vectors, mask):
+        return vectors + ops.cast(perturbation, vectors.dtype)
+    return add
 
 
 def normalize_per_example(values, mask):
@@ -73,41 +78,30 @@ class EmbeddingPerturbation(Regularizer):
         )
         super().build(model)
 
-    def perturbation_gradients(self, batch, objective, start):
+    def perturbation_gradients(self, batch, objective, starts):
         """Gradient of `objective(outputs)` w.r.t. a perturbation per layer.
 
         Args:
             batch: The `TrainingBatch`.
             objective: Callable outputs -> scalar.
-            start: Callable (layer, vectors, mask) -> the perturbation added
-                to that layer's output, at which the gradient is taken.
+            starts: dict layer -> the perturbation added to that layer's
+                output (shaped like it), at which the gradient is taken.
 
         Returns:
             dict layer -> gradient, shaped like the layer's output (zero at
-            padded steps, which no output depends on).
+            padded steps, which no output depends on), a constant.
         """
-        added = {}
+        def perturbed_objective(perturbations):
+            return objective(batch.run(perturbations={
+                layer: _adding(r) for layer, r in perturbations.items()}))
 
-        def perturb(layer):
-            def add(vectors, mask):
-                r = ops.cast(start(layer, vectors, mask), vectors.dtype)
-                tape.watch(r)
-                added[layer] = r
-                return vectors + r
-            return add
+        gradients = batch.gradient(perturbed_objective, starts)
+        return {layer: ops.stop_gradient(g) for layer, g in gradients.items()}
 
-        with batch.stop_recording():
-            with tf.GradientTape(watch_accessed_variables=False) as tape:
-                outputs = batch.run(perturbations={
-                    layer: perturb(layer) for layer in self.layers})
-                value = batch.scale_for_gradient(objective(outputs))
-            layers = list(added)
-            grads = tape.gradient(value, [added[layer] for layer in layers])
-        return {
-            layer: ops.stop_gradient(
-                clean_gradient(grad, added[layer], batch.loss_scaled))
-            for layer, grad in zip(layers, grads)
-        }
+    def perturbed_layers(self, batch):
+        """`(layer, shape, padding mask)` of each layer the base pass ran."""
+        return [(layer, *batch.embeddings[layer]) for layer in self.layers
+                if layer in batch.embeddings]
 
     def run_perturbed(self, batch, directions):
         """Runs the batch with `epsilon * direction / ||direction||` added."""
@@ -162,18 +156,16 @@ class AdversarialPerturbation(EmbeddingPerturbation):
                          from_logits=from_logits, weight=weight,
                          rampup_steps=rampup_steps, seed=seed, name=name)
 
-    def _loss(self, batch, outputs):
-        return batch.compiled_loss(outputs)
-
     def penalty(self, batch):
         if batch.y is None:
-            return None, {}  # no labels: nothing to be adversarial against
+            return Penalty(None, {})  # no labels: nothing to be adversarial against
         gradients = self.perturbation_gradients(
-            batch, lambda outputs: self._loss(batch, outputs),
-            lambda layer, vectors, mask: ops.zeros_like(vectors),
+            batch, batch.supervised_loss,
+            {layer: ops.zeros(shape, layer.compute_dtype)
+             for layer, shape, _ in self.perturbed_layers(batch)},
         )
-        penalty = self._loss(batch, self.run_perturbed(batch, gradients))
-        return penalty, {f"{self.name}_penalty": penalty}
+        penalty = batch.supervised_loss(self.run_perturbed(batch, gradients))
+        return Penalty(penalty, {f"{self.name}_penalty": penalty})
 
 
 @keras.saving.register_keras_serializable(package="keras_adrop")
@@ -232,21 +224,22 @@ class VirtualAdversarialPerturbation(EmbeddingPerturbation):
         )
 
     def penalty(self, batch):
-        directions = {}
-
-        def probe(layer, vectors, mask):
-            d = directions.get(layer)
-            if d is None:  # the first power iteration starts at random
-                d = keras.random.normal(ops.shape(vectors),
-                                        seed=self.seed_generator)
-            return self.xi * normalize_per_example(
-                ops.cast(d, vectors.dtype), mask)
-
+        layers = self.perturbed_layers(batch)
+        # The first power iteration starts from a random direction.
+        directions = {
+            layer: keras.random.normal(shape, seed=self.seed_generator)
+            for layer, shape, _ in layers
+        }
         for _ in range(self.power_iterations):
+            probes = {
+                layer: self.xi * normalize_per_example(
+                    ops.cast(directions[layer], layer.compute_dtype), mask)
+                for layer, _, mask in layers
+            }
             directions = self.perturbation_gradients(
-                batch, lambda outputs: self._kl(batch, outputs), probe)
+                batch, lambda outputs: self._kl(batch, outputs), probes)
         penalty = self._kl(batch, self.run_perturbed(batch, directions))
-        return penalty, {f"{self.name}_penalty": penalty}
+        return Penalty(penalty, {f"{self.name}_penalty": penalty})
 
     def get_config(self):
         return {

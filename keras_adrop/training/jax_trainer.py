@@ -1,0 +1,123 @@
+"""The training step of a `RegularizedModel` on JAX.
+
+Keras' JAX pattern: `train_step(state, data)` is a pure function of the
+variables' values, jit-compiled by `fit`. The whole regularized loss
+(`step.regularized_loss`, the same code as on TensorFlow) runs inside one
+`keras.StatelessScope` that maps every variable to its value in `state`;
+`jax.value_and_grad` differentiates it with respect to the trainable
+values. Rule 9 needs nothing more: the passes of a step assign the
+non-trainable state (seed-generator states included) inside that scope,
+`ModelState` rewinds it there, and the state the base pass left is what the
+step returns. Influence maps are `jax.grad` with respect to the masks only,
+in a nested scope where the weights are `stop_gradient` constants.
+
+Differences from TensorFlow, documented in docs/distributed.md: a
+non-finite step is skipped inside the compiled step (weights, optimizer and
+random state stay as they were; the logged `loss` of the epoch becomes NaN)
+instead of raising; stateful RNNs carry no state across batches in
+training, as Keras' own stateful layers under JAX.
+"""
+
+import jax
+import keras
+from keras import ops
+
+from keras_adrop.training import step as step_lib
+
+
+def _values(scope, variables, defaults):
+    """The values of `variables` at the end of a `StatelessScope`."""
+    values = []
+    for variable, default in zip(variables, defaults):
+        value = scope.get_current_value(variable)
+        values.append(default if value is None else value)
+    return values
+
+
+def _optimizer_variables(model):
+    optimizer = getattr(model, "optimizer", None)
+    return list(optimizer.variables) if optimizer is not None else []
+
+
+def stopped_gradient(model):
+    """`gradient(objective, tensors)` with every weight held constant."""
+
+    def gradient(objective, tensors):
+        keys = list(tensors)
+        trainable = [(v, jax.lax.stop_gradient(v.value))
+                     for v in model.trainable_variables]
+        others = [(v, v.value) for v in list(model.non_trainable_variables)
+                  + _optimizer_variables(model)]
+
+        def function(values):
+            # Whatever the objective's passes assign stays in this scope.
+            with keras.StatelessScope(trainable + others):
+                return objective(dict(zip(keys, values)))
+
+        grads = jax.grad(function)([tensors[key] for key in keys])
+        return dict(zip(keys, grads))
+
+    return gradient
+
+
+class JAXTrainer:
+    """`train_step(state, data)` of a `RegularizedModel` with JAX."""
+
+    def train_step(self, state, data):
+        trainable, non_trainable, optimizer_values, metric_values = state
+
+        def loss_fn(trainable_values):
+            mapping = (
+                list(zip(self.trainable_variables, trainable_values))
+                + list(zip(self.non_trainable_variables, non_trainable))
+                + list(zip(self.optimizer.variables, optimizer_values))
+                + list(zip(self.metrics_variables, metric_values))
+            )
+            with keras.StatelessScope(mapping, collect_losses=True) as scope:
+                loss = step_lib.regularized_loss(
+                    self, data, stopped_gradient(self))
+                scaled = self.optimizer.scale_loss(loss.total)
+            after = (
+                _values(scope, self.non_trainable_variables, non_trainable),
+                _values(scope, self.metrics_variables, metric_values),
+            )
+            return scaled, (loss, after)
+
+        (_, (loss, (non_trainable_after, metric_values))), grads = (
+            jax.value_and_grad(loss_fn, has_aux=True)(trainable))
+        new_trainable, new_optimizer = self.optimizer.stateless_apply(
+            optimizer_values, grads, trainable)
+        # A non-finite loss never reaches the weights: the step is skipped.
+        finite = ops.all(ops.stack([
+            ops.all(ops.isfinite(value))
+            for _, value in step_lib.penalty_terms(self, loss)
+        ]))
+
+        def keep(new, old):
+            return [ops.where(finite, n, o) for n, o in zip(new, old)]
+
+        trainable = keep(new_trainable, trainable)
+        optimizer_values = keep(new_optimizer, optimizer_values)
+        non_trainable = keep(non_trainable_after, non_trainable)
+
+        labeled, _ = step_lib.split_unlabeled(data)
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(labeled)
+        with keras.StatelessScope(
+                list(zip(self.metrics_variables, metric_values))) as scope:
+            step_lib.record_step(self, loss, step_lib.batch_size_of(x))
+            logs = self.compute_metrics(x, y, loss.y_pred, sample_weight)
+        metric_values = _values(scope, self.metrics_variables, metric_values)
+        return logs, (trainable, non_trainable, optimizer_values,
+                      metric_values)
+
+    def test_step(self, state, data):
+        labeled, _ = step_lib.split_unlabeled(data)
+        logs, state = super().test_step(state, labeled)
+        return self.evaluation_logs(logs), state
+
+    def metric_seen(self, tracker):
+        """False only when `tracker` has certainly seen no update."""
+        count = tracker.count.value
+        if isinstance(count, jax.core.Tracer):
+            return True
+        return float(count) > 0.0
