@@ -209,9 +209,15 @@ def test_dropout_rates_outside_unit_interval_raise(argument, value):
         layers.LSTM(4, **{argument: value})
 
 
-def test_use_cudnn_true_raises():
-    with pytest.raises(ValueError, match="use_cudnn"):
-        layers.LSTM(4, use_cudnn=True)
+def test_use_cudnn_true_raises_on_a_call_that_needs_the_step_loop():
+    layer = layers.LSTM(4, use_cudnn=True)  # accepted, as Keras
+    with pytest.raises(ValueError, match=(
+            r"`use_cudnn` must be one of \('auto', False\) for this call .*"
+            r"recurrent mask.*Received: use_cudnn=True \(of type bool\)")):
+        with layers.recurrent_masks({layer: tf.ones((3, 4))}):
+            layer(SEQUENCES)
+    with pytest.raises(ValueError, match="zoneout"):
+        layers.GRU(4, use_cudnn=True, zoneout=0.1)
 
 
 def test_unknown_argument_raises():

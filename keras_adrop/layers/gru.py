@@ -3,8 +3,11 @@
 import keras
 from keras import ops
 
+from keras_adrop import keras_compat
 from keras_adrop.layers.recurrent import MaskedCell
 from keras_adrop.layers.recurrent import MaskedRNN
+from keras_adrop.layers.recurrent import cell_property
+from keras_adrop.layers.recurrent import constructor_arguments
 
 
 @keras.saving.register_keras_serializable(package="keras_adrop")
@@ -22,10 +25,17 @@ class GRUCell(MaskedCell):
         units: Positive integer, dimensionality of the output space.
         activation: Activation of the candidate. Default: tanh.
         recurrent_activation: Activation of the gates. Default: sigmoid.
+        use_bias, kernel_initializer, recurrent_initializer,
+        bias_initializer, kernel_regularizer, recurrent_regularizer,
+        bias_regularizer, kernel_constraint, recurrent_constraint,
+        bias_constraint, dropout, recurrent_dropout: As
+            `keras_adrop.layers.LSTMCell`.
         reset_after: Apply the reset gate after the recurrent matmul (Keras
             and cuDNN convention). Default: True.
-        **kwargs: use_bias, initializers, regularizers, constraints, dropout,
-            recurrent_dropout, seed, as `keras_adrop.layers.LSTMCell`.
+        seed, zoneout, recurrent_dropconnect, dropconnect_mode: As
+            `keras_adrop.layers.LSTMCell`.
+        **kwargs: `keras.layers.Layer` arguments, and Keras'
+            `implementation` (must be 2).
 
     Example:
 
@@ -42,14 +52,31 @@ class GRUCell(MaskedCell):
         units,
         activation="tanh",
         recurrent_activation="sigmoid",
+        use_bias=True,
+        kernel_initializer="glorot_uniform",
+        recurrent_initializer="orthogonal",
+        bias_initializer="zeros",
+        kernel_regularizer=None,
+        recurrent_regularizer=None,
+        bias_regularizer=None,
+        kernel_constraint=None,
+        recurrent_constraint=None,
+        bias_constraint=None,
+        dropout=0.0,
+        recurrent_dropout=0.0,
         reset_after=True,
+        seed=None,
+        zoneout=0.0,
+        recurrent_dropconnect=0.0,
+        dropconnect_mode="element",
         **kwargs,
     ):
-        super().__init__(units, activation=activation, **kwargs)
+        super().__init__(**constructor_arguments(locals(), exclude=(
+            "recurrent_activation", "reset_after")))
         self.recurrent_activation = keras.activations.get(recurrent_activation)
         self.reset_after = reset_after
-        self.state_size = units
-        self.output_size = units
+        self.state_size = self.units
+        self.output_size = self.units
 
     def build(self, input_shape):
         self._add_kernels(input_shape[-1])
@@ -115,13 +142,25 @@ class GRUCell(MaskedCell):
 class GRU(MaskedRNN):
     """Gated Recurrent Unit layer whose recurrent mask can be set per batch.
 
-    A drop-in for `keras.layers.GRU` (same arguments, same weight layout);
-    the recurrent mask behaves as in `keras_adrop.layers.LSTM`.
+    A drop-in for `keras.layers.GRU` (Keras' arguments in Keras' order with
+    Keras' defaults, Keras' properties and weight layout); the recurrent
+    mask and the fused route behave as in `keras_adrop.layers.LSTM`. Under
+    JAX, Keras' fused GRU is a `lax.scan` on every device (cuDNN-free), so
+    the fused route runs on a CPU too.
 
     Args:
         units: Positive integer, dimensionality of the output space.
-        **kwargs: Every other argument of `keras.layers.GRU` (reset_after,
-            dropout, recurrent_dropout, seed, return_sequences, ...).
+        activation, recurrent_activation, use_bias, kernel_initializer,
+        recurrent_initializer, bias_initializer, kernel_regularizer,
+        recurrent_regularizer, bias_regularizer, activity_regularizer,
+        kernel_constraint, recurrent_constraint, bias_constraint, dropout,
+        recurrent_dropout, seed, return_sequences, return_state,
+        go_backwards, stateful, unroll, reset_after, use_cudnn: As
+            `keras.layers.GRU` and `keras_adrop.layers.LSTM`.
+        zoneout, recurrent_dropconnect, dropconnect_mode: As
+            `keras_adrop.layers.GRUCell`.
+        **kwargs: `keras.layers.Layer` arguments, `zero_output_for_mask`
+            and Keras' `implementation` (must be 2).
 
     Example:
 
@@ -132,3 +171,50 @@ class GRU(MaskedRNN):
     """
 
     cell_class = GRUCell
+    fusable = True
+
+    def __init__(
+        self,
+        units,
+        activation="tanh",
+        recurrent_activation="sigmoid",
+        use_bias=True,
+        kernel_initializer="glorot_uniform",
+        recurrent_initializer="orthogonal",
+        bias_initializer="zeros",
+        kernel_regularizer=None,
+        recurrent_regularizer=None,
+        bias_regularizer=None,
+        activity_regularizer=None,
+        kernel_constraint=None,
+        recurrent_constraint=None,
+        bias_constraint=None,
+        dropout=0.0,
+        recurrent_dropout=0.0,
+        seed=None,
+        return_sequences=False,
+        return_state=False,
+        go_backwards=False,
+        stateful=False,
+        unroll=False,
+        reset_after=True,
+        use_cudnn="auto",
+        zoneout=0.0,
+        recurrent_dropconnect=0.0,
+        dropconnect_mode="element",
+        **kwargs,
+    ):
+        super().__init__(**constructor_arguments(locals()))
+
+    recurrent_activation = cell_property("recurrent_activation")
+    reset_after = cell_property("reset_after")
+
+    def fused_loop(self, sequences, initial_state, mask, recurrent_kernel):
+        return keras_compat.fused_gru(
+            sequences, initial_state[0], mask, kernel=self.cell.kernel,
+            recurrent_kernel=recurrent_kernel, bias=self.cell.bias,
+            activation=self.cell.activation,
+            recurrent_activation=self.cell.recurrent_activation,
+            return_sequences=self.return_sequences,
+            go_backwards=self.go_backwards, unroll=self.unroll,
+            reset_after=self.cell.reset_after)

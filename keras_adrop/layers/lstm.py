@@ -3,9 +3,12 @@
 import keras
 from keras import ops
 
+from keras_adrop import keras_compat
 from keras_adrop.layers.recurrent import MaskedCell
 from keras_adrop.layers.recurrent import MaskedRNN
+from keras_adrop.layers.recurrent import cell_property
 from keras_adrop.layers.recurrent import check_rate
+from keras_adrop.layers.recurrent import constructor_arguments
 
 
 @keras.saving.register_keras_serializable(package="keras_adrop")
@@ -38,6 +41,9 @@ class LSTMCell(MaskedCell):
         cell_zoneout: Zoneout rate of the cell state.
         recurrent_dropconnect, dropconnect_mode: DropConnect on the
             recurrent kernel (see `keras_adrop.layers.MaskedCell`).
+        **kwargs: `keras.layers.Layer` arguments (name, dtype, ...), and
+            Keras' `implementation`, which must be 2 (one matmul for all
+            gates; 1 raises a ValueError).
 
     Example:
 
@@ -54,16 +60,33 @@ class LSTMCell(MaskedCell):
         units,
         activation="tanh",
         recurrent_activation="sigmoid",
+        use_bias=True,
+        kernel_initializer="glorot_uniform",
+        recurrent_initializer="orthogonal",
+        bias_initializer="zeros",
         unit_forget_bias=True,
+        kernel_regularizer=None,
+        recurrent_regularizer=None,
+        bias_regularizer=None,
+        kernel_constraint=None,
+        recurrent_constraint=None,
+        bias_constraint=None,
+        dropout=0.0,
+        recurrent_dropout=0.0,
+        seed=None,
+        zoneout=0.0,
         cell_zoneout=0.0,
+        recurrent_dropconnect=0.0,
+        dropconnect_mode="element",
         **kwargs,
     ):
-        super().__init__(units, activation=activation, **kwargs)
+        super().__init__(**constructor_arguments(locals(), exclude=(
+            "recurrent_activation", "unit_forget_bias", "cell_zoneout")))
         self.recurrent_activation = keras.activations.get(recurrent_activation)
         self.unit_forget_bias = unit_forget_bias
         self.cell_zoneout = check_rate("cell_zoneout", cell_zoneout)
-        self.state_size = [units, units]
-        self.output_size = units
+        self.state_size = [self.units, self.units]
+        self.output_size = self.units
 
     def build(self, input_shape):
         self._add_kernels(input_shape[-1])
@@ -122,20 +145,38 @@ class LSTMCell(MaskedCell):
 class LSTM(MaskedRNN):
     """Long Short-Term Memory layer whose recurrent mask can be set per batch.
 
-    A drop-in for `keras.layers.LSTM`: the same arguments and the same weight
-    layout, so `ours.set_weights(keras_lstm.get_weights())` moves weights
-    across. `recurrent_dropout=p` is variational dropout (Gal & Ghahramani):
-    one mask per example on `h_{t-1}`, shared by all gates and all time steps,
-    scaled by `1/(1-p)`, off at inference. A training step can replace that
-    mask for one forward pass with `keras_adrop.layers.recurrent_masks`.
+    A drop-in for `keras.layers.LSTM`: Keras' arguments in Keras' order with
+    Keras' defaults, Keras' properties and weight layout, so
+    `ours.set_weights(keras_lstm.get_weights())` moves weights across.
+    `recurrent_dropout=p` is variational dropout (Gal & Ghahramani): one mask
+    per example on `h_{t-1}`, shared by all gates and all time steps, scaled
+    by `1/(1-p)`, off at inference. A training step can replace that mask for
+    one forward pass with `keras_adrop.layers.recurrent_masks`.
+
+    Where no per-example mask is in play (inference; training with only
+    `dropout` and `recurrent_dropconnect`) the layer runs the fused function
+    Keras' own LSTM runs on this backend (cuDNN on an NVIDIA GPU under
+    TensorFlow and JAX; the step loop on a CPU), with DropConnect's masked
+    kernel in it.
 
     Args:
         units: Positive integer, dimensionality of the output space.
-        **kwargs: Every other argument of `keras.layers.LSTM` (activation,
-            recurrent_activation, use_bias, initializers, regularizers,
-            constraints, unit_forget_bias, dropout, recurrent_dropout, seed,
-            return_sequences, return_state, go_backwards, stateful, unroll,
-            name, dtype, ...). `use_cudnn` must be "auto" or False.
+        activation, recurrent_activation, use_bias, kernel_initializer,
+        recurrent_initializer, bias_initializer, unit_forget_bias,
+        kernel_regularizer, recurrent_regularizer, bias_regularizer,
+        activity_regularizer, kernel_constraint, recurrent_constraint,
+        bias_constraint, dropout, seed, return_sequences, return_state,
+        go_backwards, stateful, unroll: As `keras.layers.LSTM`; `dropout`
+            draws one input mask per sequence.
+        recurrent_dropout: Rate of the variational mask on `h_{t-1}`.
+        use_cudnn: "auto" (default) runs Keras' fused kernel where it can
+            (see above); False always runs the step loop (e.g. to keep XLA
+            on a GPU); True raises a ValueError on a call that cannot run
+            it (a recurrent or output mask, zoneout, or no cuDNN here).
+        zoneout, cell_zoneout, recurrent_dropconnect, dropconnect_mode:
+            As `keras_adrop.layers.LSTMCell`.
+        **kwargs: `keras.layers.Layer` arguments (name, dtype, ...),
+            `zero_output_for_mask` and Keras' `implementation` (must be 2).
 
     Example:
 
@@ -148,3 +189,51 @@ class LSTM(MaskedRNN):
     """
 
     cell_class = LSTMCell
+    fusable = True
+
+    def __init__(
+        self,
+        units,
+        activation="tanh",
+        recurrent_activation="sigmoid",
+        use_bias=True,
+        kernel_initializer="glorot_uniform",
+        recurrent_initializer="orthogonal",
+        bias_initializer="zeros",
+        unit_forget_bias=True,
+        kernel_regularizer=None,
+        recurrent_regularizer=None,
+        bias_regularizer=None,
+        activity_regularizer=None,
+        kernel_constraint=None,
+        recurrent_constraint=None,
+        bias_constraint=None,
+        dropout=0.0,
+        recurrent_dropout=0.0,
+        seed=None,
+        return_sequences=False,
+        return_state=False,
+        go_backwards=False,
+        stateful=False,
+        unroll=False,
+        use_cudnn="auto",
+        zoneout=0.0,
+        cell_zoneout=0.0,
+        recurrent_dropconnect=0.0,
+        dropconnect_mode="element",
+        **kwargs,
+    ):
+        super().__init__(**constructor_arguments(locals()))
+
+    recurrent_activation = cell_property("recurrent_activation")
+    unit_forget_bias = cell_property("unit_forget_bias")
+    cell_zoneout = cell_property("cell_zoneout")
+
+    def fused_loop(self, sequences, initial_state, mask, recurrent_kernel):
+        return keras_compat.fused_lstm(
+            sequences, initial_state[0], initial_state[1], mask,
+            kernel=self.cell.kernel, recurrent_kernel=recurrent_kernel,
+            bias=self.cell.bias, activation=self.cell.activation,
+            recurrent_activation=self.cell.recurrent_activation,
+            return_sequences=self.return_sequences,
+            go_backwards=self.go_backwards, unroll=self.unroll)

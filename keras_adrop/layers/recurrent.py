@@ -16,15 +16,25 @@ The input projection `x_t W + b` does not depend on the recurrence, so when
 the inputs are at least as wide as the state the layer computes it for the
 whole sequence in one matmul before the loop, and the cell's step only adds
 `d(h_{t-1}) U`; with narrower inputs the step projects its own input.
+
+When no per-example mask is in play (no mask of case 1 or 2, no zoneout, no
+output mask), `LSTM` and `GRU` first hand the whole sequence to the fused
+function Keras' own layer calls on this backend (`keras_adrop.keras_compat`:
+cuDNN on an NVIDIA GPU under TensorFlow and JAX); DropConnect's masked kernel,
+one per batch, goes into that call. Where that function has no kernel (a CPU)
+the step loop runs, as in Keras.
 """
 
 import contextlib
 import inspect
+import numbers
 import threading
 from typing import NamedTuple
 
 import keras
 from keras import ops
+
+from keras_adrop import keras_compat
 
 # Masks set from outside, per thread: under `tf.distribute.MirroredStrategy`
 # every replica traces the model in a thread of its own, and each must see its
@@ -160,6 +170,39 @@ def _mask_entries(masks, site):
     return entries
 
 
+def constructor_arguments(local_variables, exclude=()):
+    """A constructor's arguments as keywords, read from its `locals()`.
+
+    Lets a class list Keras' arguments explicitly in its signature and hand
+    them all on in one call; call it first thing in `__init__`.
+    """
+    skip = {"self", "__class__", "kwargs", *exclude}
+    arguments = {k: v for k, v in local_variables.items() if k not in skip}
+    return {**arguments, **local_variables.get("kwargs", {})}
+
+
+def check_choice(name, value, allowed, why=""):
+    """Raises a ValueError unless `value` is one of `allowed`."""
+    # `True in (1, 2)` holds in Python: compare types too.
+    if not any(value == a and type(value) is type(a) for a in allowed):
+        raise ValueError(
+            f"`{name}` must be one of {allowed}{why}. Received: "
+            f"{name}={value!r} (of type {type(value).__name__})"
+        )
+    return value
+
+
+def check_units(units):
+    """A positive integer (NumPy integers included, as Keras), as an int."""
+    if (not isinstance(units, numbers.Integral) or isinstance(units, bool)
+            or units <= 0):
+        raise ValueError(
+            "`units` must be a positive integer. Received: "
+            f"units={units!r} (of type {type(units).__name__})"
+        )
+    return int(units)
+
+
 def check_rate(name, value):
     if not 0.0 <= value < 1.0:
         raise ValueError(
@@ -262,11 +305,12 @@ class MaskedCell(keras.layers.Layer):
         dropconnect_mode="element",
         **kwargs,
     ):
-        if not isinstance(units, int) or units <= 0:
-            raise ValueError(
-                f"`units` must be a positive integer. Received: units={units}"
-            )
-        kwargs.pop("implementation", None)  # Keras' knob; one fused path here
+        units = check_units(units)
+        if self.gate_count > 1:  # Keras' LSTM and GRU cells take it
+            check_choice(
+                "implementation", kwargs.pop("implementation", 2), (2,),
+                " (keras_adrop computes all gates in one matmul per step, "
+                "Keras' implementation 2)")
         super().__init__(**kwargs)
         self.units = units
         self.activation = keras.activations.get(activation)
@@ -432,8 +476,9 @@ class MaskedCell(keras.layers.Layer):
         return {**super().get_config(), **config}
 
 
-# Arguments of keras.layers.RNN that a keras_adrop layer passes to its base;
-# every other constructor argument belongs to the cell or to keras.Layer.
+# Arguments of keras.layers.RNN that a keras_adrop layer passes to its base,
+# and those of keras.layers.Layer; every other constructor argument belongs to
+# the cell.
 _RNN_ARGS = (
     "return_sequences",
     "return_state",
@@ -442,33 +487,44 @@ _RNN_ARGS = (
     "unroll",
     "zero_output_for_mask",
 )
-_LAYER_ARGS = ("name", "dtype", "trainable", "activity_regularizer")
+_LAYER_ARGS = ("name", "dtype", "trainable", "autocast",
+               "activity_regularizer", "input_shape", "input_dim")
+
+
+def cell_property(name):
+    """A read-only layer property that reads the cell's `name`, as Keras'."""
+    return property(lambda self: getattr(self.cell, name),
+                    doc=f"The cell's `{name}`.")
 
 
 class MaskedRNN(keras.layers.RNN):
     """Base of the keras_adrop recurrent layers (`cell_class` set by each).
 
-    Takes the arguments of its Keras counterpart. `use_cudnn` is accepted for
-    drop-in compatibility but must be `"auto"` or False: the cuDNN kernel
-    never calls the cell and would ignore the recurrent mask.
+    A subclass lists its Keras counterpart's arguments (and ours) in its
+    signature and hands them all here; this base builds the cell from those
+    the cell takes and passes the others to `keras.layers.RNN`. An argument
+    that neither takes raises a TypeError, as Python does.
+
+    `fusable` subclasses (`LSTM`, `GRU`) implement `fused_loop`, Keras' fused
+    function for the whole sequence, and take Keras' `use_cudnn`: "auto"
+    tries the fused function whenever no per-example mask is in play and
+    falls back to the step loop where it has no kernel; False always runs the
+    step loop; True raises a ValueError on a call that cannot be fused.
     """
 
     cell_class = None
+    fusable = False
 
     def __init__(self, units, **kwargs):
-        use_cudnn = kwargs.pop("use_cudnn", "auto")
-        if use_cudnn not in ("auto", False):
-            raise ValueError(
-                "`use_cudnn` must be 'auto' or False: keras_adrop layers always "
-                "run their own cell so that the recurrent mask is applied. "
-                f"Received: use_cudnn={use_cudnn}"
-            )
-        cell_params = {
-            name
-            for klass in self.cell_class.__mro__
-            if issubclass(klass, MaskedCell)
-            for name in inspect.signature(klass.__init__).parameters
-        } - {"self", "units", "kwargs"}
+        use_cudnn = "auto"
+        if self.fusable:
+            use_cudnn = check_choice("use_cudnn", kwargs.pop("use_cudnn", "auto"),
+                                     ("auto", True, False))
+        cell_params = set(
+            inspect.signature(self.cell_class.__init__).parameters
+        ) - {"self", "units", "kwargs"}
+        if self.cell_class.gate_count > 1:
+            cell_params.add("implementation")  # in Keras' **kwargs
         cell_args = {k: kwargs.pop(k) for k in list(kwargs) if k in cell_params}
         rnn_args = {k: kwargs.pop(k) for k in list(kwargs) if k in _RNN_ARGS}
         unknown = sorted(set(kwargs) - set(_LAYER_ARGS))
@@ -485,18 +541,37 @@ class MaskedRNN(keras.layers.RNN):
         )
         super().__init__(cell, **rnn_args, **kwargs)
         self.input_spec = keras.layers.InputSpec(ndim=3)
+        self.use_cudnn = use_cudnn
+        zoneout = any(cell.zoneout_rates())
+        if use_cudnn is True and zoneout:
+            check_choice("use_cudnn", use_cudnn, ("auto", False),
+                         " with zoneout, which needs the step loop")
+        if (self.fusable and use_cudnn is not False and not zoneout
+                and keras_compat.tensorflow_cudnn_ok(
+                    cell.activation, cell.recurrent_activation, self.unroll,
+                    cell.use_bias, getattr(cell, "reset_after", None))):
+            # As Keras' own layer: cuDNN ops do not compile with XLA, so
+            # `jit_compile="auto"` must resolve to off. Pass use_cudnn=False
+            # to keep XLA and the step loop instead.
+            self.supports_jit = False
 
-    @property
-    def units(self):
-        return self.cell.units
-
-    @property
-    def dropout(self):
-        return self.cell.dropout
-
-    @property
-    def recurrent_dropout(self):
-        return self.cell.recurrent_dropout
+    units = cell_property("units")
+    activation = cell_property("activation")
+    use_bias = cell_property("use_bias")
+    kernel_initializer = cell_property("kernel_initializer")
+    recurrent_initializer = cell_property("recurrent_initializer")
+    bias_initializer = cell_property("bias_initializer")
+    kernel_regularizer = cell_property("kernel_regularizer")
+    recurrent_regularizer = cell_property("recurrent_regularizer")
+    bias_regularizer = cell_property("bias_regularizer")
+    kernel_constraint = cell_property("kernel_constraint")
+    recurrent_constraint = cell_property("recurrent_constraint")
+    bias_constraint = cell_property("bias_constraint")
+    dropout = cell_property("dropout")
+    recurrent_dropout = cell_property("recurrent_dropout")
+    zoneout = cell_property("zoneout")
+    recurrent_dropconnect = cell_property("recurrent_dropconnect")
+    dropconnect_mode = cell_property("dropconnect_mode")
 
     def check_recurrent_mask(self, mask, batch_size=None):
         """Raises a ValueError unless `mask` has shape (batch, units)."""
@@ -560,37 +635,16 @@ class MaskedRNN(keras.layers.RNN):
         multiplier = self._recurrent_multiplier(batch_size, training)
         if multiplier is not None:
             self.check_recurrent_mask(multiplier, sequences.shape[0])
-        sequences = ops.cast(sequences, self.compute_dtype)
-        # Hoist `x W + b` out of the loop (one matmul for the whole sequence)
-        # when the inputs are at least as wide as the state. With narrow
-        # inputs (pixels: 1 feature) the projected sequence would be
-        # gates*units/input_dim times larger than the inputs, and moving it
-        # costs more than the small per-step matmul it saves.
-        hoist = sequences.shape[-1] >= self.units
-        projected = (
-            self.cell.project_inputs(sequences) if hoist else sequences
-        )
-        zoneout = bool(training) and any(self.cell.zoneout_rates())
-        if zoneout:
-            # Fresh keep-masks for every step, drawn before the loop and
-            # carried in as extra input columns.
-            shape = ops.shape(projected)[:2] + (self.units,)
-            projected = ops.concatenate([projected] + [
-                ops.cast(keras.random.uniform(
-                    shape, seed=self.cell.seed_generator) < rate,
-                    self.compute_dtype)
-                for rate in self.cell.zoneout_rates()
-            ], axis=-1)
         context = StepContext(
             multiplier=multiplier,
             recurrent_kernel=self._dropconnect_kernel(training),
-            zoneout=zoneout,
+            zoneout=bool(training) and any(self.cell.zoneout_rates()),
             training=bool(training),
-            projected=hoist,
         )
+        # keras.layers.RNN.call calls `inner_loop` below, which reads this.
         with registered({("cell", id(self.cell)): context}):
             result = super().call(
-                projected,
+                ops.cast(sequences, self.compute_dtype),
                 initial_state=initial_state,
                 mask=mask,
                 training=training,
@@ -606,12 +660,92 @@ class MaskedRNN(keras.layers.RNN):
             return (result[0] * factor, *result[1:])
         return result * factor
 
+    def inner_loop(self, sequences, initial_state, mask, training=False):
+        context = lookup(("cell", id(self.cell))) or StepContext(
+            training=bool(training))
+        if self.fusable and self.use_cudnn is not False:
+            result = self._fused_route(sequences, initial_state, mask, context)
+            if result is not None:
+                return result
+        # Hoist `x W + b` out of the loop (one matmul for the whole sequence)
+        # when the inputs are at least as wide as the state. With narrow
+        # inputs (pixels: 1 feature) the projected sequence would be
+        # gates*units/input_dim times larger than the inputs, and moving it
+        # costs more than the small per-step matmul it saves.
+        hoist = sequences.shape[-1] >= self.units
+        projected = self.cell.project_inputs(sequences) if hoist else sequences
+        if context.zoneout:
+            # Fresh keep-masks for every step, drawn before the loop and
+            # carried in as extra input columns.
+            shape = ops.shape(projected)[:2] + (self.units,)
+            projected = ops.concatenate([projected] + [
+                ops.cast(keras.random.uniform(
+                    shape, seed=self.cell.seed_generator) < rate,
+                    self.compute_dtype)
+                for rate in self.cell.zoneout_rates()
+            ], axis=-1)
+        context = context._replace(projected=hoist)
+        with registered({("cell", id(self.cell)): context}):
+            return super().inner_loop(projected, initial_state, mask,
+                                      training=training)
+
+    def _per_step_reason(self, mask, context):
+        """Why this call needs the step loop, or None if it can be fused."""
+        if context.multiplier is not None:
+            return ("a recurrent mask is active (recurrent_masks, or "
+                    "recurrent_dropout in training)")
+        if any(self.cell.zoneout_rates()):
+            return "zoneout needs the step loop"
+        if lookup(("output", id(self))) is not None:
+            return "an output mask is active"
+        if (mask is not None and self.return_sequences
+                and not self.zero_output_for_mask):
+            # cuDNN writes zeros at padded steps; the loop repeats the last
+            # output there unless zero_output_for_mask.
+            return ("a padding mask with return_sequences=True needs "
+                    "zero_output_for_mask=True")
+        return None
+
+    def _fused_route(self, sequences, initial_state, mask, context):
+        """Keras' fused loop for this call, or None for the step loop."""
+        if keras.tree.is_nested(mask):
+            mask = mask[0]
+        reason = self._per_step_reason(mask, context)
+        if reason is None:
+            try:
+                result = self.fused_loop(sequences, initial_state, mask,
+                                         self.cell.kernel_for(context))
+            except NotImplementedError:
+                reason = ("Keras has no fused kernel for this configuration "
+                          "on this backend and device")
+            else:
+                if keras.backend.backend() == "tensorflow":
+                    self.supports_jit = False  # as Keras' own layer
+                return result
+        if self.use_cudnn is True:
+            check_choice("use_cudnn", True, ("auto", False),
+                         f" for this call of layer '{self.name}': {reason}")
+        return None
+
+    def fused_loop(self, sequences, initial_state, mask, recurrent_kernel):
+        """Keras' fused function on the whole sequence (`fusable` layers).
+
+        Returns `(last_output, outputs, states)` as `keras.layers.RNN`'s
+        loop, or raises NotImplementedError where the backend and device
+        have no fused kernel for this configuration.
+        """
+        raise NotImplementedError
+
     def get_config(self):
         config = super().get_config()
         del config["cell"]
         cell_config = self.cell.get_config()
         for key in ("name", "dtype", "trainable"):
             cell_config.pop(key, None)
+        config["activity_regularizer"] = keras.regularizers.serialize(
+            self.activity_regularizer)
+        if self.fusable:
+            config["use_cudnn"] = self.use_cudnn
         return {**config, **cell_config}
 
     @classmethod

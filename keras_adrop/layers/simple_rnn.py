@@ -5,6 +5,7 @@ from keras import ops
 
 from keras_adrop.layers.recurrent import MaskedCell
 from keras_adrop.layers.recurrent import MaskedRNN
+from keras_adrop.layers.recurrent import constructor_arguments
 
 
 @keras.saving.register_keras_serializable(package="keras_adrop")
@@ -18,8 +19,13 @@ class SimpleRNNCell(MaskedCell):
     Args:
         units: Positive integer, dimensionality of the output space.
         activation: Default: tanh.
-        **kwargs: use_bias, initializers, regularizers, constraints, dropout,
-            recurrent_dropout, seed, as `keras_adrop.layers.LSTMCell`.
+        use_bias, kernel_initializer, recurrent_initializer,
+        bias_initializer, kernel_regularizer, recurrent_regularizer,
+        bias_regularizer, kernel_constraint, recurrent_constraint,
+        bias_constraint, dropout, recurrent_dropout, seed, zoneout,
+        recurrent_dropconnect, dropconnect_mode: As
+            `keras_adrop.layers.LSTMCell`.
+        **kwargs: `keras.layers.Layer` arguments.
 
     Example:
 
@@ -29,10 +35,31 @@ class SimpleRNNCell(MaskedCell):
     ```
     """
 
-    def __init__(self, units, activation="tanh", **kwargs):
-        super().__init__(units, activation=activation, **kwargs)
-        self.state_size = units
-        self.output_size = units
+    def __init__(
+        self,
+        units,
+        activation="tanh",
+        use_bias=True,
+        kernel_initializer="glorot_uniform",
+        recurrent_initializer="orthogonal",
+        bias_initializer="zeros",
+        kernel_regularizer=None,
+        recurrent_regularizer=None,
+        bias_regularizer=None,
+        kernel_constraint=None,
+        recurrent_constraint=None,
+        bias_constraint=None,
+        dropout=0.0,
+        recurrent_dropout=0.0,
+        seed=None,
+        zoneout=0.0,
+        recurrent_dropconnect=0.0,
+        dropconnect_mode="element",
+        **kwargs,
+    ):
+        super().__init__(**constructor_arguments(locals()))
+        self.state_size = self.units
+        self.output_size = self.units
 
     def build(self, input_shape):
         self._add_kernels(input_shape[-1])
@@ -64,12 +91,22 @@ class SimpleRNNCell(MaskedCell):
 class SimpleRNN(MaskedRNN):
     """Fully-connected RNN layer whose recurrent mask can be set per batch.
 
-    A drop-in for `keras.layers.SimpleRNN` (same arguments, same weights);
-    the recurrent mask behaves as in `keras_adrop.layers.LSTM`.
+    A drop-in for `keras.layers.SimpleRNN` (Keras' arguments in Keras' order
+    with Keras' defaults, Keras' properties and weights); the recurrent mask
+    behaves as in `keras_adrop.layers.LSTM`. Keras has no fused SimpleRNN
+    kernel (and no `use_cudnn` for it): this layer always runs the step loop.
 
     Args:
         units: Positive integer, dimensionality of the output space.
-        **kwargs: Every other argument of `keras.layers.SimpleRNN`.
+        activation, use_bias, kernel_initializer, recurrent_initializer,
+        bias_initializer, kernel_regularizer, recurrent_regularizer,
+        bias_regularizer, activity_regularizer, kernel_constraint,
+        recurrent_constraint, bias_constraint, dropout, recurrent_dropout,
+        return_sequences, return_state, go_backwards, stateful, unroll,
+        seed: As `keras.layers.SimpleRNN` and `keras_adrop.layers.LSTM`.
+        zoneout, recurrent_dropconnect, dropconnect_mode: As
+            `keras_adrop.layers.SimpleRNNCell`.
+        **kwargs: `keras.layers.Layer` arguments and `zero_output_for_mask`.
 
     Example:
 
@@ -80,3 +117,33 @@ class SimpleRNN(MaskedRNN):
     """
 
     cell_class = SimpleRNNCell
+
+    def __init__(
+        self,
+        units,
+        activation="tanh",
+        use_bias=True,
+        kernel_initializer="glorot_uniform",
+        recurrent_initializer="orthogonal",
+        bias_initializer="zeros",
+        kernel_regularizer=None,
+        recurrent_regularizer=None,
+        bias_regularizer=None,
+        activity_regularizer=None,
+        kernel_constraint=None,
+        recurrent_constraint=None,
+        bias_constraint=None,
+        dropout=0.0,
+        recurrent_dropout=0.0,
+        return_sequences=False,
+        return_state=False,
+        go_backwards=False,
+        stateful=False,
+        unroll=False,
+        seed=None,
+        zoneout=0.0,
+        recurrent_dropconnect=0.0,
+        dropconnect_mode="element",
+        **kwargs,
+    ):
+        super().__init__(**constructor_arguments(locals()))

@@ -1,0 +1,120 @@
+"""The one place where keras_adrop uses Keras' private API.
+
+Keras' own `LSTM` and `GRU` layers hand their whole sequence to a fused
+function of the backend (`keras.src.backend.lstm` / `gru`) before falling
+back to their step loop: under TensorFlow and JAX it runs cuDNN on an NVIDIA
+GPU and raises `NotImplementedError` elsewhere (JAX's `gru` also runs a
+`lax.scan` with the input projection hoisted on any device). keras_adrop's
+layers call the same functions, through the wrappers below, whenever no
+per-example mask is active, so they run what Keras' own layer would run.
+
+Nothing else in keras_adrop imports `keras.src`. `tests/test_keras_compat.py`
+checks that these functions still exist, take the arguments passed here, and
+are the ones Keras' own layers call: a Keras release that moves them fails
+that test instead of silently turning the fused route off.
+
+Example:
+
+```python
+from keras_adrop import keras_compat
+
+try:
+    last, outputs, states = keras_compat.fused_lstm(
+        x, h0, c0, None, kernel, recurrent_kernel, bias,
+        keras.activations.tanh, keras.activations.sigmoid)
+except NotImplementedError:
+    ...  # no fused kernel here (e.g. a CPU): run the step loop
+```
+"""
+
+import keras
+from keras.src import backend as _backend
+
+
+def fused_lstm(inputs, initial_state_h, initial_state_c, mask, kernel,
+               recurrent_kernel, bias, activation, recurrent_activation,
+               return_sequences=False, go_backwards=False, unroll=False):
+    """Keras' fused LSTM of the current backend.
+
+    Returns:
+        `(last_output, outputs, [h, c])`, as `keras.layers.RNN`'s loop.
+
+    Raises:
+        NotImplementedError: No fused kernel for these arguments on this
+            backend and device.
+    """
+    if keras.backend.backend() == "jax" and go_backwards and return_sequences:
+        # Keras 3.15's JAX cuDNN LSTM returns the sequence of a backward
+        # layer in input order; its step loop (and TensorFlow's cuDNN path)
+        # in processing order. Keep the step loop's answer.
+        raise NotImplementedError
+    return _backend.lstm(
+        inputs, initial_state_h, initial_state_c, mask, kernel=kernel,
+        recurrent_kernel=recurrent_kernel, bias=bias, activation=activation,
+        recurrent_activation=recurrent_activation,
+        return_sequences=return_sequences, go_backwards=go_backwards,
+        unroll=unroll)
+
+
+def fused_gru(inputs, initial_state, mask, kernel, recurrent_kernel, bias,
+              activation, recurrent_activation, return_sequences=False,
+              go_backwards=False, unroll=False, reset_after=True):
+    """Keras' fused GRU of the current backend (see `fused_lstm`).
+
+    Returns:
+        `(last_output, outputs, [h])`.
+
+    Raises:
+        NotImplementedError: No fused kernel for these arguments on this
+            backend and device.
+    """
+    return _backend.gru(
+        inputs, initial_state, mask, kernel=kernel,
+        recurrent_kernel=recurrent_kernel, bias=bias, activation=activation,
+        recurrent_activation=recurrent_activation,
+        return_sequences=return_sequences, go_backwards=go_backwards,
+        unroll=unroll, reset_after=reset_after)
+
+
+def tensorflow_cudnn_ok(activation, recurrent_activation, unroll, use_bias,
+                        reset_after=None):
+    """Whether TensorFlow would run cuDNN for such a layer on this machine.
+
+    Keras' own layers then set `supports_jit = False` when they are built
+    (cuDNN ops do not compile with XLA), so that `jit_compile="auto"`
+    resolves to off. False under other backends.
+    """
+    if keras.backend.backend() != "tensorflow":
+        return False
+    return bool(_backend.cudnn_ok(activation, recurrent_activation, unroll,
+                                  use_bias, reset_after=reset_after))
+
+
+# Training-step helpers (keras_adrop.training). This file was created by two
+# engineers at once; these three restore the private reads the training
+# code had before they moved here, as `models.py` and `regularizers/` did.
+
+
+def keras_mask(tensor):
+    """The Keras mask attached to `tensor` (padded steps), or None."""
+    return getattr(tensor, "_keras_mask", None)
+
+
+def loss_tracker(model):
+    """The `keras.metrics.Mean` behind a compiled model's `loss` log."""
+    return model._loss_tracker
+
+
+def compiled_loss(model, y, y_pred, sample_weight=None):
+    """The compiled loss alone, without `model.losses`."""
+    return model._compile_loss(y, y_pred, sample_weight)
+
+
+def wrapped_loss_arguments(loss):
+    """The keyword arguments a `LossFunctionWrapper` passes to its function.
+
+    `keras.losses.get("categorical_crossentropy")` and
+    `keras.losses.LossFunctionWrapper(fn, from_logits=True)` keep them
+    there; other objects have none.
+    """
+    return dict(getattr(loss, "_fn_kwargs", None) or {})
