@@ -18,6 +18,12 @@ variants alike, and reports the median of each variant and these ratios:
   textbook way (`StraightforwardAdversarialModel`), for comparison
 - fraternal_over_variational
 - xla_over_plain: the adversarial K=1 step with jit_compile=True / without
+- fused ratios (issue 14, under "fused"): predict_over_keras, inference
+  (`predict_on_batch`) of the keras_adrop LSTM / keras.layers.LSTM, no
+  dropout; dropconnect_over_keras_plain, a training step of the keras_adrop
+  LSTM with `recurrent_dropconnect=0.5` (AWD-LSTM's rate) / Keras' plain
+  LSTM. Both run Keras' fused kernel where the backend has one (cuDNN on a
+  GPU), the step loop on a CPU
 - adversarial_k1/k2_peak_memory_over_variational (and straightforward_k1/k2_
   ...): the peak resident memory
   of the process during train steps (sampled every 0.2 ms in a fresh
@@ -62,7 +68,8 @@ QUICK_CONFIGS = {
 }
 VARIANTS = ("keras_plain", "plain", "keras_variational", "variational",
             "adversarial_k1", "adversarial_k2", "straightforward_k1",
-            "straightforward_k2", "fraternal", "adversarial_xla")
+            "straightforward_k2", "fraternal", "adversarial_xla",
+            "dropconnect")
 DELTA = 0.03  # 3 flips of 100 units, as the paper's sMNIST runs
 
 
@@ -72,6 +79,7 @@ def build(variant, config):
     rate = 0.1 if variant in ("keras_variational", "variational",
                               "fraternal") else 0.0
     use_keras = variant.startswith("keras_")
+    dropconnect = 0.5 if variant == "dropconnect" else 0.0
     delta = max(DELTA, 3.0 / config["units"])  # at least 3 flips
 
     def rnn(return_sequences):
@@ -79,6 +87,7 @@ def build(variant, config):
             return keras.layers.LSTM(config["units"], recurrent_dropout=rate,
                                      return_sequences=return_sequences)
         return keras_adrop.layers.LSTM(config["units"], recurrent_dropout=rate,
+                                       recurrent_dropconnect=dropconnect,
                                        return_sequences=return_sequences)
 
     if "vocab" in config:  # language model: sequence outputs
@@ -311,6 +320,23 @@ def ratios(medians):
     return out
 
 
+def fused_ratios(models, data, rounds, steps_per_round, medians):
+    """Inference and DropConnect training against Keras' own LSTM."""
+    x, _ = data
+    predict = interleaved_medians(
+        {name: functools.partial(models[name].predict_on_batch, x)
+         for name in ("keras_plain", "plain")},
+        rounds, steps_per_round)
+    return {
+        "median_predict_seconds": predict,
+        "ratios": {
+            "predict_over_keras": predict["plain"] / predict["keras_plain"],
+            "dropconnect_over_keras_plain":
+                medians["dropconnect"] / medians["keras_plain"],
+        },
+    }
+
+
 def fit_line(xs, ys):
     """Slope, intercept and R^2 of the least-squares line."""
     slope, intercept = np.polyfit(xs, ys, 1)
@@ -366,6 +392,15 @@ def markdown(results):
     for name, result in results["configurations"].items():
         lines.append(f"| {name} | " + " | ".join(
             f"{result['ratios'][r]:.2f}" for r in ratio_names) + " |")
+    with_fused = [(n, r["fused"]) for n, r in results["configurations"].items()
+                  if "fused" in r]
+    if with_fused:
+        fused_names = list(with_fused[0][1]["ratios"])
+        lines += ["", "| configuration | " + " | ".join(fused_names) + " |",
+                  "|---|" + "---:|" * len(fused_names)]
+        for name, fused in with_fused:
+            lines.append(f"| {name} | " + " | ".join(
+                f"{fused['ratios'][r]:.2f}" for r in fused_names) + " |")
     with_memory = [(n, r) for n, r in results["configurations"].items()
                    if "step_memory_bytes" in r]
     if with_memory:
@@ -434,11 +469,13 @@ def main(argv=None):
         models = {variant: build(variant, config) for variant in VARIANTS}
         medians = time_steps(models, batch_for(config), rounds, steps)
         config_ratios = ratios(medians)
+        fused = fused_ratios(models, batch_for(config), rounds, steps,
+                             medians)
         keras.backend.clear_session()
         del models
         results["configurations"][name] = {
             "config": config, "median_step_seconds": medians,
-            "ratios": config_ratios}
+            "ratios": config_ratios, "fused": fused}
         if not args.no_memory:
             memory = peak_memory(name, args.quick)
             for variant in ("adversarial_k1", "adversarial_k2",
