@@ -37,7 +37,8 @@ def _reference_lstm(inputs, h, c, mask, kernel, recurrent_kernel, bias,
         z = (ops.matmul(inputs[:, t], kernel)
              + ops.matmul(h, recurrent_kernel) + bias)
         i, f, g, o = ops.split(z, 4, axis=-1)
-        c = recurrent_activation(f) * c + recurrent_activation(i) * activation(g)
+        c = (recurrent_activation(f) * c
+             + recurrent_activation(i) * activation(g))
         h = recurrent_activation(o) * activation(c)
         outputs.append(h)
     sequence = ops.stack(outputs, axis=1) if return_sequences else h[:, None]
@@ -73,7 +74,8 @@ def fused(monkeypatch):
     the stand-in above runs, except JAX's GRU, which runs itself.
     """
     calls = []
-    for name, reference in (("lstm", _reference_lstm), ("gru", _reference_gru)):
+    for name, reference in (("lstm", _reference_lstm),
+                            ("gru", _reference_gru)):
         real = getattr(keras_compat._backend, name)
         target = real if JAX and name == "gru" else reference
 
@@ -303,5 +305,6 @@ def test_the_same_under_jax():
          __file__],
         env=env, capture_output=True, text=True, timeout=900,
         cwd=pathlib.Path(__file__).parent.parent)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    assert result.returncode == 0, (result.stdout[-3000:]
+                                    + result.stderr[-2000:])
     assert "passed" in result.stdout and "skipped" in result.stdout

@@ -518,14 +518,16 @@ class MaskedRNN(keras.layers.RNN):
     def __init__(self, units, **kwargs):
         use_cudnn = "auto"
         if self.fusable:
-            use_cudnn = check_choice("use_cudnn", kwargs.pop("use_cudnn", "auto"),
-                                     ("auto", True, False))
+            use_cudnn = check_choice(
+                "use_cudnn", kwargs.pop("use_cudnn", "auto"),
+                ("auto", True, False))
         cell_params = set(
             inspect.signature(self.cell_class.__init__).parameters
         ) - {"self", "units", "kwargs"}
         if self.cell_class.gate_count > 1:
             cell_params.add("implementation")  # in Keras' **kwargs
-        cell_args = {k: kwargs.pop(k) for k in list(kwargs) if k in cell_params}
+        cell_args = {k: kwargs.pop(k) for k in list(kwargs)
+                     if k in cell_params}
         rnn_args = {k: kwargs.pop(k) for k in list(kwargs) if k in _RNN_ARGS}
         unknown = sorted(set(kwargs) - set(_LAYER_ARGS))
         if unknown:
