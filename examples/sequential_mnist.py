@@ -39,6 +39,8 @@ Run it from the repository root:
 the learning rate cosine-decayed from 0.01; about 5 minutes on 2 CPU cores,
 where all three methods reach ~99-100% training accuracy), or
 `python examples/sequential_mnist.py --quick` for a ~20-second smoke run.
+`--tensorboard DIR` logs each run for TensorBoard (the adversarial runs
+also log their masks, `keras_adrop.callbacks.AdversarialMaskTensorBoard`).
 `--export DIR` writes each trained model as a SavedModel for serving
 (`DIR/<method>`, the inference network only: float sequences of any batch
 size in, logits out).
@@ -211,13 +213,20 @@ def train(method, args, train_data, validation_data, test_data):
     """Trains one method and returns its metrics and history as a dict."""
     model = build_model(method, args)
     timer = _common.EpochTimer()
+    callbacks = [timer]
+    if args.tensorboard:
+        log_dir = os.path.join(args.tensorboard, method)
+        callbacks.append(keras.callbacks.TensorBoard(log_dir))
+        if method.startswith("adversarial"):
+            callbacks.append(keras_adrop.callbacks.AdversarialMaskTensorBoard(
+                log_dir, validation_data[0]))
     print(f"\n== {method} ==", flush=True)
     history = model.fit(
         *train_data,
         validation_data=validation_data,
         epochs=args.epochs,
         batch_size=args.batch_size,
-        callbacks=[timer],
+        callbacks=callbacks,
         # A live progress bar in a terminal, one line per epoch in a log.
         verbose=1 if sys.stdout.isatty() else 2,
     )
@@ -337,6 +346,12 @@ def parse_args(argv=None):
     parser.add_argument(
         "--export", metavar="DIR",
         help="Export each trained model as a SavedModel to DIR/<method>.",
+    )
+    parser.add_argument(
+        "--tensorboard", metavar="DIR",
+        help="Write TensorBoard logs of each method to DIR/<method> "
+        "(adversarial methods also log the masks their search finds on "
+        "256 validation sequences).",
     )
     parser.add_argument(
         "--paper-scale", action="store_true",

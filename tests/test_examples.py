@@ -53,6 +53,42 @@ def test_sequential_mnist_bad_delta_is_a_clear_error(tmp_path):
                       str(tmp_path)])
 
 
+def test_sequential_mnist_tensorboard_logs_the_adversarial_masks(tmp_path):
+    example = _load("sequential_mnist")
+    example.main(["--quick", "--epochs", "1", "--train-size", "64",
+                  "--methods", "variational,adversarial_k1",
+                  "--tensorboard", str(tmp_path / "tb"),
+                  "--output-dir", str(tmp_path)])
+    assert list((tmp_path / "tb" / "variational").glob("train/events.*"))
+    assert not (tmp_path / "tb" / "variational" / "masks").exists()
+    assert list((tmp_path / "tb" / "adversarial_k1").glob("masks/events.*"))
+
+
+def test_forecasting_quick_compares_every_method_in_degrees(tmp_path):
+    example = _load("forecasting")
+    results = example.main(["--quick", "--seeds", "0,1",
+                             "--output-dir", str(tmp_path),
+                             "--tensorboard", str(tmp_path / "tb")])
+    assert list(results["methods"]) == list(example.METHODS)
+    # Persistence on 2015: a real-data anchor, in degrees C.
+    assert 2.0 < results["persistence_test_mae"] < 2.5
+    for method, m in results["methods"].items():
+        assert len(m["runs"]) == 2, method
+        maes = [run["test_mae"] for run in m["runs"]]
+        assert m["test_mae"] == pytest.approx(sum(maes) / 2)
+        assert 0.0 < m["test_mae"] <= m["test_rmse"] < 20.0, method
+        assert len(m["runs"][0]["history"]["val_mae"]) == 2
+    adversarial = results["methods"]["adversarial_k2"]["runs"][0]["history"]
+    assert min(adversarial["adversarial_dropout_penalty"]) > 0
+    saved = json.loads((tmp_path / "results.json").read_text())
+    assert saved["config"]["quick"] is True
+    assert (tmp_path / "learning_curves.png").stat().st_size > 10_000
+    assert list((tmp_path / "tb" / "adversarial_k1_seed1").glob(
+        "masks/events.*"))
+    with pytest.raises(SystemExit):
+        example.main(["--quick", "--methods", "fraternal"])
+
+
 @pytest.mark.slow
 def test_readme_main_example_runs_in_full(tmp_path):
     """The README's first command, as a user runs it (about 5 minutes)."""

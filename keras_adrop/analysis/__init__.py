@@ -13,7 +13,8 @@ plotting helper in `keras_adrop.analysis.plotting` that writes a PNG
 - `corrupt_texts`, `corruption_robustness`: accuracy on text with deleted
   letters or QWERTY typos (Hattimare & Acharya; TextAttack's recipes).
 - `mc_dropout_predict`: mean and spread of T passes with random recurrent
-  masks (Gal & Ghahramani 2016).
+  masks (Gal & Ghahramani 2016), a fresh mask per example or T fixed
+  networks (`networks="fixed"`, `FixedNetworks` across calls).
 
 See docs/analysis.md for the choices each tool makes.
 """
@@ -24,6 +25,7 @@ from keras_adrop.analysis.loss_landscape import loss_landscape
 from keras_adrop.analysis.loss_landscape import random_directions
 from keras_adrop.analysis.mask_statistics import AdversarialMaskStatistics
 from keras_adrop.analysis.mask_statistics import effective_units
+from keras_adrop.analysis.monte_carlo import FixedNetworks
 from keras_adrop.analysis.monte_carlo import MonteCarloPrediction
 from keras_adrop.analysis.monte_carlo import mc_dropout_predict
 from keras_adrop.analysis.plotting import plot_corruption_robustness
@@ -44,6 +46,7 @@ __all__ = [
     "AdversarialMaskSearch",
     "AdversarialMaskStatistics",
     "CorruptionRobustness",
+    "FixedNetworks",
     "LossLandscape",
     "MonteCarloPrediction",
     "QWERTY_NEIGHBOURS",
