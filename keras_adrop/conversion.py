@@ -33,9 +33,9 @@ def converted_layer(layer):
 
     Raises:
         ValueError: naming the layer and the option that cannot be carried
-            over (`use_cudnn=True`: keras_adrop layers always run their own
-            cell, which applies the recurrent mask; a subclass of a Keras
-            recurrent layer, whose own code would be lost).
+            over (`use_cudnn=True`, which forbids the masked calls dropout
+            needs; a subclass of a Keras recurrent layer, whose own code
+            would be lost).
     """
     cls = REPLACEMENTS.get(type(layer))
     if cls is None:
@@ -48,8 +48,10 @@ def converted_layer(layer):
     if getattr(layer, "use_cudnn", "auto") is True:
         raise ValueError(
             f"Cannot convert layer '{layer.name}' with use_cudnn=True: the "
-            "cuDNN kernel never calls the cell, so it cannot apply a "
-            "recurrent mask. Use use_cudnn='auto' (the default) or False."
+            "fused (cuDNN) kernel cannot apply a recurrent mask, so every "
+            "training step of adversarial or variational dropout would "
+            "refuse it. Set use_cudnn='auto' (the default: the fused kernel "
+            "whenever no mask is set) or False on the Keras layer first."
         )
     try:
         return cls.from_config(layer.get_config())
