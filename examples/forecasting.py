@@ -31,7 +31,7 @@ loss and metrics are in the user's units. Rates were set once, not tuned:
 p = 0.25, delta = 0.1 (6 of 64 units), Adam 3e-3 cosine-decayed over 40
 epochs, batch 32.
 
-Run it from the repository root (about 5 minutes on 2 CPU cores):
+Run it from the repository root (5 minutes on 2 shared CPU cores):
 
     python examples/forecasting.py
 
@@ -40,6 +40,18 @@ RMSE in degrees C, mean and standard deviation over the seeds), writes
 `results.json` and `learning_curves.png` to `results/forecasting/`, and
 with `--tensorboard DIR` logs every run (losses, and for the adversarial
 runs the masks the search finds) for `tensorboard --logdir DIR`.
+
+What the default run showed here (test MAE on 2015, degrees C, mean ±
+standard deviation over seeds 0-2): unregularized 2.385 ± 0.079,
+variational 2.075 ± 0.006, adversarial K=1 2.090 ± 0.003, K=2
+2.084 ± 0.005; persistence 2.240. Without dropout the LSTM overfits (its
+2014 error rises after epoch 12, training MAE 1.40) and loses to
+persistence; every dropout method stops the rise and beats persistence by
+about 0.15 C. Between variational and adversarial dropout the gaps
+(0.01-0.015 C on test; adversarial 0.015 C lower on the 2014 curves) are a
+few times the seed spread, on one year of test days and untuned rates:
+no method wins clearly. Adversarial K=1 and K=2 cost 1.7x and 2.8x a
+variational epoch.
 """
 
 import argparse
