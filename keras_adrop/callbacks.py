@@ -91,7 +91,8 @@ class AdversarialMaskTensorBoard(keras.callbacks.Callback):
         if (not isinstance(every, int) or isinstance(every, bool)
                 or every < 1):
             raise ValueError(
-                f"`every` must be a positive integer. Received: every={every!r}"
+                "`every` must be a positive integer. Received: "
+                f"every={every!r}"
             )
         self.x = keras.tree.map_structure(
             lambda a: np.asarray(a)[:max_examples], x)
