@@ -7,6 +7,8 @@ from setuptools import setup
 
 README = pathlib.Path(__file__).with_name("README.md")
 
+TENSORFLOW = "tensorflow>=2.21,<2.22"
+
 # What the examples, the data loaders and the tuning/ searches need.
 EXAMPLES = [
     "matplotlib",
@@ -24,7 +26,7 @@ setup(
     version="0.1.0",
     description=(
         "Adversarial dropout for RNNs (Park et al., AAAI 2019) for "
-        "Keras 3 / TensorFlow: masked LSTM/GRU/SimpleRNN layers and a "
+        "Keras 3 (TensorFlow or JAX): masked LSTM/GRU/SimpleRNN layers and a "
         "Keras model that trains with the adversarial-dropout penalty and "
         "the methods it is compared with."
     ),
@@ -32,11 +34,18 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
     packages=find_packages(include=["keras_adrop", "keras_adrop.*"]),
+    # The models and layers need only Keras and one backend: TensorFlow
+    # (`[tensorflow]`) or JAX (`[jax]`). Keras is bounded by the releases CI
+    # has seen (keras_adrop/keras_compat.py reads a few Keras internals).
     install_requires=[
-        "tensorflow>=2.21,<2.22",
-        "keras>=3.10",
+        "keras>=3.10,<3.16",
         "numpy",
     ],
-    extras_require={"examples": EXAMPLES, "tests": EXAMPLES + TESTS},
+    extras_require={
+        "tensorflow": [TENSORFLOW],
+        "jax": ["jax"],
+        "examples": [TENSORFLOW] + EXAMPLES,
+        "tests": [TENSORFLOW, "jax"] + EXAMPLES + TESTS,
+    },
     license="Apache-2.0",
 )

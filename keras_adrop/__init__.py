@@ -17,9 +17,8 @@ Public API:
 - `keras_adrop.callbacks`: adversarial-mask statistics in TensorBoard.
 """
 
-from keras_adrop import analysis
-from keras_adrop import callbacks
-from keras_adrop import datasets
+import importlib
+
 from keras_adrop import divergences
 from keras_adrop import layers
 from keras_adrop import masks
@@ -29,6 +28,30 @@ from keras_adrop.models import AdversarialDropoutModel
 from keras_adrop.models import RegularizedModel
 
 __version__ = "0.1.0"
+
+# Imported when first used: the data loaders, the analysis tools and the
+# callbacks need TensorFlow (tf.data, SavedModel, summaries), which a JAX
+# user may not have installed.
+_LAZY_MODULES = ("analysis", "callbacks", "datasets")
+
+
+def __getattr__(name):
+    if name in _LAZY_MODULES:
+        try:
+            return importlib.import_module(f"keras_adrop.{name}")
+        except ImportError as error:
+            if "tensorflow" not in str(error):
+                raise
+            raise ImportError(
+                f"keras_adrop.{name} needs TensorFlow, which is not "
+                "installed: pip install 'tensorflow>=2.21,<2.22' (the "
+                "models and layers work without it under KERAS_BACKEND=jax)."
+            ) from error
+    raise AttributeError(f"module 'keras_adrop' has no attribute '{name}'")
+
+
+def __dir__():
+    return sorted(list(globals()) + list(_LAZY_MODULES))
 
 __all__ = [
     "AdversarialDropoutModel",

@@ -118,3 +118,26 @@ def wrapped_loss_arguments(loss):
     there; other objects have none.
     """
     return dict(getattr(loss, "_fn_kwargs", None) or {})
+
+
+def first_batch(iterator):
+    """The first batch of a Keras epoch iterator, as `fit` reads it to
+    build the model symbolically (`Trainer._symbolic_build`)."""
+    for _, _, data_or_iterator in iterator:
+        if isinstance(data_or_iterator, (list, tuple)):
+            return data_or_iterator[0]
+        return next(data_or_iterator)
+    return None
+
+
+def symbolic_build(build, labeled, iterator=None, data_batch=None):
+    """Runs Keras' symbolic build of `fit` on the labeled part of a batch.
+
+    Under JAX, `fit` first calls the model on the inputs of one batch to
+    build the compiled loss and metrics; a semi-supervised batch
+    `{"labeled": ..., "unlabeled": ...}` must be reduced to its labeled
+    part there. `build` is the model's inherited `_symbolic_build`.
+    """
+    if data_batch is None and iterator is not None:
+        data_batch = first_batch(iterator)
+    return build(data_batch=None if data_batch is None else labeled(data_batch))

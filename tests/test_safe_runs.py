@@ -29,6 +29,7 @@ import tensorflow as tf
 from keras import ops
 
 import keras_adrop
+from keras_adrop.training import tensorflow_trainer
 from keras_adrop.regularizers import AdversarialDropout
 from keras_adrop.regularizers import Regularizer
 
@@ -135,7 +136,7 @@ def test_the_check_changes_nothing_in_a_finite_run(monkeypatch):
     runs = []
     for check in (True, False):
         if not check:
-            monkeypatch.setattr(keras_adrop.models, "_assert_finite",
+            monkeypatch.setattr(tensorflow_trainer, "assert_finite",
                                 lambda terms, step: tf.no_op())
         model = _model()
         history = model.fit(x, y, batch_size=16, epochs=2, shuffle=False,

@@ -190,7 +190,7 @@ class Regularizer:
         return {}
 
     def penalty(self, batch):
-        """The `Penalty` of a `TrainingBatch`."""
+        """The `Penalty` (or a `(value, logs)` pair) of a `TrainingBatch`."""
         raise NotImplementedError
 
     def outputs_are_logits(self, model):

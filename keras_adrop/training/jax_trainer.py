@@ -22,6 +22,7 @@ import jax
 import keras
 from keras import ops
 
+from keras_adrop import keras_compat
 from keras_adrop.training import step as step_lib
 
 
@@ -109,6 +110,13 @@ class JAXTrainer:
         metric_values = _values(scope, self.metrics_variables, metric_values)
         return logs, (trainable, non_trainable, optimizer_values,
                       metric_values)
+
+    def _symbolic_build(self, iterator=None, data_batch=None):
+        # Keras' JAX `fit` builds the model on one batch's inputs first.
+        return keras_compat.symbolic_build(
+            super()._symbolic_build,
+            lambda data: step_lib.split_unlabeled(data)[0],
+            iterator, data_batch)
 
     def test_step(self, state, data):
         labeled, _ = step_lib.split_unlabeled(data)

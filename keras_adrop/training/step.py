@@ -24,6 +24,7 @@ from keras_adrop import keras_compat
 from keras_adrop.layers.embedding import Embedding
 from keras_adrop.layers.embedding import embedding_perturbations
 from keras_adrop.layers.recurrent import recurrent_masks
+from keras_adrop.regularizers.base import Penalty
 from keras_adrop.regularizers.base import all_layers
 from keras_adrop.regularizers.base import carried_states
 from keras_adrop.training.batch import ModelState
@@ -190,6 +191,8 @@ def _mean_over_batches(model, regularizer, batches):
     results, sizes, losses = [], [], []
     for batch in batches:
         result = regularizer.penalty(batch)
+        if not isinstance(result, Penalty):  # a `(value, logs)` pair
+            result = Penalty(*result)
         if batch.y is not None:
             losses += [
                 model.compute_loss(x=batch.x, y=batch.y, y_pred=outputs,

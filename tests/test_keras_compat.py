@@ -1,0 +1,70 @@
+"""The Keras internals the training step reads (keras_adrop/keras_compat.py).
+
+Each test fails loudly when a Keras release renames or changes one of them;
+the fused-kernel functions are checked in tests/test_fused.py.
+"""
+
+import inspect
+
+import keras
+import numpy as np
+
+import keras_adrop
+import pytest
+from keras_adrop import keras_compat
+
+pytestmark = pytest.mark.backend_neutral
+
+
+def _compiled():
+    inputs = keras.Input((3,))
+    model = keras.Model(inputs, keras.layers.Dense(
+        2, kernel_regularizer="l2")(inputs))
+    model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(True))
+    return model
+
+
+def test_compiled_loss_is_the_compiled_loss_without_model_losses():
+    model = _compiled()
+    x, y = np.ones((4, 3), "float32"), np.array([0, 1, 0, 1])
+    y_pred = model(x)
+    expected = keras.losses.SparseCategoricalCrossentropy(True)(y, y_pred)
+    got = keras_compat.compiled_loss(model, y, y_pred)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(got),
+                               keras.ops.convert_to_numpy(expected), rtol=1e-6)
+    assert model.losses  # the weight penalty exists and is left out
+
+
+def test_loss_tracker_is_the_metric_behind_the_loss_log():
+    model = _compiled()
+    tracker = keras_compat.loss_tracker(model)
+    assert isinstance(tracker, keras.metrics.Mean)
+    assert tracker.name == "loss"
+    assert any(m is tracker for m in model.metrics)
+
+
+def test_keras_mask_reads_the_padding_mask_of_an_output():
+    layer = keras.layers.Embedding(5, 2, mask_zero=True)
+    vectors = layer(np.array([[1, 2, 0]]))
+    mask = keras_compat.keras_mask(vectors)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(mask),
+                                  [[True, True, False]])
+    assert keras_compat.keras_mask(np.ones(3)) is None
+
+
+def test_wrapped_loss_arguments_of_string_and_wrapped_losses():
+    for loss in (keras.losses.BinaryCrossentropy(from_logits=True),
+                 keras.losses.SparseCategoricalCrossentropy(from_logits=True)):
+        assert keras_compat.wrapped_loss_arguments(loss)["from_logits"] is True
+    assert keras_compat.wrapped_loss_arguments("mse") == {}
+
+
+def test_symbolic_build_of_fit_has_the_signature_keras_adrop_overrides():
+    build = keras.Model._symbolic_build
+    assert list(inspect.signature(build).parameters) == [
+        "self", "iterator", "data_batch"]
+    if keras.backend.backend() == "jax":
+        from keras_adrop.training.jax_trainer import JAXTrainer
+
+        assert "_symbolic_build" in vars(JAXTrainer)
+    assert keras_adrop.RegularizedModel._symbolic_build is not None
