@@ -8,10 +8,11 @@ GPU and raises `NotImplementedError` elsewhere (JAX's `gru` also runs a
 layers call the same functions, through the wrappers below, whenever no
 per-example mask is active, so they run what Keras' own layer would run.
 
-Nothing else in keras_adrop imports `keras.src`. `tests/test_keras_compat.py`
-checks that these functions still exist, take the arguments passed here, and
-are the ones Keras' own layers call: a Keras release that moves them fails
-that test instead of silently turning the fused route off.
+Nothing else in keras_adrop imports `keras.src`. `tests/test_fused.py`
+checks that the fused functions still exist, take the arguments passed here,
+and are the ones Keras' own layers call (a Keras release that moves them
+fails there instead of silently turning the fused route off);
+`tests/test_keras_compat.py` checks the training-step helpers below.
 
 Example:
 
