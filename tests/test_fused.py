@@ -1,17 +1,14 @@
 """The fused route of LSTM and GRU (issue 14, item 2), on any backend.
 
-Runs under the TensorFlow backend in the main test run and once more under
-JAX in a subprocess (`test_the_same_under_jax`). On a CPU Keras' fused LSTM
+Backend-neutral: runs under TensorFlow in the main test run and under JAX in
+`KERAS_BACKEND=jax python -m pytest -m backend_neutral`. On a CPU Keras' fused LSTM
 has no kernel (TensorFlow and JAX) and neither has TensorFlow's GRU, so the
 `fused` fixture stands in for cuDNN with the plain recurrence those kernels
 compute; JAX's fused GRU (a `lax.scan`) runs for real.
 """
 
 import inspect
-import os
 import pathlib
-import subprocess
-import sys
 
 import keras
 import numpy as np
@@ -20,6 +17,8 @@ from keras import ops
 
 from keras_adrop import keras_compat
 from keras_adrop import layers
+
+pytestmark = pytest.mark.backend_neutral
 
 X = np.random.RandomState(0).randn(3, 6, 4).astype("float32")
 JAX = keras.backend.backend() == "jax"
@@ -294,17 +293,3 @@ def test_only_keras_compat_reaches_into_keras_private_modules():
         str(path.relative_to(package)) for path in package.rglob("*.py")
         if path.name != "keras_compat.py" and "keras.src" in path.read_text()]
     assert offenders == []
-
-
-@pytest.mark.skipif(JAX, reason="this is the JAX run")
-def test_the_same_under_jax():
-    """This file's tests pass under KERAS_BACKEND=jax as well."""
-    env = dict(os.environ, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu")
-    result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider",
-         __file__],
-        env=env, capture_output=True, text=True, timeout=900,
-        cwd=pathlib.Path(__file__).parent.parent)
-    assert result.returncode == 0, (result.stdout[-3000:]
-                                    + result.stderr[-2000:])
-    assert "passed" in result.stdout and "skipped" in result.stdout

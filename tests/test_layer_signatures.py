@@ -19,6 +19,8 @@ CELLS = [(layers.LSTMCell, keras.layers.LSTMCell),
          (layers.GRUCell, keras.layers.GRUCell),
          (layers.SimpleRNNCell, keras.layers.SimpleRNNCell)]
 OURS = {"zoneout", "cell_zoneout", "recurrent_dropconnect", "dropconnect_mode"}
+pytestmark = pytest.mark.backend_neutral
+
 X = np.random.RandomState(0).randn(2, 3, 4).astype("float32")
 
 
