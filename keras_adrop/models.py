@@ -115,7 +115,7 @@ class RegularizedModel(trainer_class(), keras.Model):
             t for trackers in self.regularizer_trackers for t in trackers
         ]
 
-    def evaluation_logs(self, logs):
+    def _evaluation_logs(self, logs):
         """`logs` of a test step without the training-only metrics."""
         for tracker in self._training_only_trackers():
             logs.pop(tracker.name, None)
@@ -126,7 +126,7 @@ class RegularizedModel(trainer_class(), keras.Model):
         # metrics when they saw no update (no "val_*_penalty: 0.0" in logs).
         result = super().get_metrics_result()
         for tracker in self._training_only_trackers():
-            if not self.metric_seen(tracker):
+            if not self._metric_seen(tracker):
                 result.pop(tracker.name, None)
         return result
 

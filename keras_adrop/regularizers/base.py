@@ -189,6 +189,11 @@ class Regularizer:
         """dict layer -> "full" or "random": base masks `base_masks` sets."""
         return {}
 
+    def observed_embeddings(self):
+        """keras_adrop `Embedding` layers whose output shape and padding mask
+        the base pass records for this regularizer (`batch.embeddings`)."""
+        return []
+
     def penalty(self, batch):
         """The `Penalty` (or a `(value, logs)` pair) of a `TrainingBatch`."""
         raise NotImplementedError

@@ -98,6 +98,9 @@ class EmbeddingPerturbation(Regularizer):
         gradients = batch.gradient(perturbed_objective, starts)
         return {layer: ops.stop_gradient(g) for layer, g in gradients.items()}
 
+    def observed_embeddings(self):
+        return list(self.layers)
+
     def perturbed_layers(self, batch):
         """`(layer, shape, padding mask)` of each layer the base pass ran."""
         return [(layer, *batch.embeddings[layer]) for layer in self.layers

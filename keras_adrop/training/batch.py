@@ -66,7 +66,9 @@ class TrainingBatch:
             a `(tensor, scale)` pair.
         embeddings: dict keras_adrop `Embedding` layer -> `(shape, mask)` of
             its output in the base pass (`mask` the `(batch, time)` padding
-            mask): where a perturbation of the word vectors lives.
+            mask), for the layers a regularizer observes
+            (`Regularizer.observed_embeddings`): where a perturbation of the
+            word vectors lives.
         batch_size: Number of examples (a scalar tensor).
         y, sample_weight: The labels and sample weights (None for an
             unlabeled batch).

@@ -101,8 +101,7 @@ class JAXTrainer:
         optimizer_values = keep(new_optimizer, optimizer_values)
         non_trainable = keep(non_trainable_after, non_trainable)
 
-        labeled, _ = step_lib.split_unlabeled(data)
-        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(labeled)
+        x, y, sample_weight = step_lib.labeled_data(data)
         with keras.StatelessScope(
                 list(zip(self.metrics_variables, metric_values))) as scope:
             step_lib.record_step(self, loss, step_lib.batch_size_of(x))
@@ -121,9 +120,9 @@ class JAXTrainer:
     def test_step(self, state, data):
         labeled, _ = step_lib.split_unlabeled(data)
         logs, state = super().test_step(state, labeled)
-        return self.evaluation_logs(logs), state
+        return self._evaluation_logs(logs), state
 
-    def metric_seen(self, tracker):
+    def _metric_seen(self, tracker):
         """False only when `tracker` has certainly seen no update."""
         count = tracker.count.value
         if isinstance(count, jax.core.Tracer):

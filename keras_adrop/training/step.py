@@ -21,7 +21,6 @@ from keras import ops
 
 from keras_adrop import divergences
 from keras_adrop import keras_compat
-from keras_adrop.layers.embedding import Embedding
 from keras_adrop.layers.embedding import embedding_perturbations
 from keras_adrop.layers.recurrent import recurrent_masks
 from keras_adrop.regularizers.base import Penalty
@@ -57,6 +56,12 @@ def split_unlabeled(data):
     if isinstance(data, dict) and set(data) == {"labeled", "unlabeled"}:
         return data["labeled"], data["unlabeled"]
     return data, None
+
+
+def labeled_data(data):
+    """`(x, y, sample_weight)` of the labeled part of `fit`'s `data`."""
+    labeled, _ = split_unlabeled(data)
+    return keras.utils.unpack_x_y_sample_weight(labeled)
 
 
 def batch_size_of(x):
@@ -115,8 +120,8 @@ def base_pass(model, x, gradient, y=None, sample_weight=None, replicas=1):
             return vectors
         return identity
 
-    recorders = {layer: record(layer) for layer in all_layers(model)
-                 if isinstance(layer, Embedding)}
+    recorders = {layer: record(layer) for regularizer in model.regularizers
+                 for layer in regularizer.observed_embeddings()}
     with recurrent_masks(masks), embedding_perturbations(recorders):
         outputs = model(x, training=True)
     state.base_pass_done()
@@ -145,8 +150,8 @@ def regularized_loss(model, data, gradient, replicas=1):
     Returns:
         A `StepLoss`.
     """
-    labeled, unlabeled = split_unlabeled(data)
-    x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(labeled)
+    x, y, sample_weight = labeled_data(data)
+    _, unlabeled = split_unlabeled(data)
     batch = base_pass(model, x, gradient, y, sample_weight, replicas)
     supervised = model.compute_loss(
         x=x, y=y, y_pred=batch.outputs, sample_weight=sample_weight,

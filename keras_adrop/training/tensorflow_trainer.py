@@ -9,7 +9,6 @@ with mixed precision (the optimizer's loss scale), jit-compiled or not.
 
 import contextlib
 
-import keras
 import tensorflow as tf
 from keras import ops
 
@@ -60,17 +59,16 @@ class TensorFlowTrainer:
             gradients = [None if g is None else tf.identity(g)
                          for g in gradients]
         self.optimizer.apply(gradients, self.trainable_weights)
-        labeled, _ = step_lib.split_unlabeled(data)
-        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(labeled)
+        x, y, sample_weight = step_lib.labeled_data(data)
         step_lib.record_step(self, loss, step_lib.batch_size_of(x), replicas)
         return self.compute_metrics(x, y, loss.y_pred,
                                     sample_weight=sample_weight)
 
     def test_step(self, data):
         labeled, _ = step_lib.split_unlabeled(data)
-        return self.evaluation_logs(super().test_step(labeled))
+        return self._evaluation_logs(super().test_step(labeled))
 
-    def metric_seen(self, tracker):
+    def _metric_seen(self, tracker):
         """False only when `tracker` has certainly seen no update."""
         if not tf.executing_eagerly():
             return True
