@@ -20,10 +20,9 @@ error climbs. The methods, each from the same initial weights for a seed:
   with K = 1 or 2 search steps and `floor(delta * units)` flipped units.
   The model is compiled with `loss="mse"`; its penalty is the squared
   difference between the full network's forecast and the forecast under
-  the worst recurrent mask, in squared degrees C. Until the divergence is
-  read from the compiled loss, a regression model passes it explicitly:
-  `divergence="squared_logits", from_logits=True`, which for a linear
-  output is exactly that squared error on the outputs.
+  the worst recurrent mask, in squared degrees C: the divergence is read
+  from the compiled loss (squared error on the outputs for a regression
+  loss), so no `divergence` argument is needed.
 
 The model takes raw weather in (a `Normalization` layer adapted on the
 training inputs) and gives degrees C out (a `Rescaling` layer), so its
@@ -126,8 +125,7 @@ def build_model(method, args, seed, train_data):
         model = keras_adrop.AdversarialDropoutModel(
             inputs, outputs, delta=args.delta,
             iterations=int(method[len("adversarial_k"):]), seed=seed,
-            # Squared error on the outputs (see the module docstring).
-            divergence="squared_logits", from_logits=True, name=method,
+            name=method,
         )
     steps_per_epoch = math.ceil(len(y_train) / args.batch_size)
     learning_rate = keras.optimizers.schedules.CosineDecay(

@@ -256,3 +256,52 @@ def divergence_for_loss(loss):
         "for a softmax, 'binary_kl' for sigmoids) and, for 'kl' and "
         "'binary_kl', `from_logits=` to the model or regularizer."
     )
+
+
+def resolve(divergence, from_logits, loss):
+    """The `(divergence, from_logits)` a regularizer compares outputs with.
+
+    What the user gave wins; what they left out (None) is read from the
+    compiled loss with `divergence_for_loss`. A probability divergence
+    ("kl", "squared_probs", ...) with a loss that reads the outputs as
+    values (MSE, ...) and no `from_logits` cannot be read and raises;
+    "squared_logits" then compares the values as they are.
+
+    Args:
+        divergence: A name of `DIVERGENCES`, or None.
+        from_logits: True, False or None.
+        loss: The model's compiled loss (`model.loss`).
+
+    Returns:
+        A `DivergenceChoice`.
+
+    Raises:
+        ValueError: naming `divergence` or `from_logits` when the loss does
+            not say what was left out.
+
+    Example:
+
+    >>> resolve(None, None, "mse")
+    DivergenceChoice(divergence='squared_error', from_logits=None)
+    >>> resolve("squared_logits", None, "mse")
+    DivergenceChoice(divergence='squared_logits', from_logits=True)
+    """
+    if divergence is not None and (from_logits is not None
+                                   or divergence == "squared_error"):
+        return DivergenceChoice(divergence, from_logits)
+    read = divergence_for_loss(loss)
+    if from_logits is None:
+        from_logits = read.from_logits
+    if divergence is None:
+        return DivergenceChoice(read.divergence, from_logits)
+    if from_logits is None:  # the loss reads the outputs as values
+        if divergence == "squared_logits":
+            return DivergenceChoice(divergence, True)
+        raise ValueError(
+            f"divergence={divergence!r} compares probabilities, but the "
+            f"compiled loss {loss!r} reads the outputs as values, so whether "
+            "they are logits cannot be read from it. Pass `from_logits=True` "
+            "or `from_logits=False`, or leave `divergence` out (squared "
+            "error on the outputs)."
+        )
+    return DivergenceChoice(divergence, from_logits)

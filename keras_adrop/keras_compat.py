@@ -111,16 +111,6 @@ def compiled_loss(model, y, y_pred, sample_weight=None):
     return model._compile_loss(y, y_pred, sample_weight)
 
 
-def wrapped_loss_arguments(loss):
-    """The keyword arguments a `LossFunctionWrapper` passes to its function.
-
-    `keras.losses.get("categorical_crossentropy")` and
-    `keras.losses.LossFunctionWrapper(fn, from_logits=True)` keep them
-    there; other objects have none.
-    """
-    return dict(getattr(loss, "_fn_kwargs", None) or {})
-
-
 def first_batch(iterator):
     """The first batch of a Keras epoch iterator, as `fit` reads it to
     build the model symbolically (`Trainer._symbolic_build`)."""

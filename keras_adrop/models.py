@@ -169,8 +169,10 @@ class AdversarialDropoutModel(RegularizedModel):
         iterations: K, influence-map/flip steps. Default 1.
         penalty_weight: lambda. Default 1.0.
         penalty_rampup_steps: Ramp lambda up over this many steps (0: off).
-        divergence: "kl" (default), "reverse_kl", "squared_logits",
-            "squared_probs".
+        divergence: "kl", "reverse_kl", "binary_kl", "squared_logits",
+            "squared_probs" or "squared_error"; default: read from the
+            compiled loss (KL for cross-entropies, squared error on the
+            outputs for regression losses such as "mse").
         base_mask: "expectation" (default) or "random".
         stop_target_gradient: Hold the eps0 outputs constant. Default True.
         adversarial_layers: Names of the adversarial layers (default: all
@@ -205,7 +207,7 @@ class AdversarialDropoutModel(RegularizedModel):
         iterations=1,
         penalty_weight=1.0,
         penalty_rampup_steps=0,
-        divergence="kl",
+        divergence=None,
         base_mask="expectation",
         stop_target_gradient=True,
         adversarial_layers=None,

@@ -52,13 +52,6 @@ def test_keras_mask_reads_the_padding_mask_of_an_output():
     assert keras_compat.keras_mask(np.ones(3)) is None
 
 
-def test_wrapped_loss_arguments_of_string_and_wrapped_losses():
-    for loss in (keras.losses.BinaryCrossentropy(from_logits=True),
-                 keras.losses.SparseCategoricalCrossentropy(from_logits=True)):
-        assert keras_compat.wrapped_loss_arguments(loss)["from_logits"] is True
-    assert keras_compat.wrapped_loss_arguments("mse") == {}
-
-
 def test_symbolic_build_of_fit_has_the_signature_keras_adrop_overrides():
     build = keras.Model._symbolic_build
     assert list(inspect.signature(build).parameters) == [

@@ -29,8 +29,10 @@ class AdversarialDropout(RecurrentMaskRegularizer):
         iterations: K, the number of influence-map/flip steps. Default 1.
         weight: lambda, the penalty's weight in the loss. Default 1.0.
         rampup_steps: Optional ramp-up of the weight (see `Regularizer`).
-        divergence: "kl" (default), "reverse_kl", "squared_logits" or
-            "squared_probs".
+        divergence: "kl", "reverse_kl", "binary_kl", "squared_logits",
+            "squared_probs" or "squared_error"; default (None): read from
+            the compiled loss (`keras_adrop.divergences.divergence_for_loss`:
+            KL for cross-entropies, squared error for regression losses).
         base_mask: "expectation" (default; eps0 = all ones, the full
             network) or "random" (eps0 a fresh variational mask with each
             layer's `recurrent_dropout` rate).
@@ -59,7 +61,7 @@ class AdversarialDropout(RecurrentMaskRegularizer):
         iterations=1,
         weight=1.0,
         rampup_steps=0,
-        divergence="kl",
+        divergence=None,
         base_mask="expectation",
         stop_target_gradient=True,
         layers=None,
@@ -229,7 +231,7 @@ class LastStateAdversarialDropout(AdversarialDropout):
     """
 
     def __init__(self, delta=0.03, iterations=1, weight=1.0, rampup_steps=0,
-                 divergence="kl", stop_target_gradient=True, layers=None,
+                 divergence=None, stop_target_gradient=True, layers=None,
                  from_logits=None, seed=None,
                  name="last_state_adversarial_dropout", base_mask=None):
         if base_mask not in (None, "expectation"):

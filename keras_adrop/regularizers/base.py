@@ -13,19 +13,8 @@ import keras
 from keras import ops
 
 from keras_adrop import divergences
-from keras_adrop import keras_compat
 from keras_adrop.layers.recurrent import MaskedRNN
 from keras_adrop.masks import per_example_uniform
-
-# String losses whose Keras default is from_logits=False.
-_PROBABILITY_LOSSES = (
-    "sparse_categorical_crossentropy",
-    "categorical_crossentropy",
-    "binary_crossentropy",
-    "kl_divergence",
-    "kld",
-)
-
 
 def all_layers(model):
     """Every layer inside `model`, depth first, each once.
@@ -200,10 +189,8 @@ class Regularizer:
 
     def outputs_are_logits(self, model):
         """`self.from_logits`, or read from the compiled loss when None."""
-        from_logits = getattr(self, "from_logits", None)
-        if from_logits is None:
-            return infer_from_logits(model)
-        return from_logits
+        return divergences.resolve(
+            "kl", getattr(self, "from_logits", None), model.loss).from_logits
 
     def metric_names(self):
         """Names of the metrics this regularizer logs (penalty first)."""
@@ -240,34 +227,15 @@ def _snake_case(name):
     return "".join(out)
 
 
-def infer_from_logits(model):
-    """Whether the compiled loss reads logits; raises when it cannot tell."""
-    loss = getattr(model, "loss", None)
-    if isinstance(loss, str):
-        if loss in _PROBABILITY_LOSSES:
-            return False
-    elif loss is not None:
-        from_logits = getattr(loss, "from_logits", None)
-        if from_logits is None:
-            from_logits = keras_compat.wrapped_loss_arguments(loss).get(
-                "from_logits")
-        if from_logits is not None:
-            return bool(from_logits)
-    raise ValueError(
-        "Cannot tell from the compiled loss whether the model outputs logits "
-        f"or probabilities (loss={loss!r}). Pass `from_logits=True` or "
-        "`from_logits=False` to the regularizer."
-    )
-
-
 class RecurrentMaskRegularizer(Regularizer):
     """A regularizer acting on the recurrent masks of keras_adrop layers.
 
     Finds its layers when built and compares two outputs with a divergence.
 
     Args:
-        divergence: How two outputs are compared (see
-            `keras_adrop.divergences.divergence`).
+        divergence: How two outputs are compared (a name of
+            `keras_adrop.divergences.DIVERGENCES`); None: read from the
+            compiled loss (`keras_adrop.divergences.resolve`).
         layers: Names of the layers it acts on (default: every keras_adrop
             recurrent layer of the model).
         from_logits: Whether the model outputs logits; default: read from
@@ -275,10 +243,11 @@ class RecurrentMaskRegularizer(Regularizer):
         **kwargs: `weight`, `rampup_steps`, `seed`, `name` of `Regularizer`.
     """
 
-    def __init__(self, divergence="kl", layers=None, from_logits=None,
+    def __init__(self, divergence=None, layers=None, from_logits=None,
                  **kwargs):
         super().__init__(**kwargs)
-        divergences.check_divergence(divergence)
+        if divergence is not None:
+            divergences.check_divergence(divergence)
         self.divergence = divergence
         self.layer_names = names_of(layers)
         self.from_logits = from_logits
@@ -316,10 +285,15 @@ class RecurrentMaskRegularizer(Regularizer):
 
     def compare(self, batch, target, outputs):
         """`sum(lambda * D[target || outputs])` over the batch (rule 6)."""
+        divergence, from_logits = self.resolved_divergence(batch.model)
         return divergences.weighted_divergence(
-            self.divergence, target, outputs,
-            self.outputs_are_logits(batch.model), batch.weights,
-        )
+            divergence, target, outputs, from_logits, batch.weights)
+
+    def resolved_divergence(self, model):
+        """`(divergence, from_logits)`: as given, the rest read from the
+        compiled loss (`keras_adrop.divergences.resolve`)."""
+        return divergences.resolve(self.divergence, self.from_logits,
+                                   model.loss)
 
     def get_config(self):
         return {
