@@ -1,7 +1,9 @@
-"""benchmarks/backends.py: what it times and how it reports (no timing)."""
+"""benchmarks/backends.py, tuner_check.py and gpu_check.sh: what they run
+and how they report (no timing)."""
 
 import importlib.util
 import pathlib
+import subprocess
 
 import pytest
 
@@ -33,3 +35,31 @@ def test_report_gives_each_backend_and_the_jax_over_tensorflow_ratio():
     assert "| adversarial_k2 | 30.0 | 60.0 | 2.00 |" in text
     assert "| k1_over_variational | 2.00 | 2.00 |" in text
     assert "| layer_over_keras | 0.90 | 0.90 |" in text
+
+
+TUNER = pathlib.Path(__file__).parents[1] / "benchmarks" / "tuner_check.py"
+tuner_spec = importlib.util.spec_from_file_location("tuner_check", TUNER)
+tuner_check = importlib.util.module_from_spec(tuner_spec)
+tuner_spec.loader.exec_module(tuner_check)
+
+
+@pytest.mark.backend_neutral
+def test_the_tuner_check_searches_delta_as_flips_and_k(tmp_path,
+                                                        monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    trials = tuner_check.main(["--quick"])
+    assert len(trials) == 2
+    for trial in trials:
+        hp = trial.hyperparameters
+        assert 1 <= hp.get("flips") <= 5 and hp.get("iterations") in (1, 2)
+        assert 0.0 <= trial.score <= 1.0
+
+
+@pytest.mark.slow
+def test_the_gpu_check_script_runs_on_a_cpu_with_quick_shapes():
+    script = PATH.parent / "gpu_check.sh"
+    done = subprocess.run(["bash", str(script), "--quick"],
+                          capture_output=True, text=True, timeout=1200)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "| k2_over_variational |" in done.stdout
+    assert "KerasTuner random search on digits (jax" in done.stdout

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# The GPU check of issue 12: on a machine with an NVIDIA GPU and JAX (no
+# TensorFlow needed, nothing fetched from the internet: carry keras,
+# keras-tuner and keras_adrop's small dependencies as wheels), it prints
+# the step time of every method at the paper's shapes (sequential MNIST
+# T=784, LSTM 100, batch 128; PTB 2x650) with the ratios of
+# benchmarks/backends.py, then runs a short KerasTuner random search over
+# delta and K on the digits. Under 8 minutes on a GPU. Runs on a CPU too:
+#
+#   bash benchmarks/gpu_check.sh --quick
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export KERAS_BACKEND=jax PYTHONUNBUFFERED=1
+quick=()
+if [[ "${1:-}" == "--quick" ]]; then quick=(--quick); fi
+python -c "import jax; print('device:', jax.devices()[0].device_kind)"
+python benchmarks/backends.py --backends jax "${quick[@]}"
+python benchmarks/tuner_check.py "${quick[@]}"
