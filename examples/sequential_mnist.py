@@ -56,7 +56,6 @@ several `--seed` values before drawing conclusions.
 import argparse
 import math
 import os
-import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -65,12 +64,12 @@ import numpy as np  # noqa: E402
 
 import keras_adrop  # noqa: E402
 import keras_adrop.datasets  # noqa: E402,F401
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import _common  # noqa: E402  (examples/_common.py)
+from keras_adrop import reporting  # noqa: E402
+from keras_adrop.methods import get_method  # noqa: E402
 
 METHODS = ("variational", "adversarial_k1", "adversarial_k2")  # the default
-# Every method that can be selected by name with --methods.
+# The methods of keras_adrop.methods this example offers (--methods): the
+# Table 1 rows, which need no embedding.
 AVAILABLE_METHODS = (
     "unregularized",
     "variational",
@@ -79,8 +78,6 @@ AVAILABLE_METHODS = (
     "adversarial_k1",
     "adversarial_k2",
 )
-# Methods whose LSTM draws random recurrent masks with rate p.
-RANDOM_MASK_METHODS = ("variational", "fraternal", "expectation_linearization")
 
 DATASETS = ("digits", "smnist", "pmnist", "smnist196", "pmnist196", "rows")
 
@@ -155,45 +152,20 @@ def build_model(method, args):
     weights.
     """
     keras.utils.set_random_seed(args.seed)
+    # Raises, listing the known methods, for an unknown name.
+    spec = get_method(method, delta=args.delta, seed=args.seed)
     inputs = keras.Input(args.input_shape)
     # Adversarial dropout's base pass is the full network (base_mask=
     # "expectation", as in the paper's sMNIST runs), so only the methods with
     # random masks use a recurrent dropout rate.
-    rate = args.recurrent_dropout if method in RANDOM_MASK_METHODS else 0.0
     hidden = keras_adrop.layers.LSTM(
         args.units,
-        recurrent_dropout=rate,
+        recurrent_dropout=spec.recurrent_dropout(args.recurrent_dropout),
         seed=args.seed,
         name="lstm",  # same metric names for every model in the run
     )(inputs)
     outputs = keras.layers.Dense(10)(hidden)  # logits
-    if method in ("unregularized", "variational"):
-        model = keras.Model(inputs, outputs, name=method)
-    elif method == "fraternal":
-        model = keras_adrop.RegularizedModel(
-            inputs, outputs, name=method,
-            regularizers=[keras_adrop.regularizers.FraternalDropout(
-                seed=args.seed)],
-        )
-    elif method == "expectation_linearization":
-        model = keras_adrop.RegularizedModel(
-            inputs, outputs, name=method,
-            regularizers=[keras_adrop.regularizers.ExpectationLinearization(
-                seed=args.seed)],
-        )
-    elif method.startswith("adversarial_k"):
-        model = keras_adrop.AdversarialDropoutModel(
-            inputs,
-            outputs,
-            delta=args.delta,
-            iterations=int(method[len("adversarial_k"):]),
-            seed=args.seed,
-            name=method,
-        )
-    else:
-        raise ValueError(
-            f"Unknown method {method!r}; choose from {AVAILABLE_METHODS}."
-        )
+    model = spec.build_model(inputs, outputs)
     # Cosine decay to zero over the run: a high learning rate learns the
     # 64-step sequences quickly, and the decay makes the final epoch (the
     # one compared) a stable end point rather than one noisy step.
@@ -212,7 +184,7 @@ def build_model(method, args):
 def train(method, args, train_data, validation_data, test_data):
     """Trains one method and returns its metrics and history as a dict."""
     model = build_model(method, args)
-    timer = _common.EpochTimer()
+    timer = reporting.EpochTimer()
     callbacks = [timer]
     if args.tensorboard:
         log_dir = os.path.join(args.tensorboard, method)
@@ -228,16 +200,16 @@ def train(method, args, train_data, validation_data, test_data):
         batch_size=args.batch_size,
         callbacks=callbacks,
         # A live progress bar in a terminal, one line per epoch in a log.
-        verbose=1 if sys.stdout.isatty() else 2,
+        verbose=reporting.verbosity(),
     )
-    history = {k: [float(v) for v in vs] for k, vs in history.history.items()}
+    history = reporting.history_lists(history)
     test = model.evaluate(*test_data, verbose=0, return_dict=True)
     if args.export:
         # The inference network only: no masks, no penalties.
         model.export(os.path.join(args.export, method), verbose=False)
     # The adversarial models log `loss` = cross-entropy + penalty; compare the
     # cross-entropy alone (`supervised_loss`), which every method has.
-    train_loss = history.get("supervised_loss", history["loss"])
+    train_loss = reporting.supervised_loss(history)
     return {
         "test_error_percent": 100.0 * (1.0 - float(test["accuracy"])),
         "validation_error_percent": 100.0 * (
@@ -252,66 +224,31 @@ def train(method, args, train_data, validation_data, test_data):
     }
 
 
-def markdown_table(metrics):
-    """The summary table, one row per method."""
-    lines = [
-        "| method | test error % | train s/epoch | final train loss |",
-        "|---|---:|---:|---:|",
-    ]
-    for method, m in metrics.items():
-        lines.append(
-            f"| {method} | {m['test_error_percent']:.2f} "
-            f"| {m['train_seconds_per_epoch']:.2f} "
-            f"| {m['final_train_loss']:.4f} |"
-        )
-    return "\n".join(lines)
-
-
-def plot_learning_curves(metrics, path):
-    """Test error and training cross-entropy per epoch, one line per method."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib import ticker
-
-    fig, (ax_error, ax_loss) = plt.subplots(1, 2, figsize=(11, 4))
-    for method, m in metrics.items():
-        history = m["history"]
-        epochs = np.arange(1, len(history["loss"]) + 1)
-        val_error = 100.0 * (1.0 - np.array(history["val_accuracy"]))
-        train_loss = history.get("supervised_loss", history["loss"])
-        ax_error.plot(epochs, val_error, label=method)
-        ax_loss.plot(epochs, train_loss, label=method)
-    ax_error.set(
-        xlabel="epoch", ylabel="validation error (%)",
-        title="Validation error (the test set for the digits)",
-        yscale="log",
-    )
-    # Plain percentages on the log axis, so the last epochs are readable.
-    ax_error.set_yticks([1, 2, 3, 5, 10, 20, 50, 100])
-    ax_error.yaxis.set_major_formatter(ticker.FormatStrFormatter("%g"))
-    ax_error.yaxis.set_minor_formatter(ticker.NullFormatter())
-    ax_loss.set(
-        xlabel="epoch",
-        ylabel="cross-entropy",
-        title="Training loss (supervised part)",
-        yscale="log",
-    )
-    for ax in (ax_error, ax_loss):
-        ax.grid(alpha=0.3)
-        ax.legend()
-    _common.save_figure(fig, path)
+TABLE = [
+    reporting.Column("test error %", "test_error_percent"),
+    reporting.Column("train s/epoch", "train_seconds_per_epoch"),
+    reporting.Column("final train loss", "final_train_loss", ".4f"),
+]
+CURVES = [
+    reporting.Panel("val_accuracy", "validation error (%)",
+                    "Validation error (the test set for the digits)",
+                    transform=reporting.error_percent,
+                    ticks=(1, 2, 3, 5, 10, 20, 50, 100)),
+    reporting.Panel(reporting.supervised_loss, "cross-entropy",
+                    "Training loss (supervised part)"),
+]
 
 
 def write_report(results, output_dir):
     """Prints the table and writes results.json and learning_curves.png."""
-    return _common.report(
-        results, output_dir, markdown_table(results["methods"]),
+    return reporting.report(
+        results, output_dir, reporting.method_table(results["methods"], TABLE),
         "final train loss: cross-entropy of the last epoch's training "
         "passes (variational: with its random recurrent masks; adversarial: "
         "the full network, penalty excluded).",
-        plot_learning_curves, "learning_curves.png")
+        lambda methods, path: reporting.plot_curves(
+            {m: r["history"] for m, r in methods.items()}, path, CURVES),
+        "learning_curves.png")
 
 
 def parse_args(argv=None):
