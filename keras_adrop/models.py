@@ -15,7 +15,7 @@ Inference (`predict`, `evaluate`, `export`) runs the plain network.
 import keras
 
 from keras_adrop.regularizers import AdversarialDropout
-from keras_adrop.regularizers import Regularizer
+from keras_adrop.regularizers import ModelRegularizer
 from keras_adrop.training import step as step_lib
 from keras_adrop.training import gradient_function
 from keras_adrop.training import trainer_class
@@ -32,7 +32,7 @@ class RegularizedModel(trainer_class(), keras.Model):
         *args: `inputs, outputs` as for `keras.Model`. To wrap an existing
             model `base`, pass `base.inputs, base.outputs` (functional or
             built Sequential) or `x = keras.Input(...); (x, base(x))`.
-        regularizers: List of `keras_adrop.regularizers.Regularizer`
+        regularizers: List of `keras_adrop.regularizers.ModelRegularizer`
             objects; each logs its penalty as `<name>_penalty`. An empty
             list trains like `keras.Model`.
         **kwargs: `name` and the other arguments of `keras.Model`.
@@ -70,7 +70,7 @@ class RegularizedModel(trainer_class(), keras.Model):
 
     def __init__(self, *args, regularizers=(), **kwargs):
         super().__init__(*args, **kwargs)
-        if isinstance(regularizers, Regularizer):
+        if isinstance(regularizers, ModelRegularizer):
             regularizers = [regularizers]
         regularizers = [
             keras.saving.deserialize_keras_object(r) if isinstance(r, dict)
@@ -78,10 +78,10 @@ class RegularizedModel(trainer_class(), keras.Model):
             for r in regularizers
         ]
         for regularizer in regularizers:
-            if not isinstance(regularizer, Regularizer):
+            if not isinstance(regularizer, ModelRegularizer):
                 raise ValueError(
                     "`regularizers` must be a list of keras_adrop.regularizers"
-                    f".Regularizer objects. Received: {regularizer!r}"
+                    f".ModelRegularizer objects. Received: {regularizer!r}"
                 )
         names = [r.name for r in regularizers]
         if len(set(names)) != len(names):
@@ -159,8 +159,8 @@ class AdversarialDropoutModel(RegularizedModel):
 
     Shorthand for `RegularizedModel(inputs, outputs,
     regularizers=[AdversarialDropout(...)])`; the arguments are those of
-    `keras_adrop.regularizers.AdversarialDropout` (with `penalty_weight` and
-    `penalty_rampup_steps` for its `weight` and `rampup_steps`).
+    `keras_adrop.regularizers.AdversarialDropout` (with
+    `penalty_rampup_steps` for its `rampup_steps`).
 
     Args:
         *args: `inputs, outputs`, as for `keras.Model`.
@@ -225,7 +225,7 @@ class AdversarialDropoutModel(RegularizedModel):
         regularizer = AdversarialDropout(
             delta=delta,
             iterations=iterations,
-            weight=penalty_weight,
+            penalty_weight=penalty_weight,
             rampup_steps=penalty_rampup_steps,
             divergence=divergence,
             base_mask=base_mask,
@@ -270,7 +270,7 @@ class AdversarialDropoutModel(RegularizedModel):
         config.update(
             delta=reg.delta,
             iterations=reg.iterations,
-            penalty_weight=reg.weight,
+            penalty_weight=reg.penalty_weight,
             penalty_rampup_steps=reg.rampup_steps,
             divergence=reg.divergence,
             base_mask=reg.base_mask,

@@ -8,7 +8,11 @@ import pytest  # noqa: E402
 
 @pytest.fixture(autouse=True)
 def _fresh_keras_state():
-    """Every test starts from the same seeds and the float32 policy."""
+    """Every test starts from the same seeds and the float32 policy (and
+    sees the warnings that `keras_adrop.arguments.warn_once` gives once)."""
+    from keras_adrop import arguments
+
+    arguments.reset_warnings()
     keras.backend.clear_session()
     keras.utils.set_random_seed(1234)
     keras.config.set_dtype_policy("float32")

@@ -138,7 +138,7 @@ def test_penalty_is_zero_without_dropout(cls):
 
 @pytest.mark.parametrize("cls", [FraternalDropout, ExpectationLinearization])
 def test_fit_trains_and_round_trips(cls, tmp_path):
-    model = _model([cls(kappa=0.5, seed=3, from_logits=True)])
+    model = _model([cls(penalty_weight=0.5, seed=3, from_logits=True)])
     x, y = _data()
     history = model.fit(x, y, epochs=4, batch_size=16, verbose=0).history
     name = model.regularizers[0].name
@@ -153,7 +153,7 @@ def test_fit_trains_and_round_trips(cls, tmp_path):
     assert type(loaded.regularizers[0]) is cls
     assert loaded.regularizers[0].get_config() == \
         model.regularizers[0].get_config()
-    assert loaded.regularizers[0].kappa == 0.5
+    assert loaded.regularizers[0].penalty_weight == 0.5
     np.testing.assert_allclose(loaded.predict(x, verbose=0),
                                model.predict(x, verbose=0), atol=1e-6)
 
@@ -165,7 +165,7 @@ def test_combination_on_two_layers_sums_the_weighted_penalties():
     model = keras_adrop.RegularizedModel(
         inputs, keras.layers.Dense(CLASSES)(h), regularizers=[
             AdversarialDropout(delta=0.3, layers=["adversarial"], seed=0),
-            FraternalDropout(kappa=0.2, layers=["fraternal"], seed=0),
+            FraternalDropout(penalty_weight=0.2, layers=["fraternal"], seed=0),
         ])
     model.compile("adam", keras.losses.SparseCategoricalCrossentropy(True))
     x, y = _data()
@@ -195,7 +195,7 @@ def test_rule_9_passes_share_embedding_and_locked_dropout_noise(cls):
     penalty of exactly 0."""
     inputs = keras.Input((STEPS,), dtype="int32")
     h = layers.Embedding(12, 4, embedding_dropout=0.5, seed=1)(inputs)
-    h = layers.LockedDropout(0.5, seed=2)(h)
+    h = keras.layers.SpatialDropout1D(0.5, seed=2)(h)
     h = layers.LSTM(6, dropout=0.3, recurrent_dropout=0.0, seed=3)(h)
     h = keras.layers.Dropout(0.5, seed=4)(h)
     with pytest.warns(UserWarning, match="its penalty will be 0"):

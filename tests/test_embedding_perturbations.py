@@ -195,7 +195,8 @@ def test_vat_penalty_is_kl_to_the_clean_prediction():
 def test_adversarial_dropout_with_vat_logs_both_and_sums_them():
     model = _text_model([
         AdversarialDropout(delta=0.3, iterations=2, seed=0),
-        VirtualAdversarialPerturbation(epsilon=1.0, weight=0.5, seed=0),
+        VirtualAdversarialPerturbation(epsilon=1.0, penalty_weight=0.5,
+                                       seed=0),
     ])
     tokens, labels = _tokens()
     history = model.fit(tokens, labels, epochs=2, batch_size=16,
@@ -266,7 +267,7 @@ def test_errors_name_the_argument():
 
 def test_round_trip_with_every_embedding_regularizer(tmp_path):
     regularizers = [
-        AdversarialPerturbation(epsilon=3.0, weight=0.5, seed=1),
+        AdversarialPerturbation(epsilon=3.0, penalty_weight=0.5, seed=1),
         VirtualAdversarialPerturbation(epsilon=2.0, xi=0.5,
                                        power_iterations=2, seed=2),
         LastStateAdversarialDropout(delta=0.2, seed=3),

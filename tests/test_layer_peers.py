@@ -126,7 +126,7 @@ def test_embedding_dropout_drops_whole_words():
 
 
 def test_locked_dropout_shares_the_mask_over_time():
-    dropout = layers.LockedDropout(0.5, seed=0)
+    dropout = keras.layers.SpatialDropout1D(0.5, seed=0)  # LockedDropout
     y = dropout(np.ones((4, 6, 8), "float32"), training=True).numpy()
     assert set(np.unique(y)) == {0.0, 2.0}
     np.testing.assert_array_equal(y, np.repeat(y[:, :1], 6, axis=1))
@@ -136,7 +136,7 @@ def test_locked_dropout_shares_the_mask_over_time():
 def test_activation_regularization_formulas_with_padding():
     h = np.random.RandomState(3).randn(2, 4, 3).astype("float32")
     mask = np.array([[1, 1, 1, 1], [1, 1, 0, 0]], bool)
-    layer = layers.ActivationRegularization(alpha=2.0, beta=3.0)
+    layer = layers.RecurrentActivityRegularization(alpha=2.0, beta=3.0)
     out = layer(h, training=True, mask=tf.constant(mask))
     np.testing.assert_array_equal(out, h)  # identity
     ar, tar = [float(v) for v in layer.losses]
@@ -152,11 +152,11 @@ def test_every_layer_round_trips_in_a_model(tmp_path):
     inputs = keras.Input((5,), dtype="int32")
     h = layers.Embedding(20, 4, mask_zero=True, embedding_dropout=0.1,
                          seed=1)(inputs)
-    h = layers.LockedDropout(0.2, seed=2)(h)
+    h = keras.layers.SpatialDropout1D(0.2, seed=2)(h)
     h = layers.LSTM(6, zoneout=0.1, cell_zoneout=0.3,
                     recurrent_dropconnect=0.2, dropconnect_mode="row",
                     return_sequences=True, seed=3)(h)
-    h = layers.ActivationRegularization(alpha=1.0, beta=0.5)(h)
+    h = layers.RecurrentActivityRegularization(alpha=1.0, beta=0.5)(h)
     h = layers.GRU(5, zoneout=0.2, recurrent_dropconnect=0.1)(h)
     model = keras.Model(inputs, keras.layers.Dense(2)(h))
     model.compile("adam", keras.losses.SparseCategoricalCrossentropy(True))

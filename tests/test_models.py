@@ -97,7 +97,7 @@ def test_penalty_weight_and_rampup():
     history = _fit(model, epochs=1)
     np.testing.assert_allclose(history["loss"], history["supervised_loss"],
                                rtol=1e-6)
-    regularizer = AdversarialDropout(weight=2.0, rampup_steps=10)
+    regularizer = AdversarialDropout(penalty_weight=2.0, rampup_steps=10)
     np.testing.assert_allclose(
         [float(regularizer.current_weight(s)) for s in (0, 5, 10, 50)],
         [2 * np.exp(-5.0), 2 * np.exp(-5 * 0.25), 2.0, 2.0], rtol=1e-6)

@@ -31,7 +31,7 @@ from keras import ops
 import keras_adrop
 from keras_adrop.training import tensorflow_trainer
 from keras_adrop.regularizers import AdversarialDropout
-from keras_adrop.regularizers import Regularizer
+from keras_adrop.regularizers import ModelRegularizer
 
 WORKER = pathlib.Path(__file__).parent / "workers" / "resumable_fit.py"
 STEPS, FEATURES, CLASSES = 6, 2, 3
@@ -105,7 +105,7 @@ def test_nan_inputs_stop_training_before_the_nan_update(run_eagerly):
     assert all(np.isfinite(w).all() for w in model.get_weights())
 
 
-class _Exploding(Regularizer):
+class _Exploding(ModelRegularizer):
     """A penalty that overflows to inf (a test double for a diverging term)."""
 
     def penalty(self, batch):

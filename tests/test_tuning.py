@@ -82,7 +82,7 @@ def test_build_with_fixed_hp_gives_the_chosen_delta_and_k():
     assert regularizer.delta == pytest.approx(0.375)
     assert keras_adrop.masks.flip_budget(regularizer.delta, 8) == 3
     assert regularizer.iterations == 2
-    assert regularizer.weight == 1.0
+    assert regularizer.penalty_weight == 1.0
     assert regularizer.base_mask == "expectation"
     # Compiled like the example's model: Adam on a cosine schedule,
     # cross-entropy from logits, accuracy.
@@ -129,7 +129,7 @@ def test_penalty_weight_and_dropout_reach_the_model():
                                  dropout_range=(0.05, 0.3))
     model = hypermodel.build(fixed_hp(flips=1, iterations=2,
                                       penalty_weight=0.5, dropout=0.2))
-    assert model.adversarial_dropout.weight == 0.5
+    assert model.adversarial_dropout.penalty_weight == 0.5
     # Tuned recurrent dropout: the search starts from a random mask.
     assert model.adversarial_dropout.base_mask == "random"
     assert model.get_layer("lstm").recurrent_dropout == pytest.approx(0.2)

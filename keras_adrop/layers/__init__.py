@@ -1,4 +1,10 @@
-"""Recurrent layers whose recurrent dropout mask can be set from outside."""
+"""Recurrent layers whose recurrent dropout mask can be set from outside.
+
+Also the layer-level peers: `Embedding` (embedding dropout, perturbation
+hook) and `RecurrentActivityRegularization` (AR/TAR). Deprecated aliases:
+`ActivationRegularization` (use `RecurrentActivityRegularization`) and
+`LockedDropout` (use `keras.layers.SpatialDropout1D`).
+"""
 
 from keras_adrop.layers.embedding import Embedding
 from keras_adrop.layers.embedding import embedding_perturbations
@@ -8,9 +14,17 @@ from keras_adrop.layers.lstm import LSTM
 from keras_adrop.layers.lstm import LSTMCell
 from keras_adrop.layers.recurrent import MaskedRNN
 from keras_adrop.layers.recurrent import output_masks
+from keras_adrop.layers.recurrent import recurrent_kernel_masks
 from keras_adrop.layers.recurrent import recurrent_masks
-from keras_adrop.layers.sequence_regularization import ActivationRegularization
-from keras_adrop.layers.sequence_regularization import LockedDropout
+from keras_adrop.layers.sequence_regularization import (
+    ActivationRegularization,  # deprecated: RecurrentActivityRegularization
+)
+from keras_adrop.layers.sequence_regularization import (
+    LockedDropout,  # deprecated: keras.layers.SpatialDropout1D
+)
+from keras_adrop.layers.sequence_regularization import (
+    RecurrentActivityRegularization,
+)
 from keras_adrop.layers.simple_rnn import SimpleRNN
 from keras_adrop.layers.simple_rnn import SimpleRNNCell
 
@@ -23,9 +37,11 @@ __all__ = [
     "LSTMCell",
     "LockedDropout",
     "MaskedRNN",
+    "RecurrentActivityRegularization",
     "SimpleRNN",
     "SimpleRNNCell",
     "embedding_perturbations",
     "output_masks",
+    "recurrent_kernel_masks",
     "recurrent_masks",
 ]

@@ -9,7 +9,14 @@ run the model again with other masks and the same input/embedding dropout
 noise (docs/algorithm.md rule 9), on any backend.
 Several regularizers can share one model; each logs its own penalty.
 
-| class | method | default weight |
+Every regularizer is a `ModelRegularizer` (formerly `Regularizer`, a
+deprecated alias: Keras' `keras.regularizers.Regularizer` penalizes one
+weight tensor, these penalize the model's outputs across passes); its
+weight in the loss is `penalty_weight` (formerly `weight`, or `kappa` for
+fraternal dropout and expectation-linearization: deprecated keywords that
+still work, and old configs still load).
+
+| class | method | default penalty_weight |
 |---|---|---|
 | `AdversarialDropout` | adversarial dropout on recurrent connections (Park et al. 2019) | 1.0 |
 | `FraternalDropout` | two random masks, squared logit gap (Zolna et al. 2018) | 0.15 |
@@ -19,13 +26,15 @@ Several regularizers can share one model; each logs its own penalty.
 | `VirtualAdversarialPerturbation` | virtual adversarial training on embeddings (Miyato et al. 2017) | 1.0 |
 """
 
+import warnings
+
 from keras_adrop.regularizers.adversarial_dropout import AdversarialDropout
 from keras_adrop.regularizers.adversarial_dropout import (
     LastStateAdversarialDropout,
 )
+from keras_adrop.regularizers.base import ModelRegularizer
 from keras_adrop.regularizers.base import Penalty
 from keras_adrop.regularizers.base import RecurrentMaskRegularizer
-from keras_adrop.regularizers.base import Regularizer
 from keras_adrop.regularizers.base import all_layers
 from keras_adrop.regularizers.base import carried_states
 from keras_adrop.regularizers.base import masked_rnn_layers
@@ -48,13 +57,25 @@ __all__ = [
     "ExpectationLinearization",
     "FraternalDropout",
     "LastStateAdversarialDropout",
+    "ModelRegularizer",
     "Penalty",
     "RandomMaskEnsemble",
     "RecurrentMaskRegularizer",
-    "Regularizer",
     "VirtualAdversarialPerturbation",
     "all_layers",
     "carried_states",
     "masked_rnn_layers",
     "normalize_per_example",
 ]
+
+
+def __getattr__(name):
+    # The deprecated alias warns when it is used, and is the same class
+    # (isinstance and subclassing behave as before).
+    if name == "Regularizer":
+        warnings.warn(
+            "keras_adrop.regularizers.Regularizer is deprecated; use "
+            "keras_adrop.regularizers.ModelRegularizer (the same class).",
+            DeprecationWarning, stacklevel=2)
+        return ModelRegularizer
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

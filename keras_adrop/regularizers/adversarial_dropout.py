@@ -1,10 +1,9 @@
 """Adversarial dropout on the recurrent connections (Park et al., 2019)."""
 
-import warnings
-
 import keras
 from keras import ops
 
+from keras_adrop import arguments
 from keras_adrop import masks as masks_lib
 from keras_adrop.regularizers.base import RecurrentMaskRegularizer
 from keras_adrop.regularizers.base import Penalty
@@ -20,15 +19,17 @@ class AdversarialDropout(RecurrentMaskRegularizer):
     Penalty `R = sum_t lambda_t D[p_t(x, eps0) || p_t(x, eps_adv)]`, where
     `eps_adv` is the recurrent mask within `floor(delta * units)` flips of
     `eps0` that the greedy influence-map search finds most damaging
-    (ALGORITHM.md sections 2-4). Each adversarial layer has its own mask and
+    (docs/algorithm.md, "One training step"). Each adversarial layer has its own mask and
     budget; one influence-map pass serves all of them.
 
     Args:
         delta: Fraction of a layer's units the adversarial mask may flip,
             in (0, 1); `floor(delta * units)` must be >= 1. Default 0.03.
         iterations: K, the number of influence-map/flip steps. Default 1.
-        weight: lambda, the penalty's weight in the loss. Default 1.0.
-        rampup_steps: Optional ramp-up of the weight (see `Regularizer`).
+        penalty_weight: lambda, the penalty's weight in the loss, a finite
+            number >= 0. Default 1.0. (Deprecated name: `weight`.)
+        rampup_steps: Optional ramp-up of the weight (see
+            `ModelRegularizer`).
         divergence: "kl", "reverse_kl", "binary_kl", "squared_logits",
             "squared_probs" or "squared_error"; default (None): read from
             the compiled loss (`keras_adrop.divergences.divergence_for_loss`:
@@ -59,7 +60,7 @@ class AdversarialDropout(RecurrentMaskRegularizer):
         self,
         delta=0.03,
         iterations=1,
-        weight=1.0,
+        penalty_weight=1.0,
         rampup_steps=0,
         divergence=None,
         base_mask="expectation",
@@ -68,22 +69,24 @@ class AdversarialDropout(RecurrentMaskRegularizer):
         from_logits=None,
         seed=None,
         name="adversarial_dropout",
+        weight=None,
     ):
         super().__init__(
             divergence=divergence, layers=layers, from_logits=from_logits,
-            weight=weight, rampup_steps=rampup_steps, seed=seed, name=name,
+            penalty_weight=penalty_weight, rampup_steps=rampup_steps,
+            seed=seed, name=name, weight=weight,
         )
-        masks_lib.check_delta(delta)
-        masks_lib.check_iterations(iterations)
-        if base_mask not in BASE_MASKS:
-            raise ValueError(
-                f"`base_mask` must be one of {BASE_MASKS}. Received: "
-                f"base_mask={base_mask!r}"
-            )
-        self.delta = float(delta)
-        self.iterations = int(iterations)
-        self.base_mask = base_mask
-        self.stop_target_gradient = bool(stop_target_gradient)
+        self.delta = arguments.check_number(
+            "delta", delta, low=0.0, high=1.0, low_inclusive=False,
+            high_inclusive=False,
+            what=(" (the fraction of recurrent units the adversarial mask "
+                  "may flip)"))
+        self.iterations = arguments.check_integer(
+            "iterations", iterations, minimum=1, what=" (the paper's K)")
+        self.base_mask = arguments.check_choice(
+            "base_mask", base_mask, BASE_MASKS)
+        self.stop_target_gradient = arguments.check_bool(
+            "stop_target_gradient", stop_target_gradient)
         self.schedules = []
 
     def build(self, model):
@@ -96,7 +99,9 @@ class AdversarialDropout(RecurrentMaskRegularizer):
             schedule = masks_lib.flip_schedule(budget, self.iterations)
             self.schedules.append(schedule)
             if self.iterations > 1 and 0 in schedule:
-                warnings.warn(
+                arguments.warn_once(
+                    ("iterations", type(self).__name__, self.name, layer.name,
+                     layer.units, self.delta, self.iterations),
                     f"`iterations`={self.iterations} exceeds the {budget - 1} "
                     f"greedy flips left after the start flip on layer "
                     f"'{layer.name}' ({layer.units} units, delta="
@@ -113,7 +118,9 @@ class AdversarialDropout(RecurrentMaskRegularizer):
                     "base_mask='expectation'."
                 )
             if kinds.get(layer) == "full" and layer.recurrent_dropout:
-                warnings.warn(
+                arguments.warn_once(
+                    ("unused_rate", type(self).__name__, self.name,
+                     layer.name, layer.recurrent_dropout),
                     f"Layer '{layer.name}' has recurrent_dropout="
                     f"{layer.recurrent_dropout}, but with "
                     "base_mask='expectation' adversarial dropout trains it "
@@ -212,7 +219,7 @@ class LastStateAdversarialDropout(AdversarialDropout):
     mask is rescaled by `units / kept`.
 
     Args:
-        delta, iterations, weight, rampup_steps, divergence,
+        delta, iterations, penalty_weight, rampup_steps, divergence,
         stop_target_gradient, from_logits, seed: As `AdversarialDropout`.
         layers: Names of the layers whose output is masked (default: every
             keras_adrop recurrent layer with `return_sequences=False`).
@@ -230,20 +237,22 @@ class LastStateAdversarialDropout(AdversarialDropout):
     ```
     """
 
-    def __init__(self, delta=0.03, iterations=1, weight=1.0, rampup_steps=0,
-                 divergence=None, stop_target_gradient=True, layers=None,
-                 from_logits=None, seed=None,
-                 name="last_state_adversarial_dropout", base_mask=None):
-        if base_mask not in (None, "expectation"):
-            raise ValueError(
-                "LastStateAdversarialDropout searches near the full state: "
-                f"`base_mask` must be 'expectation'. Received: {base_mask!r}"
-            )
+    def __init__(self, delta=0.03, iterations=1, penalty_weight=1.0,
+                 rampup_steps=0, divergence=None, stop_target_gradient=True,
+                 layers=None, from_logits=None, seed=None,
+                 name="last_state_adversarial_dropout", base_mask=None,
+                 weight=None):
+        if base_mask is not None:
+            arguments.check_choice(
+                "base_mask", base_mask, ("expectation",),
+                " (LastStateAdversarialDropout searches near the full "
+                "state)")
         super().__init__(
-            delta=delta, iterations=iterations, weight=weight,
-            rampup_steps=rampup_steps, divergence=divergence,
+            delta=delta, iterations=iterations,
+            penalty_weight=penalty_weight, rampup_steps=rampup_steps,
+            divergence=divergence,
             stop_target_gradient=stop_target_gradient, layers=layers,
-            from_logits=from_logits, seed=seed, name=name,
+            from_logits=from_logits, seed=seed, name=name, weight=weight,
         )
 
     def resolve_layers(self, model):

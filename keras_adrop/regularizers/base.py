@@ -1,17 +1,19 @@
 """The machinery every regularizer of a `RegularizedModel` shares.
 
-`Regularizer` (the base class), `Penalty` (what it returns for a batch)
-and `RecurrentMaskRegularizer` (regularizers of recurrent masks). A
-regularizer sees a training step through a
-`keras_adrop.training.batch.TrainingBatch`, on any backend.
+`ModelRegularizer` (the base class; `Regularizer` is its deprecated old
+name), `Penalty` (what it returns for a batch) and
+`RecurrentMaskRegularizer` (regularizers of recurrent masks). A regularizer
+sees a training step through a `keras_adrop.training.batch.TrainingBatch`,
+on any backend.
 """
 
-import numbers
+import warnings
 from typing import NamedTuple
 
 import keras
 from keras import ops
 
+from keras_adrop import arguments
 from keras_adrop import divergences
 from keras_adrop.layers.recurrent import MaskedRNN
 from keras_adrop.masks import per_example_uniform
@@ -117,40 +119,72 @@ class Penalty(NamedTuple):
     supervised_passes: tuple = ()
 
 
-class Regularizer:
+class ModelRegularizer:
     """Base class of the penalties of a `RegularizedModel`.
+
+    Not a `keras.regularizers.Regularizer` (a penalty on one weight
+    tensor): a `ModelRegularizer` computes a penalty from extra passes of
+    the whole model in its training step. Its old name,
+    `keras_adrop.regularizers.Regularizer`, still works and is deprecated.
 
     Subclasses implement `penalty(batch)` and, when they need them,
     `build(model)`, `base_masks(batch_size)` and `metric_names()`.
 
     Args:
-        weight: Multiplier of the penalty in the loss (the paper's lambda).
+        penalty_weight: Multiplier of the penalty in the loss (the paper's
+            lambda), a finite number >= 0. (Deprecated name: `weight`.)
         rampup_steps: If > 0, the weight ramps up as
-            `weight * exp(-5 (1 - min(step / rampup_steps, 1))^2)` over the
-            first optimizer steps (the sigmoid ramp-up of the sMNIST code,
-            counted in steps instead of epochs).
-        seed: Seed of the regularizer's own random draws.
+            `penalty_weight * exp(-5 (1 - min(step / rampup_steps, 1))^2)`
+            over the first optimizer steps (the sigmoid ramp-up of the sMNIST
+            code, counted in steps instead of epochs).
+        seed: Seed of the regularizer's own random draws (None or an
+            integer >= 0).
         name: Prefix of the logged metrics.
+
+    Example:
+
+    ```python
+    class OutputNorm(keras_adrop.regularizers.ModelRegularizer):
+        def penalty(self, batch):
+            value = keras.ops.mean(keras.ops.square(batch.outputs))
+            return keras_adrop.regularizers.Penalty(
+                value, {f"{self.name}_penalty": value})
+
+    model = keras_adrop.RegularizedModel(
+        inputs, outputs, regularizers=[OutputNorm(penalty_weight=0.1)])
+    ```
     """
 
-    def __init__(self, weight=1.0, rampup_steps=0, seed=None, name=None):
-        if (not isinstance(weight, numbers.Real) or isinstance(weight, bool)
-                or weight < 0):
+    # A subclass with another default sets it here (for the check that
+    # refuses `penalty_weight` and its deprecated name together).
+    default_penalty_weight = 1.0
+
+    def __init__(self, penalty_weight=1.0, rampup_steps=0, seed=None,
+                 name=None, weight=None):
+        penalty_weight = arguments.renamed_argument(
+            type(self).__name__, "penalty_weight", penalty_weight,
+            "weight", weight, self.default_penalty_weight)
+        self.penalty_weight = arguments.check_number(
+            "penalty_weight", penalty_weight, low=0.0)
+        self.rampup_steps = arguments.check_integer(
+            "rampup_steps", rampup_steps, minimum=0,
+            what=" (0 = no ramp-up)")
+        self.seed = arguments.check_seed("seed", seed)
+        if name is not None and (not isinstance(name, str) or not name):
             raise ValueError(
-                f"`weight` must be a number >= 0. Received: weight={weight}"
+                "`name` must be a non-empty string or None. Received: "
+                f"{arguments.describe('name', name)}"
             )
-        if (not isinstance(rampup_steps, numbers.Integral)
-                or isinstance(rampup_steps, bool) or rampup_steps < 0):
-            raise ValueError(
-                "`rampup_steps` must be an integer >= 0 (0 = no ramp-up). "
-                f"Received: rampup_steps={rampup_steps}"
-            )
-        self.weight = float(weight)
-        self.rampup_steps = int(rampup_steps)
-        self.seed = seed
         self.name = name or _snake_case(type(self).__name__)
         self.seed_generator = None
         self.model = None
+
+    @property
+    def weight(self):
+        """Deprecated: `penalty_weight`."""
+        warnings.warn("`weight` is deprecated; read `penalty_weight`.",
+                      DeprecationWarning, stacklevel=2)
+        return self.penalty_weight
 
     def build(self, model):
         """Binds the regularizer to `model`; raises on a bad configuration.
@@ -199,15 +233,16 @@ class Regularizer:
     def current_weight(self, step):
         """The penalty weight at optimizer step `step` (ramp-up applied)."""
         if not self.rampup_steps:
-            return ops.cast(self.weight, "float32")
+            return ops.cast(self.penalty_weight, "float32")
         progress = ops.minimum(
             ops.cast(step, "float32") / float(self.rampup_steps), 1.0
         )
-        return self.weight * ops.exp(-5.0 * ops.square(1.0 - progress))
+        return self.penalty_weight * ops.exp(
+            -5.0 * ops.square(1.0 - progress))
 
     def get_config(self):
         return {
-            "weight": self.weight,
+            "penalty_weight": self.penalty_weight,
             "rampup_steps": self.rampup_steps,
             "seed": self.seed,
             "name": self.name,
@@ -215,6 +250,11 @@ class Regularizer:
 
     @classmethod
     def from_config(cls, config):
+        config = dict(config)
+        # Configs saved before the rename (`weight`, `kappa`) still load.
+        for old in ("weight", "kappa"):
+            if old in config and "penalty_weight" not in config:
+                config["penalty_weight"] = config.pop(old)
         return cls(**config)
 
 
@@ -227,7 +267,7 @@ def _snake_case(name):
     return "".join(out)
 
 
-class RecurrentMaskRegularizer(Regularizer):
+class RecurrentMaskRegularizer(ModelRegularizer):
     """A regularizer acting on the recurrent masks of keras_adrop layers.
 
     Finds its layers when built and compares two outputs with a divergence.
@@ -240,7 +280,8 @@ class RecurrentMaskRegularizer(Regularizer):
             recurrent layer of the model).
         from_logits: Whether the model outputs logits; default: read from
             the compiled loss.
-        **kwargs: `weight`, `rampup_steps`, `seed`, `name` of `Regularizer`.
+        **kwargs: `penalty_weight`, `rampup_steps`, `seed`, `name` of
+            `ModelRegularizer`.
     """
 
     def __init__(self, divergence=None, layers=None, from_logits=None,
@@ -249,8 +290,10 @@ class RecurrentMaskRegularizer(Regularizer):
         if divergence is not None:
             divergences.check_divergence(divergence)
         self.divergence = divergence
-        self.layer_names = names_of(layers)
-        self.from_logits = from_logits
+        self.layer_names = arguments.check_names("layers", layers)
+        self.from_logits = arguments.check_bool(
+            "from_logits", from_logits, allow_none=True,
+            what=" (None: read from the compiled loss)")
         self.layers = []
 
     def resolve_layers(self, model):
@@ -302,3 +345,13 @@ class RecurrentMaskRegularizer(Regularizer):
             "layers": self.layer_names,
             "from_logits": self.from_logits,
         }
+
+
+def __getattr__(name):
+    if name == "Regularizer":
+        warnings.warn(
+            "keras_adrop.regularizers.Regularizer is deprecated; use "
+            "keras_adrop.regularizers.ModelRegularizer (the same class).",
+            DeprecationWarning, stacklevel=2)
+        return ModelRegularizer
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,20 +1,24 @@
 """Dropout-ensemble penalties with random recurrent masks.
 
 Both compare outputs of the same network under different recurrent masks
-(ALGORITHM.md section 5); they differ in which two networks they compare.
+(docs/regularizers.md); they differ in which two networks they compare.
 """
 
 import warnings
 
 import keras
 
+from keras_adrop import arguments
 from keras_adrop.regularizers.base import Penalty
 from keras_adrop.regularizers.base import RecurrentMaskRegularizer
 
 
 def _warn_if_no_recurrent_dropout(regularizer):
     if not any(layer.recurrent_dropout for layer in regularizer.layers):
-        warnings.warn(
+        arguments.warn_once(
+            ("no_recurrent_dropout", type(regularizer).__name__,
+             regularizer.name,
+             tuple(layer.name for layer in regularizer.layers)),
             f"{type(regularizer).__name__} compares passes that differ only "
             "in their random recurrent masks, but every layer it acts on "
             "has recurrent_dropout=0: its penalty will be 0. Set "
@@ -32,20 +36,32 @@ class RandomMaskEnsemble(RecurrentMaskRegularizer):
     dropout; a subclass's `penalty` runs the other pass it compares with.
 
     Args:
-        kappa: Weight of the penalty.
+        penalty_weight: Weight of the penalty (the papers' kappa).
         divergence, layers, from_logits, rampup_steps, seed, name: As
             `RecurrentMaskRegularizer`.
+        kappa: Deprecated name of `penalty_weight`.
     """
 
-    def __init__(self, kappa, divergence="squared_logits", layers=None,
-                 from_logits=None, rampup_steps=0, seed=None, name=None):
+    default_penalty_weight = 1.0
+
+    def __init__(self, penalty_weight=1.0, divergence="squared_logits",
+                 layers=None, from_logits=None, rampup_steps=0, seed=None,
+                 name=None, kappa=None, weight=None):
+        penalty_weight = arguments.renamed_argument(
+            type(self).__name__, "penalty_weight", penalty_weight, "kappa",
+            kappa, self.default_penalty_weight)
         super().__init__(divergence=divergence, layers=layers,
-                         from_logits=from_logits, weight=kappa,
-                         rampup_steps=rampup_steps, seed=seed, name=name)
+                         from_logits=from_logits,
+                         penalty_weight=penalty_weight,
+                         rampup_steps=rampup_steps, seed=seed, name=name,
+                         weight=weight)
 
     @property
     def kappa(self):
-        return self.weight
+        """Deprecated: `penalty_weight`."""
+        warnings.warn("`kappa` is deprecated; read `penalty_weight`.",
+                      DeprecationWarning, stacklevel=2)
+        return self.penalty_weight
 
     def build(self, model):
         self.check_unbound(model)
@@ -55,11 +71,6 @@ class RandomMaskEnsemble(RecurrentMaskRegularizer):
 
     def base_masks(self, batch_size):
         return self.variational_masks(batch_size)
-
-    def get_config(self):
-        config = super().get_config()
-        config["kappa"] = config.pop("weight")
-        return config
 
 
 @keras.saving.register_keras_serializable(package="keras_adrop")
@@ -71,12 +82,13 @@ class FraternalDropout(RandomMaskEnsemble):
     supervised loss is the mean of both passes' losses, and the penalty is
     the mean squared difference of the two outputs' logits (for a
     probability output, of the log-probabilities), weighted over steps and
-    examples as ALGORITHM.md rule 6. The target is not held constant: both
+    examples as docs/algorithm.md rule 6. The target is not held constant: both
     passes receive the gradient.
 
     Args:
-        kappa: Weight of the penalty. Default 0.15 (the authors' code; their
-            PTB model used 0.1).
+        penalty_weight: Weight of the penalty (the paper's kappa). Default
+            0.15 (the authors' code; their PTB model used 0.1). (Deprecated
+            name: `kappa`.)
         divergence: Default "squared_logits"; any name of
             `keras_adrop.divergences`.
         layers: Names of the layers whose masks differ between the passes
@@ -89,16 +101,20 @@ class FraternalDropout(RandomMaskEnsemble):
     ```python
     model = keras_adrop.RegularizedModel(
         inputs, outputs,
-        regularizers=[keras_adrop.regularizers.FraternalDropout(kappa=0.15)],
+        regularizers=[
+            keras_adrop.regularizers.FraternalDropout(penalty_weight=0.15)
+        ],
     )
     ```
     """
 
-    def __init__(self, kappa=0.15, divergence="squared_logits", layers=None,
-                 from_logits=None, rampup_steps=0, seed=None,
-                 name="fraternal_dropout"):
-        super().__init__(kappa, divergence, layers, from_logits,
-                         rampup_steps, seed, name)
+    default_penalty_weight = 0.15
+
+    def __init__(self, penalty_weight=0.15, divergence="squared_logits",
+                 layers=None, from_logits=None, rampup_steps=0, seed=None,
+                 name="fraternal_dropout", kappa=None, weight=None):
+        super().__init__(penalty_weight, divergence, layers, from_logits,
+                         rampup_steps, seed, name, kappa=kappa, weight=weight)
 
     def penalty(self, batch):
         other = batch.run(self.variational_masks(batch.batch_size))
@@ -115,13 +131,14 @@ class ExpectationLinearization(RandomMaskEnsemble):
     variational dropout); the penalty compares its output with the output of
     the network with the expectation of the recurrent mask (no recurrent
     dropout; every other random draw, DropConnect and zoneout included, is
-    replayed as in the base pass, ALGORITHM.md rule 9):
-    `kappa * sum_t lambda_t D[p(x, E[eps]) || p(x, eps)]`, D the mean
-    squared difference of logits by default as in the fraternal-dropout
+    replayed as in the base pass, docs/algorithm.md rule 9):
+    `penalty_weight * sum_t lambda_t D[p(x, E[eps]) || p(x, eps)]`, D the
+    mean squared difference of logits by default as in the fraternal-dropout
     authors' code.
 
     Args:
-        kappa: Weight of the penalty. Default 0.25.
+        penalty_weight: Weight of the penalty (the paper's kappa). Default
+            0.25. (Deprecated name: `kappa`.)
         divergence: Default "squared_logits".
         layers, from_logits, rampup_steps, seed, name: As
             `FraternalDropout`.
@@ -136,11 +153,13 @@ class ExpectationLinearization(RandomMaskEnsemble):
     ```
     """
 
-    def __init__(self, kappa=0.25, divergence="squared_logits", layers=None,
-                 from_logits=None, rampup_steps=0, seed=None,
-                 name="expectation_linearization"):
-        super().__init__(kappa, divergence, layers, from_logits,
-                         rampup_steps, seed, name)
+    default_penalty_weight = 0.25
+
+    def __init__(self, penalty_weight=0.25, divergence="squared_logits",
+                 layers=None, from_logits=None, rampup_steps=0, seed=None,
+                 name="expectation_linearization", kappa=None, weight=None):
+        super().__init__(penalty_weight, divergence, layers, from_logits,
+                         rampup_steps, seed, name, kappa=kappa, weight=weight)
 
     def penalty(self, batch):
         full = batch.run({layer: None for layer in self.layers})

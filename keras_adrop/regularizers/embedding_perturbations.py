@@ -1,7 +1,7 @@
 """Adversarial and virtual adversarial training on embeddings.
 
 Miyato, Dai & Goodfellow (ICLR 2017), as the RNN adversarial-dropout paper
-uses them on IMDB (ALGORITHM.md section 5): a perturbation of the word
+uses them on IMDB (docs/regularizers.md): a perturbation of the word
 vectors with L2 norm `epsilon` per example over (time, features), padded
 steps excluded. Both need `keras_adrop.layers.Embedding` in the model.
 """
@@ -9,10 +9,10 @@ steps excluded. Both need `keras_adrop.layers.Embedding` in the model.
 import keras
 from keras import ops
 
+from keras_adrop import arguments
 from keras_adrop.layers.embedding import Embedding
+from keras_adrop.regularizers.base import ModelRegularizer
 from keras_adrop.regularizers.base import Penalty
-from keras_adrop.regularizers.base import Regularizer
-from keras_adrop.regularizers.base import names_of
 from keras_adrop.regularizers.base import layers_of_type
 from keras_adrop.regularizers.base import select_layers
 from keras_adrop import divergences
@@ -41,7 +41,7 @@ def normalize_per_example(values, mask):
     return ops.cast(values / norm, dtype)
 
 
-class EmbeddingPerturbation(Regularizer):
+class EmbeddingPerturbation(ModelRegularizer):
     """Base of the embedding perturbations: finds the Embedding layers.
 
     Miyato et al. normalize the embeddings (zero mean, unit variance,
@@ -54,18 +54,17 @@ class EmbeddingPerturbation(Regularizer):
         layers: Names of the perturbed `keras_adrop.layers.Embedding` layers
             (default: all of them).
         from_logits: Whether outputs are logits (default: from the loss).
-        weight, rampup_steps, seed, name: As `Regularizer`.
+        penalty_weight, rampup_steps, seed, name: As `ModelRegularizer`.
     """
 
     def __init__(self, epsilon=5.0, layers=None, from_logits=None, **kwargs):
         super().__init__(**kwargs)
-        if not isinstance(epsilon, (int, float)) or epsilon <= 0:
-            raise ValueError(
-                f"`epsilon` must be a number > 0. Received: epsilon={epsilon}"
-            )
-        self.epsilon = float(epsilon)
-        self.layer_names = names_of(layers)
-        self.from_logits = from_logits
+        self.epsilon = arguments.check_number(
+            "epsilon", epsilon, low=0.0, low_inclusive=False)
+        self.layer_names = arguments.check_names("layers", layers)
+        self.from_logits = arguments.check_bool(
+            "from_logits", from_logits, allow_none=True,
+            what=" (None: read from the compiled loss)")
         self.layers = []
 
     def build(self, model):
@@ -138,7 +137,8 @@ class AdversarialPerturbation(EmbeddingPerturbation):
 
     Args:
         epsilon: Norm of the perturbation. Default 5.0.
-        weight: Weight of the adversarial loss. Default 1.0.
+        penalty_weight: Weight of the adversarial loss. Default 1.0.
+            (Deprecated name: `weight`.)
         layers, from_logits, rampup_steps, seed: As `EmbeddingPerturbation`.
         name: Default "adversarial_perturbation".
 
@@ -152,12 +152,14 @@ class AdversarialPerturbation(EmbeddingPerturbation):
     ```
     """
 
-    def __init__(self, epsilon=5.0, weight=1.0, layers=None,
+    def __init__(self, epsilon=5.0, penalty_weight=1.0, layers=None,
                  from_logits=None, rampup_steps=0, seed=None,
-                 name="adversarial_perturbation"):
+                 name="adversarial_perturbation", weight=None):
         super().__init__(epsilon=epsilon, layers=layers,
-                         from_logits=from_logits, weight=weight,
-                         rampup_steps=rampup_steps, seed=seed, name=name)
+                         from_logits=from_logits,
+                         penalty_weight=penalty_weight,
+                         rampup_steps=rampup_steps, seed=seed, name=name,
+                         weight=weight)
 
     def penalty(self, batch):
         if batch.y is None:
@@ -179,7 +181,7 @@ class VirtualAdversarialPerturbation(EmbeddingPerturbation):
     zeroed), `power_iterations` steps of `d <- grad_r KL(p(x) || p(x + r))`
     at `r = xi * d / ||d||` find the most sensitive direction; the penalty
     is `KL(p(x) || p(x + epsilon * d / ||d||))`, the target `p(x)` (the base
-    pass) held constant, weighted over steps as ALGORITHM.md rule 6 (the last
+    pass) held constant, weighted over steps as docs/algorithm.md rule 6 (the last
     step of a classifier).
 
     Args:
@@ -187,8 +189,9 @@ class VirtualAdversarialPerturbation(EmbeddingPerturbation):
         xi: Norm of the probe perturbation of the power iteration. Default
             0.1.
         power_iterations: Default 1.
-        weight, layers, from_logits, rampup_steps, seed: As
-            `EmbeddingPerturbation`.
+        penalty_weight, layers, from_logits, rampup_steps, seed: As
+            `EmbeddingPerturbation` (deprecated name of `penalty_weight`:
+            `weight`).
         name: Default "virtual_adversarial_perturbation".
 
     Example:
@@ -204,21 +207,19 @@ class VirtualAdversarialPerturbation(EmbeddingPerturbation):
     ```
     """
 
-    def __init__(self, epsilon=5.0, xi=0.1, power_iterations=1, weight=1.0,
-                 layers=None, from_logits=None, rampup_steps=0, seed=None,
-                 name="virtual_adversarial_perturbation"):
+    def __init__(self, epsilon=5.0, xi=0.1, power_iterations=1,
+                 penalty_weight=1.0, layers=None, from_logits=None,
+                 rampup_steps=0, seed=None,
+                 name="virtual_adversarial_perturbation", weight=None):
         super().__init__(epsilon=epsilon, layers=layers,
-                         from_logits=from_logits, weight=weight,
-                         rampup_steps=rampup_steps, seed=seed, name=name)
-        if not isinstance(xi, (int, float)) or xi <= 0:
-            raise ValueError(f"`xi` must be a number > 0. Received: xi={xi}")
-        if not isinstance(power_iterations, int) or power_iterations < 1:
-            raise ValueError(
-                "`power_iterations` must be an integer >= 1. Received: "
-                f"power_iterations={power_iterations}"
-            )
-        self.xi = float(xi)
-        self.power_iterations = power_iterations
+                         from_logits=from_logits,
+                         penalty_weight=penalty_weight,
+                         rampup_steps=rampup_steps, seed=seed, name=name,
+                         weight=weight)
+        self.xi = arguments.check_number("xi", xi, low=0.0,
+                                         low_inclusive=False)
+        self.power_iterations = arguments.check_integer(
+            "power_iterations", power_iterations, minimum=1)
 
     def _kl(self, batch, outputs):
         return divergences.weighted_divergence(

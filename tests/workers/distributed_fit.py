@@ -83,7 +83,7 @@ def build(kind):
     else:
         model = keras_adrop.RegularizedModel(
             inputs, outputs, regularizers=[
-                keras_adrop.regularizers.FraternalDropout(kappa=1.0, seed=1)])
+                keras_adrop.regularizers.FraternalDropout(penalty_weight=1.0, seed=1)])
     model.compile(keras.optimizers.SGD(0.05),
                   keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     return model
