@@ -27,7 +27,6 @@ the step loop runs, as in Keras.
 
 import contextlib
 import inspect
-import numbers
 import threading
 from typing import NamedTuple
 
@@ -35,6 +34,9 @@ import keras
 from keras import ops
 
 from keras_adrop import keras_compat
+from keras_adrop.arguments import check_choice  # noqa: F401 (re-exported)
+from keras_adrop.arguments import check_rate  # noqa: F401 (re-exported)
+from keras_adrop.arguments import check_units  # noqa: F401 (re-exported)
 
 # Masks set from outside, per thread: under `tf.distribute.MirroredStrategy`
 # every replica traces the model in a thread of its own, and each must see its
@@ -144,6 +146,69 @@ def output_masks(masks):
         yield
 
 
+@contextlib.contextmanager
+def recurrent_kernel_masks(masks):
+    """Sets the DropConnect mask on the recurrent kernel of layers for a pass.
+
+    Inside the `with` block, a listed layer multiplies its `recurrent_kernel`
+    (shape `(units, gates * units)`: column `j` feeds gate unit `j` from
+    every unit of `h_{t-1}`) by the given mask instead of drawing its own
+    `recurrent_dropconnect` mask: one mask for the whole batch, as AWD-LSTM's
+    weight drop (docs/algorithm.md, "Adversarial DropConnect"). A mask is
+    rescaled per column by `units / kept entries of the column`, the factor
+    held constant in gradients; a `(mask, s)` pair is multiplied by the fixed
+    `s` instead. `None` runs the layer with its plain kernel even when
+    `training=True`. The kernel stays a single matrix, so `LSTM` and `GRU`
+    keep their fused route (cuDNN). Like `recurrent_masks`, the setting is
+    local to the calling thread and applies in training and inference calls.
+
+    Args:
+        masks: dict mapping keras_adrop recurrent layers to a tensor shaped
+            like the layer's `recurrent_kernel` (binary, or relaxed to real
+            values), a `(tensor, scale)` pair, or `None`.
+
+    Example:
+
+    ```python
+    layer = keras_adrop.layers.LSTM(8)
+    y = layer(np.ones((2, 5, 3), "float32"))       # builds the kernel
+    mask = np.ones(layer.cell.recurrent_kernel.shape, "float32")
+    mask[0, :8] = 0.0  # cut unit 0 of h_{t-1} from the 8 input gates
+    with keras_adrop.layers.recurrent_kernel_masks({layer: mask}):
+        y = layer(np.ones((2, 5, 3), "float32"))
+    ```
+    """
+    if not isinstance(masks, dict):
+        raise ValueError(
+            "`masks` must be a dict mapping keras_adrop recurrent layers to "
+            "tensors shaped like their recurrent_kernel, or None. Received: "
+            f"{type(masks).__name__}"
+        )
+    entries = {}
+    for layer, mask in masks.items():
+        if not isinstance(layer, MaskedRNN):
+            raise ValueError(
+                "`masks` keys must be keras_adrop recurrent layers (LSTM, GRU, "
+                f"SimpleRNN). Received a key of type {type(layer).__name__}."
+            )
+        fixed = None
+        if isinstance(mask, tuple):
+            mask, fixed = mask
+        if mask is not None:
+            expected = tuple(layer.cell.recurrent_kernel.shape)
+            if tuple(mask.shape) != expected:
+                raise ValueError(
+                    f"The recurrent-kernel mask of layer '{layer.name}' must "
+                    f"have the shape of its recurrent_kernel, {expected}. "
+                    f"Received shape {tuple(mask.shape)}."
+                )
+        entries[("recurrent_kernel", id(layer))] = (
+            FULL_NETWORK if mask is None else (mask, fixed)
+        )
+    with registered(entries):
+        yield
+
+
 def _mask_entries(masks, site):
     if not isinstance(masks, dict):
         raise ValueError(
@@ -179,37 +244,6 @@ def constructor_arguments(local_variables, exclude=()):
     skip = {"self", "__class__", "kwargs", *exclude}
     arguments = {k: v for k, v in local_variables.items() if k not in skip}
     return {**arguments, **local_variables.get("kwargs", {})}
-
-
-def check_choice(name, value, allowed, why=""):
-    """Raises a ValueError unless `value` is one of `allowed`."""
-    # `True in (1, 2)` holds in Python: compare types too.
-    if not any(value == a and type(value) is type(a) for a in allowed):
-        raise ValueError(
-            f"`{name}` must be one of {allowed}{why}. Received: "
-            f"{name}={value!r} (of type {type(value).__name__})"
-        )
-    return value
-
-
-def check_units(units):
-    """A positive integer (NumPy integers included, as Keras), as an int."""
-    if (not isinstance(units, numbers.Integral) or isinstance(units, bool)
-            or units <= 0):
-        raise ValueError(
-            "`units` must be a positive integer. Received: "
-            f"units={units!r} (of type {type(units).__name__})"
-        )
-    return int(units)
-
-
-def check_rate(name, value):
-    if not 0.0 <= value < 1.0:
-        raise ValueError(
-            f"`{name}` must be in [0, 1) (the fraction of units dropped). "
-            f"Received: {name}={value}"
-        )
-    return float(value)
 
 
 def _multiplier(entry, dtype):
@@ -336,12 +370,8 @@ class MaskedCell(keras.layers.Layer):
         self.recurrent_dropconnect = check_rate(
             "recurrent_dropconnect", recurrent_dropconnect
         )
-        if dropconnect_mode not in DROPCONNECT_MODES:
-            raise ValueError(
-                f"`dropconnect_mode` must be one of {DROPCONNECT_MODES}. "
-                f"Received: dropconnect_mode={dropconnect_mode!r}"
-            )
-        self.dropconnect_mode = dropconnect_mode
+        self.dropconnect_mode = check_choice(
+            "dropconnect_mode", dropconnect_mode, DROPCONNECT_MODES)
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed=seed)
 
@@ -611,18 +641,41 @@ class MaskedRNN(keras.layers.RNN):
         )
 
     def _dropconnect_kernel(self, training):
-        """The recurrent kernel with this batch's DropConnect mask, or None."""
+        """The recurrent kernel with this batch's DropConnect mask, or None.
+
+        None means the cell's own kernel. A mask set with
+        `recurrent_kernel_masks` replaces the random one; the random draw
+        still happens in training, so that every later draw of the cell
+        repeats the base pass's (rule 9).
+        """
+        entry = lookup(("recurrent_kernel", id(self)))
         rate = self.cell.recurrent_dropconnect
-        if not training or rate == 0.0:
+        dropped = None
+        if not (training and rate > 0.0) and entry is None:
             return None
         kernel = ops.cast(self.cell.recurrent_kernel, self.compute_dtype)
-        noise_shape = None
-        if self.cell.dropconnect_mode == "row":
-            # A row of PyTorch's (gates*units, units) weight_hh, as AWD-LSTM
-            # drops it, is a column of Keras' (units, gates*units) kernel.
-            noise_shape = (1, ops.shape(kernel)[1])
-        return keras.random.dropout(kernel, rate, noise_shape=noise_shape,
-                                    seed=self.cell.seed_generator)
+        if training and rate > 0.0:
+            noise_shape = None
+            if self.cell.dropconnect_mode == "row":
+                # A row of PyTorch's (gates*units, units) weight_hh, as
+                # AWD-LSTM drops it, is a column of Keras' (units,
+                # gates*units) kernel.
+                noise_shape = (1, ops.shape(kernel)[1])
+            dropped = keras.random.dropout(
+                kernel, rate, noise_shape=noise_shape,
+                seed=self.cell.seed_generator)
+        if entry is FULL_NETWORK:
+            return None
+        if entry is None:
+            return dropped
+        mask, scale = entry
+        mask = ops.cast(mask, self.compute_dtype)
+        if scale is None:
+            # `units / kept` per column (per gate unit), held constant.
+            factor = ops.transpose(kept_fraction_scale(ops.transpose(mask)))
+        else:
+            factor = mask * ops.cast(scale, self.compute_dtype)
+        return kernel * factor
 
     def call(self, sequences, initial_state=None, mask=None, training=False):
         batch_size = ops.shape(sequences)[0]

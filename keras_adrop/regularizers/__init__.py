@@ -21,6 +21,7 @@ still work, and old configs still load).
 | `AdversarialDropout` | adversarial dropout on recurrent connections (Park et al. 2019) | 1.0 |
 | `FraternalDropout` | two random masks, squared logit gap (Zolna et al. 2018) | 0.15 |
 | `ExpectationLinearization` | random mask vs full network (Ma et al. 2017) | 0.25 |
+| `AdversarialDropConnect` | adversarial DropConnect on a recurrent kernel, one mask per batch (the authors' PTB code) | 1.0 |
 | `LastStateAdversarialDropout` | adversarial dropout on the last hidden state (Park et al. 2018) | 1.0 |
 | `AdversarialPerturbation` | adversarial training on embeddings (Miyato et al. 2017) | 1.0 |
 | `VirtualAdversarialPerturbation` | virtual adversarial training on embeddings (Miyato et al. 2017) | 1.0 |
@@ -28,6 +29,9 @@ still work, and old configs still load).
 
 import warnings
 
+from keras_adrop.regularizers.adversarial_dropconnect import (
+    AdversarialDropConnect,
+)
 from keras_adrop.regularizers.adversarial_dropout import AdversarialDropout
 from keras_adrop.regularizers.adversarial_dropout import (
     LastStateAdversarialDropout,
@@ -52,6 +56,7 @@ from keras_adrop.regularizers.embedding_perturbations import (
 )
 
 __all__ = [
+    "AdversarialDropConnect",
     "AdversarialDropout",
     "AdversarialPerturbation",
     "ExpectationLinearization",

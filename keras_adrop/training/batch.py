@@ -14,6 +14,7 @@ from keras import ops
 from keras_adrop import keras_compat
 from keras_adrop.layers.embedding import embedding_perturbations
 from keras_adrop.layers.recurrent import output_masks
+from keras_adrop.layers.recurrent import recurrent_kernel_masks
 from keras_adrop.layers.recurrent import recurrent_masks
 
 
@@ -94,11 +95,13 @@ class TrainingBatch:
         self._gradient = gradient
         self._replicas = replicas
 
-    def run(self, masks=None, outputs=None, perturbations=None):
+    def run(self, masks=None, outputs=None, perturbations=None,
+            kernel_masks=None):
         """Runs the model again on the batch with some things changed.
 
-        Every other random draw (input, embedding and output dropout) and
-        every carried state repeats the base pass exactly (rule 9).
+        Every other random draw (input, embedding and output dropout, the
+        other layers' DropConnect) and every carried state repeats the base
+        pass exactly (rule 9).
 
         Args:
             masks: Recurrent masks set over the base masks (see
@@ -106,9 +109,12 @@ class TrainingBatch:
             outputs: Masks on layer outputs (`output_masks`).
             perturbations: Embedding perturbations
                 (`embedding_perturbations`).
+            kernel_masks: DropConnect masks on recurrent kernels
+                (`recurrent_kernel_masks`).
         """
         self.state.rewind()
         with recurrent_masks({**self.base_masks, **(masks or {})}), \
+                recurrent_kernel_masks(kernel_masks or {}), \
                 output_masks(outputs or {}), \
                 embedding_perturbations(perturbations or {}):
             return self.model(self.x, training=True)
