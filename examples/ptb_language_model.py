@@ -112,23 +112,18 @@ One seed at CPU scale is an illustration, not evidence for the paper's claim.
 """
 
 import argparse
-import math
 import os
-import sys
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-from keras import ops  # noqa: E402
 
 import keras_adrop  # noqa: E402
+from keras_adrop import language_modeling as lm  # noqa: E402
+from keras_adrop import reporting  # noqa: E402
 from keras_adrop.datasets import ptb  # noqa: E402
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import _common  # noqa: E402  (examples/_common.py)
+from keras_adrop.methods import get_method  # noqa: E402
 
 METHODS = ("variational", "adversarial_k1")  # the default
 AVAILABLE_METHODS = (
@@ -138,8 +133,6 @@ AVAILABLE_METHODS = (
     "adversarial_k1",
     "adversarial_k2",
 )
-# Methods whose LSTM layers draw random recurrent masks on h_{t-1}.
-RANDOM_MASK_METHODS = ("variational", "fraternal", "expectation_linearization")
 
 # CPU scale (the default), the smoke run and the paper's AWD-LSTM. A value
 # given on the command line always wins.
@@ -202,134 +195,34 @@ PAPER_DEFAULTS = {
 }
 
 
-@keras.saving.register_keras_serializable(package="ptb_language_model")
-class TiedDecoder(keras.layers.Layer):
-    """Softmax logits whose weights are an embedding matrix (weight tying).
-
-    `logits = h @ E^T + b` with `E` the `(vocabulary, dim)` matrix of
-    `embedding` (Inan et al.; Press & Wolf), so the inputs must have `dim`
-    features. Only the bias `b` is a weight of this layer.
-
-    Args:
-        embedding: The `keras.layers.Embedding` whose matrix is shared.
-
-    Example:
-
-    ```python
-    embedding = keras_adrop.layers.Embedding(10_000, 256)
-    h = keras_adrop.layers.LSTM(256, return_sequences=True)(embedding(ids))
-    logits = TiedDecoder(embedding)(h)   # (batch, time, 10000)
-    ```
-    """
-
-    def __init__(self, embedding, **kwargs):
-        super().__init__(**kwargs)
-        self.embedding = embedding
-
-    def build(self, input_shape):
-        if input_shape[-1] != self.embedding.output_dim:
-            raise ValueError(
-                f"TiedDecoder inputs need {self.embedding.output_dim} "
-                "features (the embedding dimension) to share the embedding "
-                f"matrix. Received shape {input_shape}."
-            )
-        self.bias = self.add_weight(
-            shape=(self.embedding.input_dim,), initializer="zeros",
-            name="bias",
-        )
-
-    def call(self, inputs):
-        matrix = ops.cast(self.embedding.embeddings, self.compute_dtype)
-        return ops.matmul(inputs, ops.transpose(matrix)) + self.bias
-
-    def compute_output_shape(self, input_shape):
-        return (*input_shape[:-1], self.embedding.input_dim)
-
-
 def layer_sizes(args):
     """Units of each LSTM layer: `units`, ..., the last `embedding_dim`."""
-    return [args.units] * (args.layers - 1) + [args.embedding_dim]
+    return lm.layer_sizes(args.units, args.layers, args.embedding_dim)
+
+
+NETWORK_OPTIONS = ("embedding_dim", "units", "layers", "embedding_dropout",
+                   "input_dropout", "hidden_dropout", "output_dropout",
+                   "weight_dropout", "ar", "tar", "seed")
 
 
 def build_network(args, vocab_size, batch_size=None, bptt=None,
                   stateful=False, recurrent_dropout=0.0, inference=False):
-    """The AWD-LSTM-style network as `(inputs, logits)` Keras tensors.
-
-    Args:
-        args: The parsed options (sizes and dropout rates).
-        vocab_size: Vocabulary size.
-        batch_size, bptt: Fixed input shape (both needed when stateful);
-            None for any.
-        stateful: Carry each LSTM's final state into the next call.
-        recurrent_dropout: Rate of the variational mask on `h_{t-1}`.
-        inference: Build without any dropout layer or rate (the same weights
-            and the same inference output, but nothing random in the graph).
-
-    Returns:
-        `(inputs, logits)`; logits have shape `(batch, time, vocab_size)`.
-    """
-    def rate(value):
-        return 0.0 if inference else value
-
-    inputs = keras.Input(batch_shape=(batch_size, bptt), dtype="int32",
-                         name="token_ids")
-    embedding = keras_adrop.layers.Embedding(
-        vocab_size, args.embedding_dim, name="embedding",
-        embedding_dropout=rate(args.embedding_dropout), seed=args.seed,
-    )
-    h = embedding(inputs)
-    h = keras_adrop.layers.LockedDropout(
-        rate(args.input_dropout), seed=args.seed + 1, name="input_dropout")(h)
-    sizes = layer_sizes(args)
-    for i, units in enumerate(sizes):
-        h = keras_adrop.layers.LSTM(
-            units,
-            return_sequences=True,
-            stateful=stateful,
-            recurrent_dropout=rate(recurrent_dropout),
-            recurrent_dropconnect=rate(args.weight_dropout),
-            dropconnect_mode="element",
-            seed=args.seed + 10 + i,
-            name=f"lstm_{i + 1}",
-        )(h)
-        if i + 1 < len(sizes):
-            h = keras_adrop.layers.LockedDropout(
-                rate(args.hidden_dropout), seed=args.seed + 100 + i,
-                name=f"hidden_dropout_{i + 1}")(h)
-    if args.tar and not inference:
-        h = keras_adrop.layers.ActivationRegularization(
-            beta=args.tar, name="tar")(h)
-    h = keras_adrop.layers.LockedDropout(
-        rate(args.output_dropout), seed=args.seed + 200,
-        name="output_dropout")(h)
-    if args.ar and not inference:
-        h = keras_adrop.layers.ActivationRegularization(
-            alpha=args.ar, name="ar")(h)
-    logits = TiedDecoder(embedding, name="decoder")(h)
-    return inputs, logits
+    """`keras_adrop.language_modeling.awd_lstm` with the parsed options."""
+    return lm.awd_lstm(
+        vocab_size, batch_size=batch_size, bptt=bptt, stateful=stateful,
+        recurrent_dropout=recurrent_dropout, inference=inference,
+        **{name: getattr(args, name) for name in NETWORK_OPTIONS})
 
 
-def regularizers_for(method, args):
-    """The keras_adrop regularizers of `method` (empty for variational)."""
-    if method == "variational":
-        return []
-    if method == "fraternal":
-        return [keras_adrop.regularizers.FraternalDropout(
-            kappa=args.fraternal_kappa, seed=args.seed)]
-    if method == "expectation_linearization":
-        return [keras_adrop.regularizers.ExpectationLinearization(
-            kappa=args.el_kappa, seed=args.seed)]
-    if method.startswith("adversarial_k"):
-        return [keras_adrop.regularizers.AdversarialDropout(
-            delta=args.delta,
-            iterations=int(method[len("adversarial_k"):]),
-            weight=args.penalty_weight,
-            divergence=args.divergence,
-            seed=args.seed,
-        )]
-    raise ValueError(
-        f"Unknown method {method!r}; choose from {AVAILABLE_METHODS}."
-    )
+def method_for(method, args):
+    """The `keras_adrop.methods` entry of `method` with this run's options:
+    the adversarial penalty weight, or the kappa of FD / EL."""
+    weight = {"fraternal": args.fraternal_kappa,
+              "expectation_linearization": args.el_kappa}.get(
+                  method, args.penalty_weight)
+    divergence = args.divergence if method.startswith("adversarial") else None
+    return get_method(method, delta=args.delta, penalty_weight=weight,
+                      divergence=divergence, seed=args.seed)
 
 
 def make_optimizer(args, total_steps):
@@ -350,16 +243,11 @@ def build_model(method, args, vocab_size, steps_per_epoch=1):
     metric (the loss without AR/TAR or penalties).
     """
     keras.utils.set_random_seed(args.seed)
-    rate = args.recurrent_dropout if method in RANDOM_MASK_METHODS else 0.0
+    spec = method_for(method, args)
     inputs, logits = build_network(
         args, vocab_size, args.batch_size, args.bptt, stateful=True,
-        recurrent_dropout=rate)
-    regularizers = regularizers_for(method, args)
-    if regularizers:
-        model = keras_adrop.RegularizedModel(
-            inputs, logits, regularizers=regularizers, name=method)
-    else:
-        model = keras.Model(inputs, logits, name=method)
+        recurrent_dropout=spec.recurrent_dropout(args.recurrent_dropout))
+    model = spec.build_model(inputs, logits)
     model.compile(
         optimizer=make_optimizer(args, args.epochs * steps_per_epoch),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
@@ -387,90 +275,6 @@ def inference_model(args, vocab_size, batch_size=None, bptt=None,
     return keras.Model(inputs, outputs, name="ptb_inference")
 
 
-def copy_weights(source, target):
-    """Copies every weight of `source` into `target`, checking the match."""
-    if len(source.weights) != len(target.weights):
-        raise ValueError(
-            f"Models differ: {len(source.weights)} vs {len(target.weights)} "
-            "weights."
-        )
-    for a, b in zip(source.weights, target.weights):
-        if a.path != b.path or tuple(a.shape) != tuple(b.shape):
-            raise ValueError(f"Weight {a.path} does not match {b.path}.")
-        b.assign(a)
-
-
-def reset_states(model):
-    """Zeros the carried state of every stateful RNN of `model`."""
-    for layer in model.layers:
-        if getattr(layer, "stateful", False):
-            layer.reset_state()
-
-
-class PerplexityEvaluator:
-    """Perplexity of a stateful inference model over a whole split.
-
-    The model reads the windows of `windows` in order, carrying its state
-    from each window to the next within each row; the perplexity is
-    `exp(sum of target cross-entropies / number of targets)`, every token of
-    the split but the first being a target once.
-
-    Args:
-        model: A stateful inference model of batch `windows.batch_size`.
-        windows: `ptb.batchify(..., drop_remainder=False)` of the split.
-    """
-
-    def __init__(self, model, windows):
-        self.model = model
-        self.windows = windows
-        self._sum = tf.function(self._window_sum)
-
-    def _window_sum(self, x, y, w):
-        logits = self.model(x, training=False)
-        ce = keras.losses.sparse_categorical_crossentropy(
-            y, logits, from_logits=True)
-        return tf.reduce_sum(tf.cast(ce, "float64") * tf.cast(w, "float64"))
-
-    def __call__(self):
-        """Returns `(perplexity, mean cross-entropy in nats)`."""
-        reset_states(self.model)
-        total = 0.0
-        for k in range(self.windows.num_windows):
-            total += float(self._sum(*self.windows.window(k)))
-        reset_states(self.model)
-        mean = total / self.windows.num_targets
-        return math.exp(mean), mean
-
-
-class EpochCallback(keras.callbacks.Callback):
-    """Resets carried states each epoch; logs validation perplexity.
-
-    At the end of each epoch the trained weights are copied into the
-    evaluation model and `val_perplexity` is added to the epoch logs (so
-    that the progress bar and `History` show it), with `train_perplexity`
-    (exp of the epoch's mean training cross-entropy) and `epoch_seconds`
-    (training time, evaluation excluded).
-    """
-
-    def __init__(self, evaluator):
-        super().__init__()
-        self.evaluator = evaluator
-        self._start = None
-
-    def on_epoch_begin(self, epoch, logs=None):
-        reset_states(self.model)
-        self._start = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        seconds = time.perf_counter() - self._start
-        copy_weights(self.model, self.evaluator.model)
-        perplexity, _ = self.evaluator()
-        if logs is not None:
-            logs["epoch_seconds"] = seconds
-            logs["train_perplexity"] = math.exp(logs["cross_entropy"])
-            logs["val_perplexity"] = perplexity
-
-
 def export_serving_model(model, args, vocab_size, path):
     """Writes a SavedModel of the trained network's inference output.
 
@@ -484,7 +288,7 @@ def export_serving_model(model, args, vocab_size, path):
         The exported `keras.Model`.
     """
     served = inference_model(args, vocab_size, log_probabilities=True)
-    copy_weights(model, served)
+    lm.copy_weights(model, served)
     served.export(path, verbose=False)
     return served
 
@@ -511,7 +315,7 @@ def train(method, args, data, export_path=None):
     vocab_size = len(data["vocabulary"])
     windows = data["train"]
     model = build_model(method, args, vocab_size, windows.num_windows)
-    evaluator = PerplexityEvaluator(
+    evaluator = lm.PerplexityEvaluator(
         inference_model(args, vocab_size, args.eval_batch_size, args.bptt,
                         stateful=True),
         data["valid"])
@@ -521,14 +325,13 @@ def train(method, args, data, export_path=None):
         batch_size=windows.batch_size,
         epochs=args.epochs,
         shuffle=False,  # keep each row's windows in order (carried state)
-        callbacks=[EpochCallback(evaluator)],
-        # A live progress bar in a terminal, one line per epoch in a log.
-        verbose=1 if sys.stdout.isatty() else 2,
+        callbacks=[lm.PerplexityCallback(evaluator)],
+        verbose=reporting.verbosity(),
     )
-    history = {k: [float(v) for v in vs] for k, vs in history.history.items()}
+    history = reporting.history_lists(history)
     # The callback evaluated the final weights after the last epoch.
     val_perplexity = history["val_perplexity"][-1]
-    test_perplexity, test_ce = PerplexityEvaluator(
+    test_perplexity, test_ce = lm.PerplexityEvaluator(
         evaluator.model, data["test"])()
     result = {
         "val_perplexity": val_perplexity,
@@ -547,61 +350,30 @@ def train(method, args, data, export_path=None):
     return result
 
 
-def markdown_table(metrics):
-    """The summary table, one row per method."""
-    lines = [
-        "| method | val perplexity | test perplexity | train perplexity "
-        "| train s/epoch |",
-        "|---|---:|---:|---:|---:|",
-    ]
-    for method, m in metrics.items():
-        lines.append(
-            f"| {method} | {m['val_perplexity']:.2f} "
-            f"| {m['test_perplexity']:.2f} "
-            f"| {m['final_train_perplexity']:.2f} "
-            f"| {m['train_seconds_per_epoch']:.1f} |"
-        )
-    return "\n".join(lines)
-
-
-def plot_perplexity_curves(metrics, path):
-    """Validation and training perplexity per epoch, one line per method."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib import ticker
-
-    fig, (ax_val, ax_train) = plt.subplots(1, 2, figsize=(11, 4))
-    for method, m in metrics.items():
-        history = m["history"]
-        epochs = np.arange(1, len(history["val_perplexity"]) + 1)
-        ax_val.plot(epochs, history["val_perplexity"], marker="o",
-                    label=method)
-        ax_train.plot(epochs, history["train_perplexity"], marker="o",
-                      label=method)
-    ax_val.set(xlabel="epoch", ylabel="perplexity", yscale="log",
-               title="Validation perplexity (full network)")
-    ax_train.set(xlabel="epoch", ylabel="perplexity", yscale="log",
-                 title="Training perplexity (with dropout)")
-    for ax in (ax_val, ax_train):
-        ax.grid(alpha=0.3, which="both")
-        ax.xaxis.set_major_locator(ticker.MaxNLocator(integer=True))
-        # Plain numbers on the log axis.
-        ax.yaxis.set_major_formatter(ticker.FormatStrFormatter("%g"))
-        ax.yaxis.set_minor_formatter(ticker.FormatStrFormatter("%g"))
-        ax.legend()
-    _common.save_figure(fig, path)
+TABLE = [
+    reporting.Column("val perplexity", "val_perplexity"),
+    reporting.Column("test perplexity", "test_perplexity"),
+    reporting.Column("train perplexity", "final_train_perplexity"),
+    reporting.Column("train s/epoch", "train_seconds_per_epoch", ".1f"),
+]
+CURVES = [
+    reporting.Panel("val_perplexity", "perplexity",
+                    "Validation perplexity (full network)", marker="o"),
+    reporting.Panel("train_perplexity", "perplexity",
+                    "Training perplexity (with dropout)", marker="o"),
+]
 
 
 def write_report(results, output_dir):
     """Prints the table and writes results.json and perplexity_curves.png."""
-    return _common.report(
-        results, output_dir, markdown_table(results["methods"]),
+    return reporting.report(
+        results, output_dir, reporting.method_table(results["methods"], TABLE),
         "train perplexity: exp of the last epoch's mean training "
         "cross-entropy, measured with dropout on (for the adversarial "
         "methods, on the full-network base pass), penalties excluded.",
-        plot_perplexity_curves, "perplexity_curves.png")
+        lambda methods, path: reporting.plot_curves(
+            {m: r["history"] for m, r in methods.items()}, path, CURVES),
+        "perplexity_curves.png")
 
 
 def parse_args(argv=None):

@@ -8,19 +8,21 @@
   tuner (random, bayesian, hyperband), resumable and distributable, writing
   a summary table and a plot of the score against delta and K.
 
-The package lives at the repository root; run from there (or put the root
+For your own model (not one of the examples), use
+`keras_adrop.tuners.AdversarialDropoutHyperModel`, installed with the
+package. This package lives at the repository root; run from there (or put the root
 on `sys.path`).
 """
 
+from keras_adrop.tuners import adversarial_model
+from keras_adrop.tuners import effective_iterations
+from keras_adrop.tuners import flip_range
 from tuning.hypermodels import AdversarialDropoutHyperModel
-from tuning.hypermodels import adversarial_model
-from tuning.hypermodels import effective_iterations
 from tuning.tasks import DigitsTask
 from tuning.tasks import ImdbTask
 from tuning.tasks import PtbTask
 from tuning.tasks import Task
 from tuning.tasks import available_tasks
-from tuning.tasks import flip_range
 from tuning.tasks import get_task
 from tuning.tasks import register_task
 

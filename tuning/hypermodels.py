@@ -22,89 +22,22 @@ Hyperparameters (names as they appear in the trials):
 import keras
 import keras_tuner
 
-import keras_adrop
+from keras_adrop.tuners import DEFAULT_ITERATIONS_RANGE
+from keras_adrop.tuners import PAPER_DELTA_RANGE
+from keras_adrop.tuners import adversarial_model
+from keras_adrop.tuners import check_range as _check_range
+from keras_adrop.tuners import effective_iterations
+from keras_adrop.tuners import flip_range
 from tuning.tasks import Task
-from tuning.tasks import flip_range
 from tuning.tasks import get_task
-
-PAPER_DELTA_RANGE = (0.01, 0.1)  # the delta values the paper validated
-DEFAULT_ITERATIONS_RANGE = (1, 3)
-
-
-def _check_range(name, value, low_bound, high_bound, integer=False):
-    """Validates a `(low, high)` pair within [low_bound, high_bound]."""
-    try:
-        low, high = value
-        if integer and (int(low) != low or int(high) != high):
-            raise TypeError
-        low, high = (int(low), int(high)) if integer else (
-            float(low), float(high))
-    except (TypeError, ValueError):
-        kind = "integers" if integer else "numbers"
-        raise ValueError(
-            f"`{name}` must be a pair (low, high) of {kind}. "
-            f"Received: {value!r}"
-        ) from None
-    if not low_bound <= low <= high <= high_bound:
-        raise ValueError(
-            f"`{name}` must satisfy {low_bound} <= low <= high <= "
-            f"{high_bound}. Received: {value!r}"
-        )
-    return low, high
-
-
-def adversarial_model(base, name="adversarial_dropout", **options):
-    """Wraps a compiled plain model in an `AdversarialDropoutModel`.
-
-    The new model shares `base`'s layers and weights and is compiled the
-    way `base` was (`base.get_compile_config()`: optimizer, loss, metrics).
-
-    Args:
-        base: A compiled functional (or built Sequential) Keras model with
-            `keras_adrop` recurrent layers.
-        name: Name of the new model.
-        **options: `AdversarialDropoutModel` arguments (`delta`,
-            `iterations`, `penalty_weight`, `base_mask`, `seed`, ...).
-
-    Returns:
-        The compiled `keras_adrop.AdversarialDropoutModel`.
-
-    Example:
-
-    ```python
-    base = task.build()
-    model = adversarial_model(base, delta=3 / 64, iterations=2)
-    ```
-    """
-    compile_config = base.get_compile_config()
-    if not compile_config:
-        raise ValueError(
-            f"`base` ({base.name}) must be compiled: the adversarial model "
-            "reuses its optimizer, loss and metrics."
-        )
-    model = keras_adrop.AdversarialDropoutModel(
-        base.inputs, base.outputs, name=name, **options)
-    model.compile_from_config(compile_config)
-    return model
-
-
-def effective_iterations(flips, iterations):
-    """Greedy steps that can flip a unit: `min(K, flips - 1)`.
-
-    The start mask spends one of the `flips` (ALGORITHM.md rule 11) and the
-    K steps share the rest (rule 14), so steps beyond `flips - 1` get no
-    flip.
-
-    Example:
-
-    >>> effective_iterations(flips=3, iterations=2), effective_iterations(2, 3)
-    (2, 1)
-    """
-    return max(0, min(int(iterations), int(flips) - 1))
 
 
 class AdversarialDropoutHyperModel(keras_tuner.HyperModel):
-    """Search space of adversarial dropout's budget (delta) and K.
+    """Search space of adversarial dropout's budget (delta) and K on a task.
+
+    For your own model, use `keras_adrop.tuners.AdversarialDropoutHyperModel`
+    (installed with the package); this one adds the tasks of `tuning/`
+    (their data, seeds, dropout rate and callbacks).
 
     `build(hp)` samples `flips` (delta = flips / units), `iterations` (K;
     the model runs `max(1, effective_iterations(flips, K))` steps) and

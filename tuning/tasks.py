@@ -24,7 +24,6 @@ through the examples' command-line options; other models join with
 
 import copy
 import importlib.util
-import math
 import pathlib
 import sys
 
@@ -611,54 +610,3 @@ def get_task(name, quick=False, seed=0, epochs=None, **options):
             "tuning.Task."
         )
     return task
-
-
-def flip_range(delta_range, units):
-    """The numbers of flipped units that a delta range allows.
-
-    Adversarial dropout flips `floor(delta * units)` units (at least 1), so
-    the search samples that count and reports `delta = flips / units`:
-    every sample is a valid, distinct budget.
-
-    Args:
-        delta_range: `(low, high)` fractions of units, `0 < low <= high < 1`.
-        units: Units of the adversarial layer.
-
-    Returns:
-        `(min_flips, max_flips)`, both >= 1.
-
-    Raises:
-        ValueError: naming `delta_range` when it is malformed or allows no
-            flip for `units` units.
-
-    Example:
-
-    >>> flip_range((0.01, 0.1), 64)  # paper range, 64 units: 1..6 flips
-    (1, 6)
-    """
-    try:
-        low, high = (float(v) for v in delta_range)
-    except (TypeError, ValueError):
-        raise ValueError(
-            "`delta_range` must be a pair (low, high) of numbers. "
-            f"Received: {delta_range!r}"
-        ) from None
-    if not 0.0 < low <= high < 1.0:
-        raise ValueError(
-            "`delta_range` must satisfy 0 < low <= high < 1 (fractions of "
-            f"units). Received: {delta_range!r}"
-        )
-    max_flips = int(math.floor(high * units + 1e-6))
-    if max_flips < 1:
-        raise ValueError(
-            f"`delta_range` {delta_range!r} allows floor({high} * {units}) = "
-            f"{max_flips} flips of {units} units; adversarial dropout needs "
-            f"at least 1. Use a high end >= {1.0 / units:.4g}."
-        )
-    min_flips = max(1, int(math.ceil(low * units - 1e-6)))
-    if min_flips > max_flips:
-        raise ValueError(
-            f"`delta_range` {delta_range!r} contains no whole number of flips "
-            f"of {units} units (delta = flips / {units}); widen it."
-        )
-    return min_flips, max_flips

@@ -1,0 +1,366 @@
+"""Language-model building blocks: tied decoder, sampled softmax, perplexity.
+
+- `TiedDecoder`: softmax logits whose weights are the embedding matrix.
+- `SampledSoftmaxLoss`: next-word cross-entropy per sequence, sampled in
+  training (TensorFlow's sampled softmax), for large vocabularies.
+- `awd_lstm`: an AWD-LSTM-style network (Merity et al., 2018) from
+  keras_adrop layers: embedding dropout, locked dropout, LSTMs with
+  DropConnect on their recurrent kernels, optional AR/TAR, tied decoder.
+- `PerplexityEvaluator` and `PerplexityCallback`: perplexity of a stateful
+  model over a whole split, after every epoch.
+- `copy_weights`, `reset_states`: between a training model and its
+  inference twin.
+
+`TiedDecoder` and `awd_lstm` work on every backend; the sampled softmax and
+the evaluator need TensorFlow.
+
+Example:
+
+```python
+inputs, logits = keras_adrop.language_modeling.awd_lstm(
+    10_000, embedding_dim=200, units=200, layers=2, seed=0)
+model = keras.Model(inputs, logits)
+```
+"""
+
+import math
+import time
+
+import keras
+from keras import ops
+
+import keras_adrop
+
+@keras.saving.register_keras_serializable(package="keras_adrop")
+class TiedDecoder(keras.layers.Layer):
+    """Softmax logits whose weights are an embedding matrix (weight tying).
+
+    `logits = h @ E^T + b` with `E` the `(vocabulary, dim)` matrix of
+    `embedding` (Inan et al.; Press & Wolf), so the inputs must have `dim`
+    features. Only the bias `b` is a weight of this layer.
+
+    Args:
+        embedding: The `keras.layers.Embedding` whose matrix is shared.
+
+    Example:
+
+    ```python
+    embedding = keras_adrop.layers.Embedding(10_000, 256)
+    h = keras_adrop.layers.LSTM(256, return_sequences=True)(embedding(ids))
+    logits = TiedDecoder(embedding)(h)   # (batch, time, 10000)
+    ```
+    """
+
+    def __init__(self, embedding, **kwargs):
+        super().__init__(**kwargs)
+        self.embedding = embedding
+
+    def build(self, input_shape):
+        if input_shape[-1] != self.embedding.output_dim:
+            raise ValueError(
+                f"TiedDecoder inputs need {self.embedding.output_dim} "
+                "features (the embedding dimension) to share the embedding "
+                f"matrix. Received shape {input_shape}."
+            )
+        self.bias = self.add_weight(
+            shape=(self.embedding.input_dim,), initializer="zeros",
+            name="bias",
+        )
+
+    def call(self, inputs):
+        matrix = ops.cast(self.embedding.embeddings, self.compute_dtype)
+        return ops.matmul(inputs, ops.transpose(matrix)) + self.bias
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], self.embedding.input_dim)
+
+
+@keras.saving.register_keras_serializable(package="keras_adrop")
+class SampledSoftmaxLoss(keras.layers.Layer):
+    """Next-word cross-entropy of a language model, per review.
+
+    Holds the output projection `(vocabulary, units)`. In training, with
+    `num_sampled < vocabulary_size`, the loss is TensorFlow's sampled
+    softmax (`num_sampled` log-uniform negative words per step), which
+    makes an 87k-word language model affordable; otherwise the full
+    softmax. Returns the mean loss over each review's non-padded targets
+    (target id 0 is padding).
+
+    Args:
+        vocabulary_size: Number of words.
+        num_sampled: Negative samples of the sampled softmax. Default 512.
+
+    Call arguments:
+        hidden: `(batch, time, units)` states.
+        targets: `(batch, time)` int next-word ids, 0 for padding.
+
+    Example:
+
+    ```python
+    hidden = keras_adrop.layers.LSTM(64, return_sequences=True)(vectors)
+    loss = SampledSoftmaxLoss(50_000, num_sampled=512)(hidden, targets)
+    model = keras.Model([tokens, targets], loss)
+    model.compile("adam", loss=lambda y_true, y_pred: y_pred)
+    ```
+    """
+
+    def __init__(self, vocabulary_size, num_sampled=512, **kwargs):
+        super().__init__(**kwargs)
+        self.vocabulary_size = vocabulary_size
+        self.num_sampled = num_sampled
+        self.supports_masking = True  # padding is read from `targets`
+
+    def compute_mask(self, hidden, targets=None, mask=None):
+        return None
+
+    def build(self, hidden_shape, targets_shape=None):
+        units = hidden_shape[-1]
+        self.kernel = self.add_weight(
+            shape=(self.vocabulary_size, units), name="kernel",
+            initializer="glorot_uniform")
+        self.bias = self.add_weight(
+            shape=(self.vocabulary_size,), name="bias", initializer="zeros")
+
+    def call(self, hidden, targets, training=False):
+        import tensorflow as tf
+
+        units = tf.shape(hidden)[-1]
+        flat_hidden = tf.reshape(tf.cast(hidden, "float32"), (-1, units))
+        flat_targets = tf.reshape(tf.cast(targets, "int64"), (-1, 1))
+        if training and self.num_sampled < self.vocabulary_size:
+            losses = tf.nn.sampled_softmax_loss(
+                weights=self.kernel, biases=self.bias, labels=flat_targets,
+                inputs=flat_hidden, num_sampled=self.num_sampled,
+                num_classes=self.vocabulary_size,
+            )
+        else:
+            logits = tf.matmul(flat_hidden, self.kernel, transpose_b=True)
+            losses = tf.nn.sparse_softmax_cross_entropy_with_logits(
+                labels=flat_targets[:, 0], logits=logits + self.bias)
+        losses = tf.reshape(losses, tf.shape(targets))
+        valid = tf.cast(tf.not_equal(targets, 0), losses.dtype)
+        return tf.reduce_sum(losses * valid, -1) / tf.maximum(
+            tf.reduce_sum(valid, -1), 1.0)
+
+    def compute_output_spec(self, hidden, targets, training=False):
+        return keras.KerasTensor((hidden.shape[0],), dtype="float32")
+
+    def get_config(self):
+        return {**super().get_config(),
+                "vocabulary_size": self.vocabulary_size,
+                "num_sampled": self.num_sampled}
+
+
+def awd_lstm(vocabulary_size, embedding_dim=400, units=1150, layers=3,
+             embedding_dropout=0.1, input_dropout=0.4, hidden_dropout=0.25,
+             output_dropout=0.4, weight_dropout=0.5, ar=0.0, tar=0.0, seed=0,
+             batch_size=None, bptt=None, stateful=False,
+             recurrent_dropout=0.0, inference=False):
+    """An AWD-LSTM-style network as `(inputs, logits)` Keras tensors.
+
+    `keras_adrop.layers.Embedding` with embedding dropout (whole word
+    vectors dropped per batch) -> `LockedDropout` -> `layers` LSTMs
+    (`recurrent_dropconnect=weight_dropout`, element-wise as AWD-LSTM's
+    `WeightDrop`; `LockedDropout` between them; the last has
+    `embedding_dim` units) -> optional TAR (`ActivationRegularization(
+    beta=tar)`) -> `LockedDropout` -> optional AR (`alpha=ar`) ->
+    `TiedDecoder`. The defaults are the paper's PTB model (Merity et al.);
+    every dropout layer is seeded from `seed`.
+
+    Args:
+        vocabulary_size: Words of the vocabulary.
+        embedding_dim: Embedding size, also the last LSTM's units.
+        units: Units of the other LSTM layers.
+        layers: Number of LSTM layers.
+        embedding_dropout, input_dropout, hidden_dropout, output_dropout,
+            weight_dropout: The AWD-LSTM dropout rates.
+        ar, tar: Activation (alpha) and temporal activation (beta)
+            regularization weights; 0 leaves the layer out.
+        seed: Seed of every random draw.
+        batch_size, bptt: Fixed input shape (both needed when stateful);
+            None for any.
+        stateful: Carry each LSTM's final state into the next call.
+        recurrent_dropout: Rate of the variational mask on `h_{t-1}`.
+        inference: Build without any dropout or AR/TAR (the same weights in
+            the same order, and the same inference output).
+
+    Returns:
+        `(inputs, logits)`; logits have shape `(batch, time,
+        vocabulary_size)`.
+
+    Example:
+
+    ```python
+    inputs, logits = awd_lstm(10_000, embedding_dim=200, units=200,
+                              layers=2, batch_size=20, bptt=35,
+                              stateful=True)
+    model = keras_adrop.RegularizedModel(inputs, logits, regularizers=[
+        keras_adrop.regularizers.AdversarialDropout(delta=0.03)])
+    ```
+    """
+    def rate(value):
+        return 0.0 if inference else value
+
+    layers_lib = keras_adrop.layers
+    inputs = keras.Input(batch_shape=(batch_size, bptt), dtype="int32",
+                         name="token_ids")
+    embedding = layers_lib.Embedding(
+        vocabulary_size, embedding_dim, name="embedding",
+        embedding_dropout=rate(embedding_dropout), seed=seed,
+    )
+    h = embedding(inputs)
+    h = _locked_dropout(rate(input_dropout), seed + 1, "input_dropout")(h)
+    sizes = layer_sizes(units, layers, embedding_dim)
+    for i, size in enumerate(sizes):
+        h = layers_lib.LSTM(
+            size,
+            return_sequences=True,
+            stateful=stateful,
+            recurrent_dropout=rate(recurrent_dropout),
+            recurrent_dropconnect=rate(weight_dropout),
+            dropconnect_mode="element",
+            seed=seed + 10 + i,
+            name=f"lstm_{i + 1}",
+        )(h)
+        if i + 1 < len(sizes):
+            h = _locked_dropout(rate(hidden_dropout), seed + 100 + i,
+                                f"hidden_dropout_{i + 1}")(h)
+    if tar and not inference:
+        h = _activity_regularization(beta=tar, name="tar")(h)
+    h = _locked_dropout(rate(output_dropout), seed + 200,
+                        "output_dropout")(h)
+    if ar and not inference:
+        h = _activity_regularization(alpha=ar, name="ar")(h)
+    logits = TiedDecoder(embedding, name="decoder")(h)
+    return inputs, logits
+
+
+def layer_sizes(units, layers, embedding_dim):
+    """Units of each LSTM of `awd_lstm`: `units`, ..., `embedding_dim`.
+
+    Example:
+
+    >>> layer_sizes(1150, 3, 400)
+    [1150, 1150, 400]
+    """
+    return [units] * (layers - 1) + [embedding_dim]
+
+
+def _locked_dropout(rate, seed, name):
+    # keras_adrop.layers.LockedDropout: one mask per sequence, all steps.
+    return keras_adrop.layers.LockedDropout(rate, seed=seed, name=name)
+
+
+def _activity_regularization(**kwargs):
+    layers_lib = keras_adrop.layers
+    cls = getattr(layers_lib, "RecurrentActivityRegularization", None)
+    if cls is None:
+        cls = layers_lib.ActivationRegularization
+    return cls(**kwargs)
+
+
+def copy_weights(source, target):
+    """Copies every weight of `source` into `target`, checking the match."""
+    if len(source.weights) != len(target.weights):
+        raise ValueError(
+            f"Models differ: {len(source.weights)} vs {len(target.weights)} "
+            "weights."
+        )
+    for a, b in zip(source.weights, target.weights):
+        if a.path != b.path or tuple(a.shape) != tuple(b.shape):
+            raise ValueError(f"Weight {a.path} does not match {b.path}.")
+        b.assign(a)
+
+
+def reset_states(model):
+    """Zeros the carried state of every stateful RNN of `model`."""
+    for layer in model.layers:
+        if getattr(layer, "stateful", False):
+            layer.reset_state()
+
+
+class PerplexityEvaluator:
+    """Perplexity of a stateful inference model over a whole split.
+
+    The model reads the windows of `windows` in order, carrying its state
+    from each window to the next within each row; the perplexity is
+    `exp(sum of target cross-entropies / number of targets)`, every token of
+    the split but the first being a target once. Needs TensorFlow.
+
+    Args:
+        model: A stateful inference model of batch `windows.batch_size`.
+        windows: Windows with `num_windows`, `num_targets` and
+            `window(k) -> (x, y, weights)`, e.g.
+            `keras_adrop.datasets.ptb.batchify(..., drop_remainder=False)`.
+
+    Example:
+
+    ```python
+    evaluator = PerplexityEvaluator(inference, ptb.batchify(valid, 10, 35))
+    perplexity, cross_entropy = evaluator()
+    ```
+    """
+
+    def __init__(self, model, windows):
+        import tensorflow as tf
+
+        self.model = model
+        self.windows = windows
+        self._sum = tf.function(self._window_sum)
+
+    def _window_sum(self, x, y, w):
+        import tensorflow as tf
+
+        logits = self.model(x, training=False)
+        ce = keras.losses.sparse_categorical_crossentropy(
+            y, logits, from_logits=True)
+        return tf.reduce_sum(tf.cast(ce, "float64") * tf.cast(w, "float64"))
+
+    def __call__(self):
+        """Returns `(perplexity, mean cross-entropy in nats)`."""
+        reset_states(self.model)
+        total = 0.0
+        for k in range(self.windows.num_windows):
+            total += float(self._sum(*self.windows.window(k)))
+        reset_states(self.model)
+        mean = total / self.windows.num_targets
+        return math.exp(mean), mean
+
+
+class PerplexityCallback(keras.callbacks.Callback):
+    """Resets carried states each epoch; logs validation perplexity.
+
+    At the end of each epoch the trained weights are copied into the
+    evaluator's model and `val_perplexity` is added to the epoch logs (so
+    that the progress bar, `History` and a tuner's objective see it), with
+    `train_perplexity` (exp of the epoch's mean training `cross_entropy`
+    metric) and `epoch_seconds` (training time, evaluation excluded).
+
+    Args:
+        evaluator: A `PerplexityEvaluator` of the validation split.
+
+    Example:
+
+    ```python
+    model.fit(x, y, batch_size=20, shuffle=False, epochs=3,
+              callbacks=[PerplexityCallback(evaluator)])
+    ```
+    """
+
+    def __init__(self, evaluator):
+        super().__init__()
+        self.evaluator = evaluator
+        self._start = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        reset_states(self.model)
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        seconds = time.perf_counter() - self._start
+        copy_weights(self.model, self.evaluator.model)
+        perplexity, _ = self.evaluator()
+        if logs is not None:
+            logs["epoch_seconds"] = seconds
+            logs["train_perplexity"] = math.exp(logs["cross_entropy"])
+            logs["val_perplexity"] = perplexity
