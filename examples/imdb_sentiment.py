@@ -67,10 +67,8 @@ thousand reviews is an illustration, not evidence.
 """
 
 import argparse
-import collections
 import math
 import os
-import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -80,11 +78,11 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import keras_adrop  # noqa: E402
-from keras_adrop import regularizers as regs  # noqa: E402
+from keras_adrop import reporting  # noqa: E402
+from keras_adrop import text  # noqa: E402
 from keras_adrop.datasets import imdb  # noqa: E402
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import _common  # noqa: E402  (examples/_common.py)
+from keras_adrop.language_modeling import SampledSoftmaxLoss  # noqa: E402
+from keras_adrop.methods import get_method  # noqa: E402
 
 # Table 2 of the paper, IMDB test error % (official split, pretrained LSTM
 # 1024, 5 runs).
@@ -103,17 +101,6 @@ PAPER_ERROR = {
 }
 AVAILABLE_METHODS = tuple(PAPER_ERROR)
 METHODS = ("variational", "adversarial_k1")  # the default comparison
-# Methods whose LSTM draws random recurrent masks with rate p.
-RANDOM_MASK_METHODS = ("variational", "fraternal", "expectation_linearization")
-# Methods fed unlabeled reviews by default (`--use-unlabeled vat`).
-VAT_METHODS = ("virtual_adversarial", "adversarial_k1_vat",
-               "adversarial_k2_vat")
-# Methods with a penalty that needs no labels (`--use-unlabeled all`).
-LABEL_FREE_METHODS = VAT_METHODS + (
-    "expectation_linearization", "last_state_adversarial", "adversarial_k1",
-    "adversarial_k2",
-)
-RESERVED_TOKENS = ("[PAD]", "[UNK]")  # id 0 pads (mask_zero), 1 unknown
 
 # The CPU-scale default, the smoke run and the paper's sizes. A value given
 # on the command line always wins.
@@ -160,244 +147,6 @@ PAPER_SCALE = dict(
     learning_rate=5e-4, embedding_dropout=0.5, recurrent_dropout=0.1,
     delta=0.03, epsilon=0.3, pretrain_epochs=10, pretrain_samples=1024,
 )
-
-
-# ---------------------------------------------------------------- tokenizer
-
-
-# Punctuation and symbols are words of their own; white space separates.
-_PUNCTUATION = r"[\p{P}\p{S}]"
-
-
-def split_words(texts):
-    """Raw strings -> ragged words: the tokenizer's pre-tokenization.
-
-    Lower-cases (Unicode case folding), strips accents (NFD, then drops
-    combining marks), splits on white space and makes every punctuation or
-    symbol character a word of its own, as BERT's basic tokenizer does. TF
-    ops only (tensorflow-text's `case_fold_utf8`, `normalize_utf8`,
-    `regex_split`), so it runs in the serving graph.
-
-    Args:
-        texts: `tf.string` tensor of shape `(batch,)`.
-
-    Returns:
-        A `tf.RaggedTensor` of words, `(batch, None)`.
-    """
-    import tensorflow_text as tf_text
-
-    texts = tf_text.normalize_utf8(tf_text.case_fold_utf8(texts), "NFD")
-    texts = tf.strings.regex_replace(texts, r"\p{Mn}", "")
-    return tf_text.regex_split(
-        texts, delim_regex_pattern=r"\s+|" + _PUNCTUATION,
-        keep_delim_regex_pattern=_PUNCTUATION,
-    )
-
-
-def learn_vocabulary(texts, vocab_size=None, min_count=2):
-    """Learns a word vocabulary from raw texts, most frequent words first.
-
-    Words are what `TextTokenizer` sees (`split_words`).
-
-    Args:
-        texts: Iterable of `str` reviews.
-        vocab_size: Size of the vocabulary, reserved tokens included
-            (default: every word seen `min_count` times or more).
-        min_count: Words seen fewer times are left out. Default 2.
-
-    Returns:
-        A list of tokens: `"[PAD]"` (id 0), `"[UNK]"` (id 1), then the words
-        by decreasing count (ties in alphabetical order).
-
-    Example:
-
-    >>> learn_vocabulary(["A good film.", "A bad film!"], min_count=2)
-    ['[PAD]', '[UNK]', 'a', 'film']
-    """
-    if vocab_size is not None and vocab_size <= len(RESERVED_TOKENS):
-        raise ValueError(
-            f"`vocab_size` must be > {len(RESERVED_TOKENS)} (the reserved "
-            f"tokens) or None; got {vocab_size}."
-        )
-    counts = collections.Counter()
-    texts = [t.encode("utf-8") if isinstance(t, str) else t for t in texts]
-    for start in range(0, len(texts), 2048):
-        words = split_words(tf.constant(texts[start:start + 2048]))
-        counts.update(words.flat_values.numpy().tolist())
-    words = sorted(
-        (w for w, c in counts.items() if c >= min_count),
-        key=lambda w: (-counts[w], w),
-    )
-    words = [w.decode("utf-8") for w in words]
-    words = [w for w in words
-             if w not in RESERVED_TOKENS and not w.startswith("##")]
-    if vocab_size is not None:
-        words = words[: vocab_size - len(RESERVED_TOKENS)]
-    return list(RESERVED_TOKENS) + words
-
-
-@keras.saving.register_keras_serializable(package="imdb_sentiment")
-class TextTokenizer(keras.layers.Layer):
-    """Raw strings -> padded word ids, in the TensorFlow graph.
-
-    A weightless Keras layer: `split_words` (lower-case, strip accents,
-    split on white space and punctuation), then
-    `tensorflow_text.FastWordpieceTokenizer` looks each word up in
-    `vocabulary` (a word not in it is `[UNK]`; a WordPiece vocabulary with
-    `##` suffix pieces also works, and then splits unknown words into
-    pieces). Both are stateless TF ops: no lookup table to track, and the
-    layer goes into a SavedModel as it is. The output has a fixed length:
-    each review is cut to `sequence_length` tokens (its first ones for
-    `truncate="head"`, its last ones for `"tail"`) and padded with 0 at the
-    end, for an `Embedding(mask_zero=True)`.
-
-    Args:
-        vocabulary: List of tokens; `vocabulary[0]` must be `"[PAD]"` and
-            `vocabulary[1]` `"[UNK]"` (see `learn_vocabulary`).
-        sequence_length: Length of the output. Default 256.
-        truncate: `"head"` or `"tail"`. Default `"tail"`.
-
-    Example:
-
-    ```python
-    tokenizer = TextTokenizer(learn_vocabulary(texts), sequence_length=8)
-    tokenizer(tf.constant(["A good film."]))  # int32 (1, 8)
-    ```
-    """
-
-    def __init__(self, vocabulary, sequence_length=256, truncate="tail",
-                 **kwargs):
-        kwargs.setdefault("trainable", False)
-        kwargs.setdefault("dtype", "int32")
-        super().__init__(**kwargs)
-        vocabulary = list(vocabulary)
-        if vocabulary[: len(RESERVED_TOKENS)] != list(RESERVED_TOKENS):
-            raise ValueError(
-                f"`vocabulary` must start with {list(RESERVED_TOKENS)}; got "
-                f"{vocabulary[:2]}."
-            )
-        if not isinstance(sequence_length, int) or sequence_length < 1:
-            raise ValueError(
-                "`sequence_length` must be an int >= 1; got "
-                f"{sequence_length!r}."
-            )
-        if truncate not in ("head", "tail"):
-            raise ValueError(
-                f"`truncate` must be 'head' or 'tail'; got {truncate!r}."
-            )
-        import tensorflow_text as tf_text
-
-        self.vocabulary = vocabulary
-        self.sequence_length = sequence_length
-        self.truncate = truncate
-        self._wordpiece = tf_text.FastWordpieceTokenizer(
-            vocabulary,
-            token_out_type=tf.int64,
-            unknown_token="[UNK]",
-            no_pretokenization=True,  # words come from `split_words`
-            support_detokenization=False,
-        )
-
-    @property
-    def vocabulary_size(self):
-        return len(self.vocabulary)
-
-    def token_ids(self, texts):
-        """The ragged `(batch, None)` int64 ids of whole reviews, uncut."""
-        words = split_words(tf.convert_to_tensor(texts, tf.string))
-        return self._wordpiece.tokenize(words).merge_dims(-2, -1)
-
-    def call(self, texts):
-        ids = self.token_ids(texts)
-        length = self.sequence_length
-        if self.truncate == "head":
-            ids = ids[:, :length]
-        else:
-            start = tf.maximum(ids.row_lengths() - length, 0)
-            ids = tf.ragged.boolean_mask(
-                ids, tf.ragged.range(ids.row_lengths()) >= start[:, None]
-            )
-        dense = ids.to_tensor(default_value=0, shape=[None, length])
-        return tf.cast(dense, "int32")
-
-    def compute_output_spec(self, texts):
-        return keras.KerasTensor((texts.shape[0], self.sequence_length),
-                                 dtype="int32")
-
-    def get_config(self):
-        return {
-            **super().get_config(),
-            "vocabulary": self.vocabulary,
-            "sequence_length": self.sequence_length,
-            "truncate": self.truncate,
-        }
-
-
-def tokenizer_stats(tokenizer, texts):
-    """Tokens per review, fraction cut by truncation, `[UNK]` rate."""
-    lengths, unknown, total = [], 0, 0
-    for start in range(0, len(texts), 2048):
-        ids = tokenizer.token_ids(tf.constant(
-            [t.encode("utf-8") for t in texts[start:start + 2048]]))
-        lengths.append(ids.row_lengths().numpy())
-        flat = ids.flat_values.numpy()
-        unknown += int(np.sum(flat == 1))
-        total += flat.size
-    lengths = np.concatenate(lengths) if lengths else np.zeros(0)
-    return {
-        "median_tokens_per_review": float(np.median(lengths)),
-        "fraction_truncated": float(np.mean(
-            lengths > tokenizer.sequence_length)),
-        "unknown_token_rate": unknown / max(total, 1),
-    }
-
-
-# ------------------------------------------------------------ serving export
-
-
-def export_for_serving(model, tokenizer, path):
-    """Writes a SavedModel: a batch of raw strings -> class probabilities.
-
-    The graph holds the tokenizer and the inference network only (the model
-    called with `training=False`: no dropout, no penalty), so loading and
-    calling it needs TensorFlow and tensorflow-text (import it first, it
-    registers the tokenizer's ops), not keras_adrop or the training code.
-
-    Args:
-        model: The trained classifier: int token ids `(batch, length)` ->
-            logits `(batch, classes)`.
-        tokenizer: The `TextTokenizer` the model was trained with.
-        path: Directory of the SavedModel.
-
-    Returns:
-        `path`. The endpoint `serve` (also the `serving_default` signature)
-        takes a 1-D `tf.string` tensor `text` and returns
-        `{"probabilities": (batch, classes) float32}`, the softmax of the
-        model's logits.
-
-    Example:
-
-    ```python
-    export_for_serving(model, tokenizer, "/tmp/imdb_serving")
-    # In any Python with tensorflow and tensorflow_text:
-    import tensorflow as tf, tensorflow_text  # noqa: F401
-    served = tf.saved_model.load("/tmp/imdb_serving")
-    served.serve(tf.constant(["A wonderful film."]))["probabilities"]
-    ```
-    """
-    archive = keras.export.ExportArchive()
-    archive.track(model)
-    archive.track(tokenizer)
-
-    @tf.function(input_signature=[
-        tf.TensorSpec((None,), tf.string, name="text")])
-    def serve(text):
-        logits = model(tokenizer(text), training=False)
-        return {"probabilities": tf.nn.softmax(tf.cast(logits, tf.float32))}
-
-    archive.add_endpoint("serve", serve)
-    archive.write_out(str(path), verbose=False)
-    return path
 
 
 # -------------------------------------------------------------------- data
@@ -466,100 +215,7 @@ def load_reviews(args):
     return (x_train, y_train), (x_test, y_test), x_unlabeled, info
 
 
-def _no_autograph(fn):
-    # Straight-line TF code: nothing for AutoGraph to convert (and it warns
-    # when this file is loaded without a module entry, as tests do).
-    return tf.autograph.experimental.do_not_convert(fn)
-
-
-def text_dataset(tokenizer, texts, labels=None, batch_size=64, shuffle=False,
-                 seed=0, repeat=False):
-    """Batches of raw strings tokenized in the tf.data graph."""
-    dataset = imdb.make_dataset(texts, labels, batch_size=batch_size,
-                                shuffle=shuffle, seed=seed, repeat=repeat)
-    if labels is None:
-        dataset = dataset.map(_no_autograph(tokenizer))
-    else:
-        dataset = dataset.map(_no_autograph(lambda x, y: (tokenizer(x), y)))
-    return dataset.prefetch(tf.data.AUTOTUNE)
-
-
-def semi_supervised_dataset(tokenizer, x, y, x_unlabeled, batch_size, seed):
-    """`{"labeled": (tokens, y), "unlabeled": tokens_u}` batches, one epoch.
-
-    The unlabeled stream repeats (shuffled) and is zipped with the finite
-    labeled one, so an epoch is one pass over the labeled reviews.
-    """
-    labeled = text_dataset(tokenizer, x, y, batch_size, shuffle=True,
-                           seed=seed)
-    unlabeled = text_dataset(tokenizer, x_unlabeled, None, batch_size,
-                             shuffle=True, seed=seed + 1, repeat=True)
-    return tf.data.Dataset.zip(labeled, unlabeled).map(_no_autograph(
-        lambda lab, unl: {"labeled": lab, "unlabeled": unl}))
-
-
 # ------------------------------------------------------------------ models
-
-
-@keras.saving.register_keras_serializable(package="imdb_sentiment")
-class SampledSoftmaxLoss(keras.layers.Layer):
-    """Next-word cross-entropy of a language model, per review.
-
-    Holds the output projection `(vocabulary, units)`. In training, with
-    `num_sampled < vocabulary_size`, the loss is TensorFlow's sampled
-    softmax (`num_sampled` log-uniform negative words per step), which
-    makes an 87k-word language model affordable; otherwise the full
-    softmax. Returns the mean loss over each review's non-padded targets
-    (target id 0 is padding).
-
-    Args:
-        vocabulary_size: Number of words.
-        num_sampled: Negative samples of the sampled softmax.
-    """
-
-    def __init__(self, vocabulary_size, num_sampled=512, **kwargs):
-        super().__init__(**kwargs)
-        self.vocabulary_size = vocabulary_size
-        self.num_sampled = num_sampled
-        self.supports_masking = True  # padding is read from `targets`
-
-    def compute_mask(self, hidden, targets=None, mask=None):
-        return None
-
-    def build(self, hidden_shape, targets_shape=None):
-        units = hidden_shape[-1]
-        self.kernel = self.add_weight(
-            shape=(self.vocabulary_size, units), name="kernel",
-            initializer="glorot_uniform")
-        self.bias = self.add_weight(
-            shape=(self.vocabulary_size,), name="bias", initializer="zeros")
-
-    def call(self, hidden, targets, training=False):
-        units = tf.shape(hidden)[-1]
-        flat_hidden = tf.reshape(tf.cast(hidden, "float32"), (-1, units))
-        flat_targets = tf.reshape(tf.cast(targets, "int64"), (-1, 1))
-        if training and self.num_sampled < self.vocabulary_size:
-            losses = tf.nn.sampled_softmax_loss(
-                weights=self.kernel, biases=self.bias, labels=flat_targets,
-                inputs=flat_hidden, num_sampled=self.num_sampled,
-                num_classes=self.vocabulary_size,
-            )
-        else:
-            logits = tf.matmul(flat_hidden, self.kernel, transpose_b=True)
-            losses = tf.nn.sparse_softmax_cross_entropy_with_logits(
-                labels=flat_targets[:, 0], logits=logits + self.bias)
-        losses = tf.reshape(losses, tf.shape(targets))
-        valid = tf.cast(tf.not_equal(targets, 0), losses.dtype)
-        return tf.reduce_sum(losses * valid, -1) / tf.maximum(
-            tf.reduce_sum(valid, -1), 1.0)
-
-    def compute_output_spec(self, hidden, targets, training=False):
-        return keras.KerasTensor((hidden.shape[0],), dtype="float32")
-
-    def get_config(self):
-        return {**super().get_config(),
-                "vocabulary_size": self.vocabulary_size,
-                "num_sampled": self.num_sampled}
 
 
 def _embedding_and_lstm(args, vocabulary_size, return_sequences, rate):
@@ -595,7 +251,8 @@ def pretrain_language_model(args, tokenizer, texts):
         optimizer=keras.optimizers.Adam(args.learning_rate, clipnorm=1.0),
         loss=lambda y_true, y_pred: y_pred,  # the layer computes the loss
     )
-    lm_tokenizer = TextTokenizer(tokenizer.vocabulary, length + 1, "head")
+    lm_tokenizer = text.TextTokenizer(tokenizer.vocabulary, length + 1,
+                                      "head")
 
     def to_lm(texts):
         ids = lm_tokenizer(texts)
@@ -604,47 +261,15 @@ def pretrain_language_model(args, tokenizer, texts):
 
     dataset = imdb.make_dataset(texts, batch_size=args.batch_size,
                                 shuffle=True, seed=args.seed)
-    dataset = dataset.map(_no_autograph(to_lm))
+    dataset = dataset.map(tf.autograph.experimental.do_not_convert(to_lm))
     print(f"\n== language-model pretraining on {len(texts)} reviews ==",
           flush=True)
     history = model.fit(dataset.prefetch(tf.data.AUTOTUNE),
                         epochs=args.pretrain_epochs, shuffle=False,
-                        verbose=1 if sys.stdout.isatty() else 2)
+                        verbose=reporting.verbosity())
     weights = {name: model.get_layer(name).get_weights()
                for name in ("embedding", "lstm")}
     return weights, [float(v) for v in history.history["loss"]]
-
-
-def method_regularizers(method, args):
-    """The `keras_adrop.regularizers` of a Table 2 row (None: plain model)."""
-    delta, epsilon, seed = args.delta, args.epsilon, args.seed
-
-    def adversarial_dropout(k):
-        return regs.AdversarialDropout(delta, iterations=k, seed=seed)
-
-    def vat():
-        return regs.VirtualAdversarialPerturbation(epsilon, seed=seed)
-
-    recipes = {
-        "unregularized": lambda: None,
-        "variational": lambda: None,  # the LSTM's own random masks
-        "expectation_linearization": lambda: [
-            regs.ExpectationLinearization(seed=seed)],
-        "fraternal": lambda: [regs.FraternalDropout(seed=seed)],
-        "last_state_adversarial": lambda: [
-            regs.LastStateAdversarialDropout(delta, seed=seed)],
-        "adversarial_k1": lambda: [adversarial_dropout(1)],
-        "adversarial_k2": lambda: [adversarial_dropout(2)],
-        "adversarial_training": lambda: [
-            regs.AdversarialPerturbation(epsilon, seed=seed)],
-        "virtual_adversarial": lambda: [vat()],
-        "adversarial_k1_vat": lambda: [adversarial_dropout(1), vat()],
-        "adversarial_k2_vat": lambda: [adversarial_dropout(2), vat()],
-    }
-    if method not in recipes:
-        raise ValueError(
-            f"Unknown method {method!r}; choose from {AVAILABLE_METHODS}.")
-    return recipes[method]()
 
 
 def build_classifier(method, args, vocabulary_size, pretrained=None):
@@ -654,17 +279,15 @@ def build_classifier(method, args, vocabulary_size, pretrained=None):
     (the pretrained ones when given).
     """
     keras.utils.set_random_seed(args.seed)
-    rate = args.recurrent_dropout if method in RANDOM_MASK_METHODS else 0.0
+    spec = get_method(method, delta=args.delta, epsilon=args.epsilon,
+                      seed=args.seed)
     tokens = keras.Input((args.sequence_length,), dtype="int32",
                          name="tokens")
-    hidden = _embedding_and_lstm(args, vocabulary_size, False, rate)(tokens)
+    hidden = _embedding_and_lstm(
+        args, vocabulary_size, False,
+        spec.recurrent_dropout(args.recurrent_dropout))(tokens)
     logits = keras.layers.Dense(2, name="logits")(hidden)
-    regularizers = method_regularizers(method, args)
-    if regularizers is None:
-        model = keras.Model(tokens, logits, name=method)
-    else:
-        model = keras_adrop.RegularizedModel(
-            tokens, logits, regularizers=regularizers, name=method)
+    model = spec.build_model(tokens, logits)
     if pretrained:
         for name, weights in pretrained.items():
             model.get_layer(name).set_weights(weights)
@@ -683,11 +306,15 @@ def build_classifier(method, args, vocabulary_size, pretrained=None):
 
 
 def uses_unlabeled(method, args):
+    """Whether `method` also trains on unlabeled reviews (--use-unlabeled)."""
     if args.use_unlabeled == "none":
         return False
+    spec = get_method(method)
     if args.use_unlabeled == "all":
-        return method in LABEL_FREE_METHODS
-    return method in VAT_METHODS
+        return spec.label_free
+    return any(isinstance(r, keras_adrop.regularizers.
+                          VirtualAdversarialPerturbation)
+               for r in spec.regularizers)
 
 
 def train(method, args, tokenizer, data, pretrained):
@@ -696,24 +323,24 @@ def train(method, args, tokenizer, data, pretrained):
     model = build_classifier(method, args, tokenizer.vocabulary_size,
                              pretrained)
     if uses_unlabeled(method, args):
-        train_data = semi_supervised_dataset(
+        train_data = text.semi_supervised_dataset(
             tokenizer, x_train, y_train, x_unlabeled, args.batch_size,
             args.seed)
     else:
-        train_data = text_dataset(tokenizer, x_train, y_train,
+        train_data = text.text_dataset(tokenizer, x_train, y_train,
                                   args.batch_size, shuffle=True,
                                   seed=args.seed)
-    test_data = text_dataset(tokenizer, x_test, y_test, 256)
-    timer = _common.EpochTimer()
+    test_data = text.text_dataset(tokenizer, x_test, y_test, 256)
+    timer = reporting.EpochTimer()
     print(f"\n== {method} ==", flush=True)
     history = model.fit(
         train_data, validation_data=test_data, epochs=args.epochs,
         shuffle=False,  # the dataset shuffles itself
-        callbacks=[timer], verbose=1 if sys.stdout.isatty() else 2,
+        callbacks=[timer], verbose=reporting.verbosity(),
     )
-    history = {k: [float(v) for v in vs] for k, vs in history.history.items()}
+    history = reporting.history_lists(history)
     test = model.evaluate(test_data, verbose=0, return_dict=True)
-    train_loss = history.get("supervised_loss", history["loss"])
+    train_loss = reporting.supervised_loss(history)
     metrics = {
         "test_error_percent": 100.0 * (1.0 - float(test["accuracy"])),
         "paper_error_percent": PAPER_ERROR[method],
@@ -728,42 +355,20 @@ def train(method, args, tokenizer, data, pretrained):
     return metrics, model
 
 
-def markdown_table(metrics):
-    lines = [
-        "| method | test error % | paper (official split, LSTM 1024) % "
-        "| train s/epoch | final train loss |",
-        "|---|---:|---:|---:|---:|",
-    ]
-    for method, m in metrics.items():
-        lines.append(
-            f"| {method} | {m['test_error_percent']:.2f} "
-            f"| {m['paper_error_percent']:.3f} "
-            f"| {m['train_seconds_per_epoch']:.1f} "
-            f"| {m['final_train_loss']:.4f} |")
-    return "\n".join(lines)
-
-
-def plot_learning_curves(metrics, path):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (ax_error, ax_loss) = plt.subplots(1, 2, figsize=(11, 4))
-    for method, m in metrics.items():
-        history = m["history"]
-        epochs = np.arange(1, len(history["loss"]) + 1)
-        ax_error.plot(epochs, 100.0 * (1.0 - np.array(
-            history["val_accuracy"])), marker="o", label=method)
-        ax_loss.plot(epochs, history.get("supervised_loss", history["loss"]),
-                     marker="o", label=method)
-    ax_error.set(xlabel="epoch", ylabel="test error (%)", title="Test error")
-    ax_loss.set(xlabel="epoch", ylabel="cross-entropy", yscale="log",
-                title="Training loss (supervised part)")
-    for ax in (ax_error, ax_loss):
-        ax.grid(alpha=0.3)
-        ax.legend()
-    _common.save_figure(fig, path)
+TABLE = [
+    reporting.Column("test error %", "test_error_percent"),
+    reporting.Column("paper (official split, LSTM 1024) %",
+                     "paper_error_percent", ".3f"),
+    reporting.Column("train s/epoch", "train_seconds_per_epoch", ".1f"),
+    reporting.Column("final train loss", "final_train_loss", ".4f"),
+]
+CURVES = [
+    reporting.Panel("val_accuracy", "test error (%)", "Test error",
+                    transform=reporting.error_percent, yscale="linear",
+                    marker="o"),
+    reporting.Panel(reporting.supervised_loss, "cross-entropy",
+                    "Training loss (supervised part)", marker="o"),
+]
 
 
 def write_report(results, output_dir):
@@ -771,9 +376,11 @@ def write_report(results, output_dir):
     if not results["dataset"].get("official_split"):
         note = ("Not the official IMDB split (see keras_adrop.datasets.imdb):"
                 " compare the methods with each other, not with the paper.")
-    return _common.report(results, output_dir,
-                          markdown_table(results["methods"]), note,
-                          plot_learning_curves, "learning_curves.png")
+    return reporting.report(
+        results, output_dir, reporting.method_table(results["methods"], TABLE),
+        note, lambda methods, path: reporting.plot_curves(
+            {m: r["history"] for m, r in methods.items()}, path, CURVES),
+        "learning_curves.png")
 
 
 # --------------------------------------------------------------------- CLI
@@ -926,12 +533,13 @@ def main(argv=None):
     start = time.perf_counter()
     train_set, test_set, x_unlabeled, dataset_info = load_reviews(args)
     args.train_examples = len(train_set[1])
-    vocabulary = learn_vocabulary(
+    vocabulary = text.learn_vocabulary(
         list(train_set[0]) + list(x_unlabeled), args.vocab_size,
         args.min_count)
-    tokenizer = TextTokenizer(vocabulary, args.sequence_length, args.truncate)
+    tokenizer = text.TextTokenizer(vocabulary, args.sequence_length,
+                                   args.truncate)
     dataset_info.update(vocabulary_size=len(vocabulary),
-                        **tokenizer_stats(tokenizer, list(test_set[0])))
+                        **text.tokenizer_stats(tokenizer, list(test_set[0])))
     print(
         f"IMDB ({dataset_info['source']}"
         + ("" if dataset_info["official_split"] else ", NOT the official "
@@ -953,7 +561,7 @@ def main(argv=None):
             pretrained)
         if args.export:
             path = os.path.join(args.export, method)
-            export_for_serving(model, tokenizer, path)
+            text.export_text_classifier(model, tokenizer, path)
             metrics[method]["export"] = path
             print(f"Exported the serving model to {path}")
     config = {k: v for k, v in vars(args).items()}

@@ -15,14 +15,23 @@ Public API:
   recurrent layers, same configuration and weights.
 - `keras_adrop.divergences`: the divergences, and `divergence_for_loss`.
 - `keras_adrop.callbacks`: adversarial-mask statistics in TensorBoard.
+- `keras_adrop.methods`: the methods of the paper's tables by name.
+- `keras_adrop.text`: raw-text tokenizer layer and vocabulary learning.
+- `keras_adrop.language_modeling`: tied decoder, sampled softmax, an
+  AWD-LSTM-style network, perplexity.
+- `keras_adrop.tuners`: KerasTuner search over delta and K for any model.
+- `keras_adrop.reporting`: tables, paired statistics, learning curves.
 """
 
 import importlib
 
 from keras_adrop import divergences
+from keras_adrop import language_modeling
 from keras_adrop import layers
 from keras_adrop import masks
+from keras_adrop import methods
 from keras_adrop import regularizers
+from keras_adrop import text
 from keras_adrop.conversion import convert_model
 from keras_adrop.models import AdversarialDropoutModel
 from keras_adrop.models import RegularizedModel
@@ -31,8 +40,11 @@ __version__ = "0.1.0"
 
 # Imported when first used: the data loaders, the analysis tools and the
 # callbacks need TensorFlow (tf.data, SavedModel, summaries), which a JAX
-# user may not have installed.
-_LAZY_MODULES = ("analysis", "callbacks", "datasets")
+# user may not have installed; the tuners need keras-tuner, the reports
+# matplotlib. (`text` and `language_modeling` are imported above, so that a
+# `.keras` file of their layers loads after `import keras_adrop`; they
+# import TensorFlow only when a layer that needs it runs.)
+_LAZY_MODULES = ("analysis", "callbacks", "datasets", "reporting", "tuners")
 
 
 def __getattr__(name):
@@ -61,7 +73,12 @@ __all__ = [
     "convert_model",
     "datasets",
     "divergences",
+    "language_modeling",
     "layers",
     "masks",
+    "methods",
     "regularizers",
+    "reporting",
+    "text",
+    "tuners",
 ]

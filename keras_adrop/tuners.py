@@ -295,6 +295,7 @@ def _hypermodel_class():
             return flips / self.units
 
     AdversarialDropoutHyperModel.__module__ = __name__
+    AdversarialDropoutHyperModel.__qualname__ = "AdversarialDropoutHyperModel"
     _CLASSES["AdversarialDropoutHyperModel"] = AdversarialDropoutHyperModel
     return AdversarialDropoutHyperModel
 
