@@ -14,8 +14,6 @@ variants alike, and reports the median of each variant and these ratios:
 - layer_over_keras: keras_adrop LSTM / keras.layers.LSTM, no dropout
 - variational_over_keras_recurrent_dropout: both with recurrent_dropout=0.1
 - adversarial_k1_over_variational, adversarial_k2_over_variational
-- straightforward_k1/k2_over_variational: the same search written the
-  textbook way (`StraightforwardAdversarialModel`), for comparison
 - fraternal_over_variational
 - xla_over_plain: the adversarial K=1 step with jit_compile=True / without
 - fused ratios (issue 14, under "fused"): predict_over_keras, inference
@@ -24,8 +22,7 @@ variants alike, and reports the median of each variant and these ratios:
   LSTM with `recurrent_dropconnect=0.5` (AWD-LSTM's rate) / Keras' plain
   LSTM. Both run Keras' fused kernel where the backend has one (cuDNN on a
   GPU), the step loop on a CPU
-- adversarial_k1/k2_peak_memory_over_variational (and straightforward_k1/k2_
-  ...): the peak resident memory
+- adversarial_k1/k2_peak_memory_over_variational: the peak resident memory
   of the process during train steps (sampled every 0.2 ms in a fresh
   process per variant after two warm-up steps, `probe_memory`; the memory
   TensorFlow keeps between steps included), adversarial over variational
@@ -67,8 +64,7 @@ QUICK_CONFIGS = {
     "ptb": dict(batch=8, steps=20, vocab=500, units=64, layers=2),
 }
 VARIANTS = ("keras_plain", "plain", "keras_variational", "variational",
-            "adversarial_k1", "adversarial_k2", "straightforward_k1",
-            "straightforward_k2", "fraternal", "adversarial_xla",
+            "adversarial_k1", "adversarial_k2", "fraternal", "adversarial_xla",
             "dropconnect")
 DELTA = 0.03  # 3 flips of 100 units, as the paper's sMNIST runs
 
@@ -104,11 +100,7 @@ def build(variant, config):
         outputs = keras.layers.Dense(config["classes"])(h)
 
     jit = False
-    if variant.startswith("straightforward"):
-        model = StraightforwardAdversarialModel(
-            inputs, outputs, delta=delta,
-            iterations=2 if variant == "straightforward_k2" else 1)
-    elif variant.startswith("adversarial"):
+    if variant.startswith("adversarial"):
         iterations = 2 if variant == "adversarial_k2" else 1
         model = keras_adrop.AdversarialDropoutModel(
             inputs, outputs, delta=delta, iterations=iterations, seed=0)
@@ -123,71 +115,6 @@ def build(variant, config):
                   keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                   jit_compile=jit)
     return model
-
-
-class StraightforwardAdversarialModel(keras.Model):
-    """Adversarial dropout written the textbook way, to compare against.
-
-    The step the performance issue calls straightforward: inside one tape,
-    the base pass (supervised loss and target), K influence-map passes each
-    under a nested tape that watches everything it touches, the greedy
-    flips, the adversarial pass, then one backward pass for the weights.
-    None of `AdversarialDropoutModel`'s care: the influence passes are
-    recorded by the outer tape too, and their tapes watch the weights. KL
-    divergence, full-network base mask, the flips of ALGORITHM.md rules
-    10-14 (`keras_adrop.masks`). For benchmarks only: no masks, sample
-    weights, state rewinding or distribution.
-    """
-
-    def __init__(self, *args, delta, iterations, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.rnns = [layer for layer in self.layers
-                     if isinstance(layer, keras_adrop.layers.LSTM)]
-        self.schedules = [
-            keras_adrop.masks.flip_schedule(
-                keras_adrop.masks.flip_budget(delta, layer.units),
-                iterations)
-            for layer in self.rnns]
-        self.seed_generator = keras.random.SeedGenerator(0)
-
-    def divergence(self, target_logits, x, masks):
-        with keras_adrop.layers.recurrent_masks(masks):
-            logits = self(x, training=True)
-        target = keras.ops.softmax(target_logits)
-        kl = keras.ops.sum(target * (keras.ops.log_softmax(target_logits)
-                                     - keras.ops.log_softmax(logits)), -1)
-        return keras.ops.mean(kl)
-
-    def train_step(self, data):
-        import tensorflow as tf
-
-        x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
-        with tf.GradientTape() as tape:
-            logits = self(x, training=True)
-            loss = self.compute_loss(x=x, y=y, y_pred=logits, training=True)
-            target = keras.ops.stop_gradient(logits)
-            batch = keras.ops.shape(x)[0]
-            masks = {layer: keras_adrop.masks.start_mask(
-                keras.ops.ones((batch, layer.units)), self.seed_generator)
-                for layer in self.rnns}
-            for k in range(len(self.schedules[0])):
-                with tf.GradientTape() as influence_tape:
-                    influence_tape.watch(list(masks.values()))
-                    value = self.divergence(target, x, masks)
-                influence = influence_tape.gradient(value,
-                                                    list(masks.values()))
-                masks = {
-                    layer: keras_adrop.masks.flip(masks[layer], grad,
-                                                  schedule[k])
-                    for (layer, schedule), grad in zip(
-                        zip(self.rnns, self.schedules), influence)}
-            masks = {layer: keras.ops.stop_gradient(mask)
-                     for layer, mask in masks.items()}
-            total = loss + self.divergence(target, x, masks)
-        gradients = tape.gradient(total, self.trainable_weights)
-        self.optimizer.apply(gradients, self.trainable_weights)
-        self._loss_tracker.update_state(total)
-        return self.compute_metrics(x, y, logits)
 
 
 def batch_for(config):
@@ -275,8 +202,7 @@ def probe_memory(config, variant, steps=2):
 
 
 def peak_memory(config_name, quick,
-                variants=("variational", "adversarial_k1", "adversarial_k2",
-                          "straightforward_k1", "straightforward_k2")):
+                variants=("variational", "adversarial_k1", "adversarial_k2")):
     """`probe_memory` of each variant, each in a fresh process.
 
     glibc keeps freed memory for reuse unless its mmap threshold is fixed;
@@ -307,10 +233,6 @@ def ratios(medians):
             medians["adversarial_k1"] / medians["variational"],
         "adversarial_k2_over_variational":
             medians["adversarial_k2"] / medians["variational"],
-        "straightforward_k1_over_variational":
-            medians["straightforward_k1"] / medians["variational"],
-        "straightforward_k2_over_variational":
-            medians["straightforward_k2"] / medians["variational"],
         "fraternal_over_variational":
             medians["fraternal"] / medians["variational"],
     }
@@ -478,8 +400,7 @@ def main(argv=None):
             "ratios": config_ratios, "fused": fused}
         if not args.no_memory:
             memory = peak_memory(name, args.quick)
-            for variant in ("adversarial_k1", "adversarial_k2",
-                            "straightforward_k1", "straightforward_k2"):
+            for variant in ("adversarial_k1", "adversarial_k2"):
                 # The process's peak resident set during the step: after the
                 # warm-up steps TensorFlow's allocator keeps the memory a
                 # step needs, so the "added" part alone undercounts.

@@ -38,9 +38,9 @@ import argparse
 import collections
 import functools
 import glob
-import importlib.util
 import json
 import os
+import sys
 import tempfile
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -49,11 +49,10 @@ import tensorflow as tf  # noqa: E402
 
 import keras_adrop  # noqa: E402
 
-_RUN = importlib.util.spec_from_file_location(
-    "benchmark_run", os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                                  "run.py"))
-run = importlib.util.module_from_spec(_RUN)
-_RUN.loader.exec_module(run)
+# benchmarks/run.py, imported from the repository root (the shapes and
+# the model builder are run.py's).
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from benchmarks import run  # noqa: E402
 
 CONFIGS = {
     "sequential_mnist": dict(batch=128, steps=784, features=1, units=100),
@@ -228,10 +227,10 @@ def _is_recurrence_op(kind, direction):
 def pass_names(variant, scopes):
     """Names of a step's model calls, in call order.
 
-    An adversarial step (ours or the textbook one) calls the model K + 2
+    An adversarial step calls the model K + 2
     times: the base pass, K influence passes, the adversarial pass.
     """
-    if not variant.startswith(("adversarial", "straightforward")):
+    if not variant.startswith("adversarial"):
         return {scope: "pass" for scope in scopes}
     iterations = int(variant.rsplit("_k", 1)[1])
     if len(scopes) != iterations + 2:

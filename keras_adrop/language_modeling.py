@@ -159,11 +159,11 @@ def awd_lstm(vocabulary_size, embedding_dim=400, units=1150, layers=3,
     """An AWD-LSTM-style network as `(inputs, logits)` Keras tensors.
 
     `keras_adrop.layers.Embedding` with embedding dropout (whole word
-    vectors dropped per batch) -> `LockedDropout` -> `layers` LSTMs
-    (`recurrent_dropconnect=weight_dropout`, element-wise as AWD-LSTM's
-    `WeightDrop`; `LockedDropout` between them; the last has
-    `embedding_dim` units) -> optional TAR (`ActivationRegularization(
-    beta=tar)`) -> `LockedDropout` -> optional AR (`alpha=ar`) ->
+    vectors dropped per batch) -> `SpatialDropout1D` (locked dropout) ->
+    `layers` LSTMs (`recurrent_dropconnect=weight_dropout`, element-wise as AWD-LSTM's
+    `WeightDrop`; `SpatialDropout1D` between them; the last has
+    `embedding_dim` units) -> optional TAR (`RecurrentActivityRegularization(
+    beta=tar)`) -> `SpatialDropout1D` -> optional AR (`alpha=ar`) ->
     `TiedDecoder`. The defaults are the paper's PTB model (Merity et al.);
     every dropout layer is seeded from `seed`.
 
@@ -247,16 +247,12 @@ def layer_sizes(units, layers, embedding_dim):
 
 
 def _locked_dropout(rate, seed, name):
-    # keras_adrop.layers.LockedDropout: one mask per sequence, all steps.
-    return keras_adrop.layers.LockedDropout(rate, seed=seed, name=name)
+    # Locked (variational) dropout: one mask per sequence, for all steps.
+    return keras.layers.SpatialDropout1D(rate, seed=seed, name=name)
 
 
 def _activity_regularization(**kwargs):
-    layers_lib = keras_adrop.layers
-    cls = getattr(layers_lib, "RecurrentActivityRegularization", None)
-    if cls is None:
-        cls = layers_lib.ActivationRegularization
-    return cls(**kwargs)
+    return keras_adrop.layers.RecurrentActivityRegularization(**kwargs)
 
 
 def copy_weights(source, target):
