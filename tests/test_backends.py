@@ -61,7 +61,7 @@ def test_outputs_influence_maps_and_flips_tensorflow_and_jax_agree(steps):
 
 @pytest.mark.parametrize("method", [
     "adversarial_k1", "adversarial_k2", "adversarial_random_base",
-    "fraternal", "expectation_linearization", "virtual_adversarial",
+    "adversarial_dropconnect", "fraternal", "expectation_linearization", "virtual_adversarial",
     "adversarial_k2_vat",
 ])
 def test_one_sgd_step_tensorflow_and_jax_agree(steps, method):

@@ -64,6 +64,9 @@ METHODS = {
     "adversarial_k2_vat": (lambda: [
         R.AdversarialDropout(delta=0.5, iterations=2),
         R.VirtualAdversarialPerturbation(epsilon=1.0)], 0.0, True),
+    # Last: the draws of the methods above stay those they were tuned on.
+    "adversarial_dropconnect": (lambda: [R.AdversarialDropConnect(
+        delta=0.5, iterations=2)], 0.0, False),
 }
 
 
