@@ -132,6 +132,7 @@ AVAILABLE_METHODS = (
     "expectation_linearization",
     "adversarial_k1",
     "adversarial_k2",
+    "adversarial_dropconnect",
 )
 
 # CPU scale (the default), the smoke run and the paper's AWD-LSTM. A value
@@ -162,6 +163,14 @@ DEFAULTS = {
     "divergence": "kl",
     "fraternal_kappa": 0.1,
     "el_kappa": 0.25,
+    # adversarial_dropconnect: the authors' PTB recipe (docs/algorithm.md,
+    # rules 16-18): floor(0.06 H) drops per gate unit of the last layer's
+    # recurrent kernel, squared logit error, lambda 0.1 ramped up as
+    # exp(-5 (1 - t)^2) over the first fifth of training (their 100 of
+    # 500+ epochs).
+    "dropconnect_delta": 0.06,
+    "dropconnect_weight": 0.1,
+    "rampup_fraction": 0.2,
 }
 QUICK_DEFAULTS = {
     **DEFAULTS,
@@ -174,6 +183,7 @@ QUICK_DEFAULTS = {
     "eval_tokens": 2_000,
     "epochs": 1,
     "delta": 0.2,
+    "dropconnect_delta": 0.2,
 }
 PAPER_DEFAULTS = {
     **DEFAULTS,
@@ -214,9 +224,17 @@ def build_network(args, vocab_size, batch_size=None, bptt=None,
         **{name: getattr(args, name) for name in NETWORK_OPTIONS})
 
 
-def method_for(method, args):
+def method_for(method, args, total_steps=0):
     """The `keras_adrop.methods` entry of `method` with this run's options:
-    the adversarial penalty weight, or the kappa of FD / EL."""
+    the adversarial penalty weight, or the kappa of FD / EL, or the
+    authors' recipe for adversarial DropConnect."""
+    if method == "adversarial_dropconnect":
+        return get_method(
+            method, delta=args.dropconnect_delta,
+            penalty_weight=args.dropconnect_weight,
+            divergence="squared_logits", seed=args.seed,
+            layers=[f"lstm_{args.layers}"],
+            rampup_steps=int(args.rampup_fraction * total_steps))
     weight = {"fraternal": args.fraternal_kappa,
               "expectation_linearization": args.el_kappa}.get(
                   method, args.penalty_weight)
@@ -243,7 +261,7 @@ def build_model(method, args, vocab_size, steps_per_epoch=1):
     metric (the loss without AR/TAR or penalties).
     """
     keras.utils.set_random_seed(args.seed)
-    spec = method_for(method, args)
+    spec = method_for(method, args, args.epochs * steps_per_epoch)
     inputs, logits = build_network(
         args, vocab_size, args.batch_size, args.bptt, stateful=True,
         recurrent_dropout=spec.recurrent_dropout(args.recurrent_dropout))
@@ -437,6 +455,13 @@ def parse_args(argv=None):
          "squared_logits, squared_probs"),
         ("fraternal_kappa", float, "Fraternal dropout kappa"),
         ("el_kappa", float, "Expectation-linearization kappa"),
+        ("dropconnect_delta", float, "adversarial_dropconnect: drops per "
+         "gate unit of the last layer's recurrent kernel, "
+         "floor(delta * units)"),
+        ("dropconnect_weight", float, "adversarial_dropconnect: penalty "
+         "weight lambda (squared logit error)"),
+        ("rampup_fraction", float, "adversarial_dropconnect: fraction of "
+         "the training steps over which lambda ramps up"),
     ]
     for name, kind, text in options:
         parser.add_argument(
@@ -473,6 +498,9 @@ def parse_args(argv=None):
                  "eval_batch_size", "epochs"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be >= 1.")
+    if not 0.0 <= args.rampup_fraction <= 1.0:
+        parser.error("--rampup-fraction must be in [0, 1], not "
+                     f"{args.rampup_fraction}.")
     for name in ("train_tokens", "eval_tokens"):
         if getattr(args, name) < 0:
             parser.error(f"--{name.replace('_', '-')} must be >= 0.")
@@ -482,10 +510,13 @@ def parse_args(argv=None):
 def main(argv=None):
     """Runs the chosen methods; returns the results dict (also saved)."""
     args = parse_args(argv)
-    adversarial = any(m.startswith("adversarial") for m in args.methods)
+    adversarial = any(m.startswith("adversarial_k") for m in args.methods)
     # A clear error before loading anything when delta * units < 1.
     budgets = ([keras_adrop.masks.flip_budget(args.delta, units)
                 for units in layer_sizes(args)] if adversarial else None)
+    if "adversarial_dropconnect" in args.methods:
+        keras_adrop.masks.flip_budget(args.dropconnect_delta,
+                                      layer_sizes(args)[-1])
     data = load_windows(args)
     tokens = data["tokens"]
     print(

@@ -16,6 +16,7 @@ names here, so a method means the same thing everywhere.
 | `expectation_linearization` | random, rate p | `ExpectationLinearization` |
 | `last_state_adversarial` | none | `LastStateAdversarialDropout(delta)` |
 | `adversarial_k1`, `adversarial_k2` | none (full network) | `AdversarialDropout(delta, iterations=K)` |
+| `adversarial_dropconnect` | none | `AdversarialDropConnect(delta)` (the authors' PTB target) |
 | `adversarial_training` | none | `AdversarialPerturbation(epsilon)` |
 | `virtual_adversarial` | none | `VirtualAdversarialPerturbation(epsilon)` |
 | `adversarial_k1_vat`, `adversarial_k2_vat` | none | `AdversarialDropout(delta, K)`, `VirtualAdversarialPerturbation(epsilon)` |
@@ -34,7 +35,8 @@ from keras_adrop.models import RegularizedModel
 
 # The options a method's regularizers may read; `get_method` accepts these
 # and nothing else (None: the regularizer's own default).
-OPTIONS = ("delta", "epsilon", "penalty_weight", "divergence", "seed")
+OPTIONS = ("delta", "epsilon", "penalty_weight", "divergence", "seed",
+           "layers", "rampup_steps")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,6 +85,7 @@ class Method:
         `adversarial_training`, which needs the label's loss).
         """
         label_free = (regularizers_lib.AdversarialDropout,
+                      regularizers_lib.AdversarialDropConnect,
                       regularizers_lib.LastStateAdversarialDropout,
                       regularizers_lib.ExpectationLinearization,
                       regularizers_lib.VirtualAdversarialPerturbation)
@@ -171,7 +174,8 @@ def make_regularizer(cls, options, *names, **fixed):
 def _adversarial_dropout(options, k):
     return make_regularizer(
         regularizers_lib.AdversarialDropout, options, "delta",
-        "penalty_weight", "divergence", "seed", iterations=k)
+        "penalty_weight", "divergence", "seed", "layers", "rampup_steps",
+        iterations=k)
 
 
 def _virtual_adversarial(options):
@@ -236,7 +240,7 @@ def _entry(name):
 
 
 def get_method(name, *, delta=None, epsilon=None, penalty_weight=None,
-               divergence=None, seed=None):
+               divergence=None, seed=None, layers=None, rampup_steps=None):
     """The regularizers and layer settings a method name means.
 
     Args:
@@ -250,6 +254,10 @@ def get_method(name, *, delta=None, epsilon=None, penalty_weight=None,
         divergence: Divergence of the adversarial-dropout penalty (default:
             read from the compiled loss).
         seed: Seed of the regularizers' random draws.
+        layers: Names of the recurrent layers the adversarial-dropout
+            penalties act on (default: every keras_adrop recurrent layer).
+        rampup_steps: Ramp-up of the adversarial-dropout penalty weight
+            over optimizer steps (default: none).
 
     Returns:
         A `Method`: `.regularizers` (new objects),
@@ -273,7 +281,7 @@ def get_method(name, *, delta=None, epsilon=None, penalty_weight=None,
     entry = _entry(name)
     options = dict(delta=delta, epsilon=epsilon,
                    penalty_weight=penalty_weight, divergence=divergence,
-                   seed=seed)
+                   seed=seed, layers=layers, rampup_steps=rampup_steps)
     return Method(name, tuple(entry.regularizers(options)),
                   entry.random_recurrent_masks)
 
@@ -296,6 +304,11 @@ for _name, _regularizers, _random, _description in [
      "adversarial dropout on h_{t-1}, K=1"),
     ("adversarial_k2", lambda o: [_adversarial_dropout(o, 2)], False,
      "adversarial dropout on h_{t-1}, K=2"),
+    ("adversarial_dropconnect", lambda o: [make_regularizer(
+        regularizers_lib.AdversarialDropConnect, o, "delta",
+        "penalty_weight", "divergence", "seed", "layers", "rampup_steps")],
+     False, "adversarial DropConnect on the recurrent kernel, one mask per "
+     "batch (the authors' PTB code)"),
     ("adversarial_training", lambda o: [make_regularizer(
         regularizers_lib.AdversarialPerturbation, o, "epsilon",
         "penalty_weight", "seed")], False,
