@@ -44,6 +44,8 @@ setup(
     extras_require={
         "tensorflow": [TENSORFLOW],
         "jax": ["jax"],
+        # keras_adrop.tuners: a KerasTuner search over delta and K.
+        "tuner": ["keras-tuner>=1.4"],
         "examples": [TENSORFLOW] + EXAMPLES,
         "tests": [TENSORFLOW, "jax"] + EXAMPLES + TESTS,
     },

@@ -74,6 +74,22 @@ class TiedDecoder(keras.layers.Layer):
     def compute_output_shape(self, input_shape):
         return (*input_shape[:-1], self.embedding.input_dim)
 
+    def get_config(self):
+        # The embedding is saved with the decoder, so that a `.keras` file
+        # loads and computes the same outputs; after loading, the decoder's
+        # copy holds the same values but is no longer the model's embedding
+        # (fine for inference; to train further, rebuild and copy weights).
+        return {**super().get_config(),
+                "embedding": keras.saving.serialize_keras_object(
+                    self.embedding)}
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["embedding"] = keras.saving.deserialize_keras_object(
+            config["embedding"])
+        return cls(**config)
+
 
 @keras.saving.register_keras_serializable(package="keras_adrop")
 class SampledSoftmaxLoss(keras.layers.Layer):

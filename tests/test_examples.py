@@ -1,6 +1,6 @@
 """The examples run end to end (quick smoke mode; the full run is slow)."""
 
-import importlib.util
+import importlib
 import json
 import pathlib
 import subprocess
@@ -12,10 +12,10 @@ EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
 
 
 def _load(name):
-    spec = importlib.util.spec_from_file_location(name, EXAMPLES / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """`examples/<name>.py`, imported as a module by name."""
+    if str(EXAMPLES.parent) not in sys.path:
+        sys.path.insert(0, str(EXAMPLES.parent))
+    return importlib.import_module(f"examples.{name}")
 
 
 def test_sequential_mnist_quick_writes_results(tmp_path):

@@ -6,7 +6,7 @@ here; the real-data tests are skipped unless the real CSV is in the cache.
 
 import csv
 import hashlib
-import importlib.util
+import importlib
 import json
 import os
 import pathlib
@@ -19,6 +19,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from keras_adrop import language_modeling
+from keras_adrop import text
 from keras_adrop.datasets import _cache
 from keras_adrop.datasets import imdb
 
@@ -36,11 +38,10 @@ needs_real_csv = pytest.mark.skipif(
 
 
 def _example():
-    spec = importlib.util.spec_from_file_location(
-        "imdb_sentiment", EXAMPLES / "imdb_sentiment.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """`examples/imdb_sentiment.py`, imported as a module by name."""
+    if str(EXAMPLES.parent) not in sys.path:
+        sys.path.insert(0, str(EXAMPLES.parent))
+    return importlib.import_module("examples.imdb_sentiment")
 
 
 # Ten distinct reviews, 5 per class, and four exact duplicates: two
@@ -286,15 +287,14 @@ def test_real_wheel_data():
 
 
 def test_tokenizer_in_graph():
-    example = _example()
-    vocabulary = example.learn_vocabulary(
+    vocabulary = text.learn_vocabulary(
         ["Café, café!", "A film.", "A good film."], min_count=1)
     assert vocabulary[:6] == ["[PAD]", "[UNK]", ".", "a", "cafe", "film"]
     assert set(vocabulary) == {"[PAD]", "[UNK]", "a", "cafe", "film", ",",
                                "!", ".", "good"}
     index = {w: i for i, w in enumerate(vocabulary)}
-    tail = example.TextTokenizer(vocabulary, sequence_length=4)
-    head = example.TextTokenizer(vocabulary, sequence_length=4,
+    tail = text.TextTokenizer(vocabulary, sequence_length=4)
+    head = text.TextTokenizer(vocabulary, sequence_length=4,
                                  truncate="head")
     texts = tf.constant(["A GOOD film, café!", "bad", ""])
     words = ["a", "good", "film", ",", "cafe", "!"]
@@ -305,21 +305,20 @@ def test_tokenizer_in_graph():
     # Inside a tf.function (the serving graph) as eagerly.
     graph = tf.function(lambda x: tail(x))(texts)
     np.testing.assert_array_equal(graph.numpy(), tail(texts).numpy())
-    copy = example.TextTokenizer.from_config(tail.get_config())
+    copy = text.TextTokenizer.from_config(tail.get_config())
     np.testing.assert_array_equal(copy(texts).numpy(), tail(texts).numpy())
     with pytest.raises(ValueError, match="vocabulary"):
-        example.TextTokenizer(["a", "b"])
+        text.TextTokenizer(["a", "b"])
     with pytest.raises(ValueError, match="truncate"):
-        example.TextTokenizer(vocabulary, truncate="middle")
+        text.TextTokenizer(vocabulary, truncate="middle")
     with pytest.raises(ValueError, match="vocab_size"):
-        example.learn_vocabulary(["a"], vocab_size=2)
-    assert len(example.learn_vocabulary(
+        text.learn_vocabulary(["a"], vocab_size=2)
+    assert len(text.learn_vocabulary(
         ["a b c d", "a b c", "a b"], vocab_size=4, min_count=1)) == 4
 
 
 def test_sampled_softmax_loss_full_softmax_and_padding():
-    example = _example()
-    layer = example.SampledSoftmaxLoss(5, num_sampled=8)
+    layer = language_modeling.SampledSoftmaxLoss(5, num_sampled=8)
     hidden = tf.random.stateless_normal((2, 3, 4), seed=(1, 2))
     targets = tf.constant([[1, 2, 0], [3, 4, 2]])
     loss = layer(hidden, targets).numpy()  # inference: the full softmax
@@ -329,7 +328,7 @@ def test_sampled_softmax_loss_full_softmax_and_padding():
     token = -np.take_along_axis(log_p, targets.numpy()[..., None], -1)[..., 0]
     expected = [token[0, :2].mean(), token[1].mean()]  # 0 is padding
     np.testing.assert_allclose(loss, expected, rtol=1e-5)
-    sampled = example.SampledSoftmaxLoss(5, num_sampled=2)
+    sampled = language_modeling.SampledSoftmaxLoss(5, num_sampled=2)
     sampled.build(hidden.shape)
     assert sampled(hidden, targets, training=True).shape == (2,)
 
@@ -344,8 +343,8 @@ def test_pretraining_initializes_the_classifier():
                        "--embedding-dim", "3", "--sequence-length", "6",
                        "--batch-size", "16")
     texts, labels = example.synthetic_reviews(32)
-    tokenizer = example.TextTokenizer(
-        example.learn_vocabulary(texts), args.sequence_length)
+    tokenizer = text.TextTokenizer(
+        text.learn_vocabulary(texts), args.sequence_length)
     weights, losses = example.pretrain_language_model(args, tokenizer,
                                                       list(texts))
     assert len(losses) == 1 and np.isfinite(losses[0])
@@ -390,14 +389,15 @@ def test_every_method_builds_the_right_regularizers():
         assert iterations == ([2] if "k2" in method else
                               [1] if "k1" in method else []), method
         rate = model.get_layer("lstm").recurrent_dropout
-        assert (rate > 0) == (method in example.RANDOM_MASK_METHODS), method
+        assert (rate > 0) == (method in (
+            "variational", "fraternal", "expectation_linearization")), method
 
 
 def _semi_supervised(example, args):
     texts, labels = example.synthetic_reviews(8)
     unlabeled, _ = example.synthetic_reviews(6, seed=9)
-    tokenizer = example.TextTokenizer(example.learn_vocabulary(texts), 8)
-    dataset = example.semi_supervised_dataset(tokenizer, texts, labels,
+    tokenizer = text.TextTokenizer(text.learn_vocabulary(texts), 8)
+    dataset = text.semi_supervised_dataset(tokenizer, texts, labels,
                                               unlabeled, 4, seed=0)
     return tokenizer, dataset
 
@@ -512,13 +512,13 @@ def test_export_serves_raw_strings_without_keras_adrop(tmp_path):
                        "--embedding-dim", "3", "--embedding-dropout", "0.5",
                        "--recurrent-dropout", "0.5")
     texts, labels = example.synthetic_reviews(32)
-    tokenizer = example.TextTokenizer(example.learn_vocabulary(texts), 12)
+    tokenizer = text.TextTokenizer(text.learn_vocabulary(texts), 12)
     args.train_examples = 32
     model = example.build_classifier("variational", args,
                                      tokenizer.vocabulary_size)
-    model.fit(example.text_dataset(tokenizer, texts, labels, 16), epochs=1,
+    model.fit(text.text_dataset(tokenizer, texts, labels, 16), epochs=1,
               verbose=0, shuffle=False)
-    path = example.export_for_serving(model, tokenizer, tmp_path / "serving")
+    path = text.export_text_classifier(model, tokenizer, tmp_path / "serving")
     queries = ["A great film, superb!", "awful.<br />Boring",
                "Ünïcode wörds never seen", ""]
     expected = keras.ops.softmax(model.predict(
@@ -574,4 +574,5 @@ def test_every_method_runs_by_name(tmp_path):
         assert bool(penalties) == (
             method not in ("unregularized", "variational")), method
         assert results["methods"][method]["used_unlabeled"] == (
-            method in example.VAT_METHODS)
+            method in ("virtual_adversarial", "adversarial_k1_vat",
+                       "adversarial_k2_vat"))

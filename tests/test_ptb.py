@@ -1,7 +1,7 @@
 """Penn Treebank loader and the PTB language-model example (tiny data)."""
 
 import hashlib
-import importlib.util
+import importlib
 import json
 import math
 import os
@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from keras_adrop import language_modeling as lm
 from keras_adrop.datasets import ptb
 from keras_adrop.datasets._cache import CorruptCacheError
 from keras_adrop.datasets._cache import DataUnavailableError
@@ -48,11 +49,10 @@ def tiny_treebank(tmp_path, monkeypatch):
 
 
 def _load_example():
-    spec = importlib.util.spec_from_file_location(
-        "ptb_language_model", EXAMPLES / "ptb_language_model.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """`examples/ptb_language_model.py`, imported as a module by name."""
+    if str(EXAMPLES.parent) not in sys.path:
+        sys.path.insert(0, str(EXAMPLES.parent))
+    return importlib.import_module("examples.ptb_language_model")
 
 
 def _real_data_or_skip():
@@ -257,7 +257,7 @@ def _stream(length, seed=0):
 
 def test_tied_decoder_uses_the_embedding_matrix(example):
     embedding = keras.layers.Embedding(7, 3)
-    decoder = example.TiedDecoder(embedding)
+    decoder = lm.TiedDecoder(embedding)
     embedding.build((None,))
     h = np.random.default_rng(0).normal(size=(2, 4, 3)).astype("float32")
     logits = decoder(h)
@@ -269,7 +269,7 @@ def test_tied_decoder_uses_the_embedding_matrix(example):
     assert {id(w) for w in decoder.trainable_weights} == {
         id(embedding.embeddings), id(decoder.bias)}
     with pytest.raises(ValueError, match="3 features"):
-        example.TiedDecoder(embedding)(np.zeros((1, 2, 4), "float32"))
+        lm.TiedDecoder(embedding)(np.zeros((1, 2, 4), "float32"))
 
 
 def test_model_ties_weights_and_carries_state_across_windows(example):
@@ -287,10 +287,10 @@ def test_model_ties_weights_and_carries_state_across_windows(example):
     windows = ptb.batchify(_stream(40), 3, 4, drop_remainder=True)
     x0, _, _ = windows.window(0)
     x1, _, _ = windows.window(1)
-    example.reset_states(model)
+    lm.reset_states(model)
     model(x0, training=False)
     carried = model(x1, training=False)
-    example.reset_states(model)
+    lm.reset_states(model)
     fresh = model(x1, training=False)
     assert not np.allclose(carried, fresh, atol=1e-5)
     layer = model.get_layer("lstm_1")
@@ -337,14 +337,14 @@ def test_perplexity_is_exp_of_mean_cross_entropy_over_the_split(example):
     args = _tiny_args(example)
     trained = example.build_model("variational", args, VOCAB)
     stateless = example.inference_model(args, VOCAB, log_probabilities=True)
-    example.copy_weights(trained, stateless)
+    lm.copy_weights(trained, stateless)
     ids = _stream(37, 3)
     # Two windows per row: the state must be carried from one to the next.
     windows = ptb.batchify(ids, 2, 10)
     assert windows.num_windows == 2
-    evaluator = example.PerplexityEvaluator(
+    evaluator = lm.PerplexityEvaluator(
         example.inference_model(args, VOCAB, 2, 10, stateful=True), windows)
-    example.copy_weights(trained, evaluator.model)
+    lm.copy_weights(trained, evaluator.model)
     perplexity, mean = evaluator()
     # The same rows read whole by the stateless copy from a zero state.
     row_length = 18  # ceil(36 / 2)
@@ -420,7 +420,7 @@ def test_export_serves_log_probabilities_without_keras_adrop(
         np.testing.assert_allclose(served, served_model(x), atol=1e-5)
     # The stateless export equals the stateful trained model's inference
     # output from a zero state (its batch size is fixed at 3).
-    example.reset_states(trained)
+    lm.reset_states(trained)
     expected = tf.nn.log_softmax(trained(inputs["batch3"], training=False))
     np.testing.assert_allclose(outputs["batch3"], expected, atol=1e-5)
 

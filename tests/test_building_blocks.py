@@ -1,0 +1,184 @@
+"""The package's building blocks: method registry, tuner wrapper, imports,
+and `.keras` files of every example's model in a fresh process."""
+
+import subprocess
+import sys
+import textwrap
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import keras_adrop
+from keras_adrop import language_modeling
+from keras_adrop import methods
+from keras_adrop import text
+
+
+def test_every_table_row_has_a_method():
+    table = ("unregularized", "variational", "expectation_linearization",
+             "fraternal", "last_state_adversarial", "adversarial_k1",
+             "adversarial_k2", "adversarial_training", "virtual_adversarial",
+             "adversarial_k1_vat", "adversarial_k2_vat")
+    known = methods.available_methods()
+    assert [name for name in known if name in table] == list(table)
+    spec = methods.get_method("adversarial_k2_vat", delta=0.2, epsilon=0.5,
+                              seed=3)
+    adrop, vat = spec.regularizers
+    assert (type(adrop).__name__, adrop.delta, adrop.iterations,
+            adrop.seed) == ("AdversarialDropout", 0.2, 2, 3)
+    assert (type(vat).__name__, vat.epsilon) == (
+        "VirtualAdversarialPerturbation", 0.5)
+    assert not spec.random_recurrent_masks and spec.label_free
+    fraternal = methods.get_method("fraternal", penalty_weight=0.1)
+    assert fraternal.recurrent_dropout(0.3) == 0.3
+    assert fraternal.regularizers[0].penalty_weight == 0.1
+    assert not fraternal.label_free
+
+
+def test_unknown_method_lists_the_known_ones():
+    with pytest.raises(ValueError, match="known methods: unregularized, "):
+        methods.get_method("dropconnect")
+
+
+def test_a_registered_method_builds_its_model():
+    methods.register_method(
+        "test_fraternal_strong",
+        lambda o: [methods.make_regularizer(
+            keras_adrop.regularizers.FraternalDropout, o, "seed",
+            penalty_weight=1.0)],
+        random_recurrent_masks=True)
+    try:
+        spec = methods.get_method("test_fraternal_strong", seed=1)
+        inputs = keras.Input((4, 2))
+        h = keras_adrop.layers.LSTM(
+            3, recurrent_dropout=spec.recurrent_dropout(0.2))(inputs)
+        model = spec.build_model(inputs, keras.layers.Dense(2)(h))
+        assert type(model) is keras_adrop.RegularizedModel
+        assert model.regularizers[0].penalty_weight == 1.0
+        plain = methods.get_method("variational").build_model(inputs, h)
+        assert not isinstance(plain, keras_adrop.RegularizedModel)
+        adversarial = methods.get_method("adversarial_k1", delta=0.4)
+        assert type(adversarial.build_model(inputs, h)) is (
+            keras_adrop.AdversarialDropoutModel)
+    finally:
+        methods._REGISTRY.pop("test_fraternal_strong")
+
+
+def test_tuner_wraps_a_keras_model_with_flips_and_k(tmp_path):
+    keras_tuner = pytest.importorskip("keras_tuner")
+    x = np.random.default_rng(0).random((24, 5, 3)).astype("float32")
+    y = x[:, -1, :1]
+
+    def build(hp):
+        model = keras.Sequential([
+            keras.Input((5, 3)),
+            keras.layers.GRU(hp.Choice("units", [10, 20])),
+            keras.layers.Dense(1)])
+        model.compile("adam", "mse", metrics=["mae"])
+        return model
+
+    hypermodel = keras_adrop.tuners.AdversarialDropoutHyperModel(
+        build, delta_range=(0.1, 0.3), iterations_range=(1, 2),
+        penalty_weight_range=(0.1, 10.0), seed=0)
+    tuner = keras_tuner.Hyperband(
+        hypermodel, objective="val_loss", max_epochs=2, factor=2,
+        directory=tmp_path, project_name="p", seed=0)
+    tuner.search(x, y, validation_split=0.25, verbose=0)
+    trials = tuner.oracle.get_best_trials(10)
+    assert trials
+    for trial in trials:
+        hp = trial.hyperparameters.values
+        assert 1 <= hp["flips"] <= 3 and hp["iterations"] in (1, 2)
+        assert 0.1 <= hp["penalty_weight"] <= 10.0
+    model = tuner.hypermodel.build(trials[0].hyperparameters)
+    assert isinstance(model, keras_adrop.AdversarialDropoutModel)
+    assert model.get_compile_config()["loss"] == "mse"
+
+
+def test_import_keeps_datasets_and_analysis_lazy():
+    code = textwrap.dedent("""
+        import sys
+        import keras_adrop
+        lazy = ("datasets", "analysis", "callbacks", "tuners", "reporting")
+        loaded = [m for m in lazy if f"keras_adrop.{m}" in sys.modules]
+        assert not loaded, loaded
+        assert "keras_tuner" not in sys.modules
+        keras_adrop.datasets, keras_adrop.analysis
+        assert "keras_adrop.datasets" in sys.modules
+        assert "keras_adrop.analysis" in sys.modules
+        print("ok")
+    """)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip().endswith("ok")
+
+
+_LOAD = textwrap.dedent("""
+    import sys
+    import numpy as np
+    import keras
+    import keras_adrop  # registers the package's layers
+    model = keras.saving.load_model(sys.argv[1])
+    x = np.load(sys.argv[2], allow_pickle=True)["x"]
+    if x.dtype == object:
+        import tensorflow as tf
+        x = tf.constant(list(x))
+    np.save(sys.argv[3], keras.ops.convert_to_numpy(model(x)))
+""")
+
+
+def _reloaded_output(tmp_path, model, x):
+    path = tmp_path / f"{model.name}.keras"
+    model.save(path)
+    np.savez(tmp_path / "x.npz", x=x)
+    out = tmp_path / "out.npy"
+    done = subprocess.run(
+        [sys.executable, "-c", _LOAD, str(path), str(tmp_path / "x.npz"),
+         str(out)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return np.load(out)
+
+
+@pytest.mark.slow
+def test_example_models_load_in_a_fresh_process(tmp_path):
+    """PTB (tied decoder), IMDB (tokenizer and LM pretraining) models."""
+    inputs, logits = language_modeling.awd_lstm(
+        20, embedding_dim=4, units=5, layers=2, ar=1.0, tar=1.0, seed=0)
+    ptb = methods.get_method("adversarial_k1", delta=0.5).build_model(
+        inputs, logits, name="ptb")
+    tokens = np.arange(12, dtype="int32").reshape(2, 6)
+    np.testing.assert_allclose(_reloaded_output(tmp_path, ptb, tokens),
+                               ptb(tokens), atol=1e-5)
+
+    texts = ["A good film.", "A bad film!", "Good, good."]
+    strings = keras.Input((), dtype="string")
+    tokenizer = text.TextTokenizer(text.learn_vocabulary(texts, min_count=1),
+                                   sequence_length=5)
+    ids = tokenizer(strings)
+    h = keras_adrop.layers.Embedding(tokenizer.vocabulary_size, 3,
+                                     mask_zero=True)(ids)
+    h = keras_adrop.layers.LSTM(4)(h)
+    imdb = keras.Model(strings, keras.layers.Dense(2)(h), name="imdb")
+    x = np.array(texts, dtype=object)
+    np.testing.assert_allclose(_reloaded_output(tmp_path, imdb, x),
+                               imdb(tf.constant(texts)), atol=1e-5)
+
+    lm_tokens = keras.Input((6,), dtype="int32", name="tokens")
+    lm_targets = keras.Input((6,), dtype="int32", name="targets")
+    hidden = keras_adrop.layers.LSTM(4, return_sequences=True)(
+        keras_adrop.layers.Embedding(20, 3)(lm_tokens))
+    loss = language_modeling.SampledSoftmaxLoss(20, num_sampled=4)(
+        hidden, lm_targets)
+    lm = keras.Model([lm_tokens, lm_targets], loss, name="lm")
+    path = tmp_path / "lm.keras"
+    lm.save(path)
+    done = subprocess.run(
+        [sys.executable, "-c", "import sys, keras, keras_adrop; "
+         "m = keras.saving.load_model(sys.argv[1]); print(type(m.layers[-1]"
+         ").__name__)", str(path)], capture_output=True, text=True,
+        timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "SampledSoftmaxLoss" in done.stdout
