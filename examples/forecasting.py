@@ -56,7 +56,6 @@ variational epoch.
 import argparse
 import math
 import os
-import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -66,8 +65,7 @@ import numpy as np  # noqa: E402
 import keras_adrop  # noqa: E402
 from keras_adrop.datasets import seattle_weather  # noqa: E402
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import _common  # noqa: E402  (examples/_common.py)
+from keras_adrop import reporting  # noqa: E402
 
 METHODS = ("unregularized", "variational", "adversarial_k1", "adversarial_k2")
 
@@ -137,7 +135,7 @@ def build_model(method, args, seed, train_data):
 
 def callbacks_for(method, args, seed, validation_data):
     """The epoch timer, and the TensorBoard loggers with `--tensorboard`."""
-    timer = _common.EpochTimer()
+    timer = reporting.EpochTimer()
     callbacks = [timer]
     if args.tensorboard:
         log_dir = os.path.join(args.tensorboard, f"{method}_seed{seed}")
@@ -229,7 +227,7 @@ def plot_learning_curves(methods, path, persistence=None):
     for ax in axes:
         ax.grid(alpha=0.3)
         ax.legend()
-    _common.save_figure(fig, path)
+    reporting.save_figure(fig, path)
 
 
 def parse_args(argv=None):
@@ -328,7 +326,7 @@ def main(argv=None):
         "persistence_validation_mae": persistence_mae(data["validation"]),
         "methods": methods,
     }
-    _common.report(
+    reporting.report(
         results, args.output_dir,
         markdown_table(methods, persistence),
         "MAE and RMSE in degrees C on the 2015 forecasts, mean ± standard "

@@ -35,7 +35,7 @@ Methods (`--methods`, one model each, same initial weights):
   the mean of both cross-entropies, plus `kappa` (0.1, their PTB value) times
   the mean squared difference of the two passes' logits over all steps.
   Only the recurrent masks differ between the two passes; embedding, locked
-  and weight dropout are replayed identically (ALGORITHM.md rule 9), whereas
+  and weight dropout are replayed identically (docs/algorithm.md rule 9), whereas
   the FD authors' code drew all masks independently.
 - `expectation_linearization`: `ExpectationLinearization` (Ma et al., 2017):
   the random-mask pass is penalized (kappa 0.25, squared logits) for its
@@ -50,7 +50,7 @@ Methods (`--methods`, one model each, same initial weights):
   `floor(delta * units)` flips per example and layer.
 
 Where the adversarial mask acts. Here it is the recurrent (hidden-state)
-dropout mask of ALGORITHM.md rule 1 and the paper's Eq. 1: one `(units,)`
+dropout mask of docs/algorithm.md rule 1 and the paper's Eq. 1: one `(units,)`
 mask per example and layer multiplying `h_{t-1}` at every step, searched
 per example. The authors' PTB code (`--adv_target w` by default) instead
 made the weight-drop mask of the last layer's hidden-to-hidden matrix

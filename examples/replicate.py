@@ -42,6 +42,9 @@ import time
 
 import numpy as np
 
+from keras_adrop.reporting import paired_comparison
+from keras_adrop.reporting import summary_rows
+
 EXAMPLES = pathlib.Path(__file__).resolve().parent
 REPO = EXAMPLES.parent
 
@@ -164,48 +167,6 @@ def collect(part, seeds, args):
             if run is not None:
                 runs[method][seed] = run
     return {method: by_seed for method, by_seed in runs.items() if by_seed}
-
-
-def summary_rows(runs, metric):
-    """`(method, n, mean, std, min, max, mean s/epoch)` rows, in `runs` order."""
-    rows = []
-    for method in runs:
-        values = np.array([r[metric] for r in runs[method].values()])
-        seconds = np.mean([r["train_seconds_per_epoch"]
-                           for r in runs[method].values()])
-        rows.append((method, len(values), values.mean(),
-                     values.std(ddof=1) if len(values) > 1 else float("nan"),
-                     values.min(), values.max(), seconds))
-    return rows
-
-
-def paired_comparison(runs, metric, method, baseline):
-    """Per-seed differences `method - baseline` and their tests.
-
-    Returns:
-        A dict with the differences, their mean and std, how many seeds the
-        method won, and the two-sided p-values of the paired t-test and the
-        Wilcoxon signed-rank test (None with fewer than 2 pairs).
-    """
-    from scipy import stats
-
-    seeds = sorted(set(runs.get(method, {})) & set(runs.get(baseline, {})))
-    differences = np.array([runs[method][s][metric] - runs[baseline][s][metric]
-                            for s in seeds])
-    result = {"method": method, "baseline": baseline, "seeds": seeds,
-              "differences": differences.tolist(), "t_p": None,
-              "wilcoxon_p": None}
-    if len(seeds) >= 2:
-        result["t_p"] = float(stats.ttest_rel(
-            [runs[method][s][metric] for s in seeds],
-            [runs[baseline][s][metric] for s in seeds]).pvalue)
-        if np.any(differences != 0):
-            result["wilcoxon_p"] = float(stats.wilcoxon(differences).pvalue)
-    result.update(mean=float(differences.mean()) if len(seeds) else None,
-                  std=float(differences.std(ddof=1)) if len(seeds) > 1
-                  else None,
-                  wins=int(np.sum(differences < 0)))
-    return result
 
 
 def plot_curves(runs, path, title, curve):

@@ -1,4 +1,4 @@
-"""Fraternal dropout and expectation-linearization (ALGORITHM.md s.5)."""
+"""Fraternal dropout and expectation-linearization (docs/algorithm.md s.5)."""
 
 import numpy as np
 import pytest

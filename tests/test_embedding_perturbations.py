@@ -1,5 +1,5 @@
 """Adversarial / virtual adversarial training on embeddings, and adversarial
-dropout on the last hidden state (ALGORITHM.md section 5)."""
+dropout on the last hidden state (docs/algorithm.md section 5)."""
 
 import numpy as np
 import pytest

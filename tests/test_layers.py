@@ -1,4 +1,4 @@
-"""The recurrent layers: equal to Keras' own, and masks as ALGORITHM.md s.1."""
+"""The recurrent layers: equal to Keras' own, and masks as docs/algorithm.md s.1."""
 
 import numpy as np
 import pytest

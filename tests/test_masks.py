@@ -1,4 +1,4 @@
-"""The adversarial-mask search: ALGORITHM.md rules 10, 11, 13 and 14."""
+"""The adversarial-mask search: docs/algorithm.md rules 10, 11, 13 and 14."""
 
 import numpy as np
 import pytest

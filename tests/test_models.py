@@ -1,4 +1,4 @@
-"""AdversarialDropoutModel / RegularizedModel: ALGORITHM.md sections 2 and 4."""
+"""AdversarialDropoutModel / RegularizedModel: docs/algorithm.md sections 2 and 4."""
 
 import json
 import os
@@ -245,7 +245,7 @@ def test_unlabeled_inputs_contribute_only_to_the_penalty():
         ({"divergence": "js"}, "`divergence` must be one of"),
         ({"base_mask": "zeros"}, "`base_mask` must be one of"),
         ({"base_mask": "random"}, "recurrent_dropout=0"),
-        ({"adversarial_layers": ["nope"]}, "`layers` must name"),
+        ({"adversarial_layers": ["nope"]}, "`adversarial_layers` must name"),
     ],
 )
 def test_bad_configuration_raises_naming_the_argument(kwargs, match):
