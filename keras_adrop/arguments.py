@@ -67,7 +67,8 @@ def _interval(low, high, low_inclusive, high_inclusive):
 
 
 def check_number(name, value, low=None, high=None, low_inclusive=True,
-                 high_inclusive=True, allow_none=False, what=""):
+                 high_inclusive=True, allow_none=False, what="",
+                 requirement=None):
     """A finite real number in a range, as a Python float.
 
     Args:
@@ -78,6 +79,8 @@ def check_number(name, value, low=None, high=None, low_inclusive=True,
         allow_none: Whether None is allowed (returned as None).
         what: Optional words appended to the requirement, e.g.
             " (the fraction of units dropped)".
+        requirement: Replaces the default wording ("a finite number in
+            ...") of the message.
 
     Returns:
         `float(value)`, or None.
@@ -101,7 +104,11 @@ def check_number(name, value, low=None, high=None, low_inclusive=True,
               and (high is None or number < high
                    or (high_inclusive and number == high)))
     if not ok:
-        requirement = "a finite number" + (f" {interval}" if interval else "")
+        if requirement is None:
+            requirement = (f"a number in {interval}"
+                           if low is not None and high is not None
+                           else "a finite number"
+                           + (f" {interval}" if interval else ""))
         if allow_none:
             requirement += " or None"
         raise ValueError(
@@ -197,7 +204,7 @@ def check_rate(name, value, what=" (the fraction of units dropped)"):
     0.25
     """
     return check_number(name, value, 0.0, 1.0, high_inclusive=False,
-                        what=what)
+                        what=what, requirement="in [0, 1)")
 
 
 def check_units(units, name="units"):
@@ -249,6 +256,18 @@ def warn_once(key, message, category=UserWarning, stacklevel=2):
 def reset_warnings():
     """Forgets which warnings `warn_once` gave (for tests)."""
     _WARNED.clear()
+
+
+def rename_in_message(message, names):
+    """`message` with the argument names of `names` (old -> new) replaced,
+    for an error raised by an inner object whose argument the user passed
+    under another name (`AdversarialDropoutModel(adversarial_layers=...)`
+    builds `AdversarialDropout(layers=...)`)."""
+    for old, new in names.items():
+        message = message.replace(f"`{old}`", f"`{new}`")
+        message = message.replace(f"Received: {old}=", f"Received: {new}=")
+        message = message.replace(f", {old}=", f", {new}=")
+    return message
 
 
 def renamed_argument(owner, new_name, new_value, old_name, old_value,

@@ -28,6 +28,9 @@ except NotImplementedError:
 ```
 """
 
+import threading
+import weakref
+
 import keras
 from keras.src import backend as _backend
 
@@ -132,3 +135,36 @@ def symbolic_build(build, labeled, iterator=None, data_batch=None):
     if data_batch is None and iterator is not None:
         data_batch = first_batch(iterator)
     return build(data_batch=None if data_batch is None else labeled(data_batch))
+
+
+# `keras.models.clone_model` of a functional model subclass builds the copy
+# as `type(model)(inputs, outputs, name=model.name)`
+# (`keras/src/models/cloning.py`, `_clone_functional_model`), so the extra
+# constructor arguments of `RegularizedModel` (its regularizers, delta, K,
+# ...) would come back as defaults. The clone is the only caller of the
+# private `Functional._run_through_graph` that passes `call_fn`; the mixin
+# below notes the model being cloned there, and the copy's constructor takes
+# its settings (`clone_source`). `tests/test_reliability.py` checks it.
+
+_cloning = threading.local()
+
+
+class CloneSettings:
+    """Mixin of a functional model whose copies keep its settings."""
+
+    def _run_through_graph(self, *args, **kwargs):
+        if "call_fn" in kwargs:  # keras.models.clone_model
+            _cloning.source = weakref.ref(self)
+        return super()._run_through_graph(*args, **kwargs)
+
+
+def clone_source(cls, kwargs):
+    """The model `keras.models.clone_model` is copying into a new
+    `cls(inputs, outputs, **kwargs)`, or None (then it is not a clone)."""
+    ref = getattr(_cloning, "source", None)
+    source = ref() if ref is not None else None
+    if (source is None or type(source) is not cls
+            or set(kwargs) != {"name"} or kwargs["name"] != source.name):
+        return None
+    _cloning.source = None
+    return source

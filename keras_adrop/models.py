@@ -14,6 +14,8 @@ Inference (`predict`, `evaluate`, `export`) runs the plain network.
 
 import keras
 
+from keras_adrop import arguments
+from keras_adrop import keras_compat
 from keras_adrop.regularizers import AdversarialDropout
 from keras_adrop.regularizers import ModelRegularizer
 from keras_adrop.training import step as step_lib
@@ -22,11 +24,14 @@ from keras_adrop.training import trainer_class
 
 
 @keras.saving.register_keras_serializable(package="keras_adrop")
-class RegularizedModel(trainer_class(), keras.Model):
+class RegularizedModel(keras_compat.CloneSettings, trainer_class(),
+                       keras.Model):
     """A functional Keras model trained with extra penalties.
 
-    To copy a model, use `type(model).from_config(model.get_config())`
-    (`keras.models.clone_model` does not know the extra arguments).
+    `keras.models.clone_model`, `from_config`, `to_json` with
+    `keras.models.model_from_json`, and `.keras` files keep every setting
+    (the regularizers and their arguments). The legacy `.h5` format cannot
+    store them: `save("m.h5")` raises and says to use `.keras`.
 
     Args:
         *args: `inputs, outputs` as for `keras.Model`. To wrap an existing
@@ -35,6 +40,10 @@ class RegularizedModel(trainer_class(), keras.Model):
         regularizers: List of `keras_adrop.regularizers.ModelRegularizer`
             objects; each logs its penalty as `<name>_penalty`. An empty
             list trains like `keras.Model`.
+        max_consecutive_skips: A training step whose loss terms or
+            gradients are not finite is skipped (no update) and counted in
+            the `skipped_steps` log; `fit` stops when this many steps in a
+            row were skipped. Default 1: stop at the first.
         **kwargs: `name` and the other arguments of `keras.Model`.
 
     Training data is what `fit` usually takes, or, for semi-supervised
@@ -47,12 +56,13 @@ class RegularizedModel(trainer_class(), keras.Model):
     compiled metrics.
 
     Runs on the TensorFlow and JAX backends (the README's table says what
-    each supports). A training step whose supervised loss or penalty is NaN
-    or infinite never updates the weights: on TensorFlow it raises
-    `tf.errors.InvalidArgumentError` naming each term and its value (under
-    XLA, `jit_compile=True`, the check compiles to nothing); on JAX the
-    step is skipped and the epoch's `loss` reads NaN. See
-    docs/distributed.md.
+    each supports). A training step whose supervised loss, penalty or
+    gradient is NaN or infinite never updates the weights, eagerly, in a
+    graph, under XLA and on JAX: the step is skipped (weights, optimizer
+    state and random state kept), `skipped_steps` counts it, and after
+    `max_consecutive_skips` in a row `fit` stops with a `RuntimeWarning`
+    naming the terms and their values (also kept in
+    `model.nonfinite_stop`). See docs/reliability.md.
 
     Example:
 
@@ -68,10 +78,28 @@ class RegularizedModel(trainer_class(), keras.Model):
     ```
     """
 
-    def __init__(self, *args, regularizers=(), **kwargs):
+    def __init__(self, *args, regularizers=None, max_consecutive_skips=1,
+                 **kwargs):
+        source = None
+        if regularizers is None:
+            source = keras_compat.clone_source(type(self), kwargs)
+            regularizers = [] if source is None else [
+                type(r).from_config(r.get_config())
+                for r in source.regularizers]
+            if source is not None:
+                max_consecutive_skips = source.max_consecutive_skips
+        max_consecutive_skips = arguments.check_integer(
+            "max_consecutive_skips", max_consecutive_skips, minimum=1,
+            what=" (1: stop at the first non-finite step)")
         super().__init__(*args, **kwargs)
         if isinstance(regularizers, ModelRegularizer):
             regularizers = [regularizers]
+        if not isinstance(regularizers, (list, tuple)):
+            raise ValueError(
+                "`regularizers` must be a list of keras_adrop.regularizers"
+                ".ModelRegularizer objects. Received: "
+                f"{arguments.describe('regularizers', regularizers)}"
+            )
         regularizers = [
             keras.saving.deserialize_keras_object(r) if isinstance(r, dict)
             else r
@@ -81,7 +109,8 @@ class RegularizedModel(trainer_class(), keras.Model):
             if not isinstance(regularizer, ModelRegularizer):
                 raise ValueError(
                     "`regularizers` must be a list of keras_adrop.regularizers"
-                    f".ModelRegularizer objects. Received: {regularizer!r}"
+                    ".ModelRegularizer objects. Received an element "
+                    f"{regularizer!r} (of type {type(regularizer).__name__})"
                 )
         names = [r.name for r in regularizers]
         if len(set(names)) != len(names):
@@ -109,11 +138,15 @@ class RegularizedModel(trainer_class(), keras.Model):
             [keras.metrics.Mean(name=name) for name in r.metric_names()]
             for r in regularizers
         ]
+        self.max_consecutive_skips = max_consecutive_skips
+        self.nonfinite_stop = None
+        self.skipped_steps_tracker = step_lib.SkippedSteps(
+            len(step_lib.term_names(self)))
 
     def _training_only_trackers(self):
         return [self.supervised_loss_tracker] + [
             t for trackers in self.regularizer_trackers for t in trackers
-        ]
+        ] + [self.skipped_steps_tracker]
 
     def _evaluation_logs(self, logs):
         """`logs` of a test step without the training-only metrics."""
@@ -135,7 +168,26 @@ class RegularizedModel(trainer_class(), keras.Model):
         config["regularizers"] = [
             keras.saving.serialize_keras_object(r) for r in self.regularizers
         ]
+        config["max_consecutive_skips"] = self.max_consecutive_skips
         return config
+
+    def save(self, filepath, *args, **kwargs):
+        """`keras.Model.save`; the legacy `.h5` format is refused.
+
+        Raises:
+            ValueError: for a `.h5`/`.hdf5` path: that format cannot store
+                the regularizers, and the file would not load. Use `.keras`.
+        """
+        if str(filepath).lower().endswith((".h5", ".hdf5")):
+            raise ValueError(
+                f"{type(self).__name__} cannot be saved in the legacy HDF5 "
+                "format (it does not store the regularizers, and the file "
+                "would not load back). Save to a `.keras` file instead, "
+                "e.g. model.save('model.keras'); `save_weights("
+                "'x.weights.h5')` saves the weights alone. Received: "
+                f"filepath={str(filepath)!r}"
+            )
+        return super().save(filepath, *args, **kwargs)
 
 
 def _check_base_masks_agree(regularizers):
@@ -215,6 +267,19 @@ class AdversarialDropoutModel(RegularizedModel):
         seed=None,
         **kwargs,
     ):
+        source = keras_compat.clone_source(type(self), kwargs)
+        if source is not None:  # keras.models.clone_model: same settings
+            settings = source.get_config()
+            delta, iterations = settings["delta"], settings["iterations"]
+            penalty_weight = settings["penalty_weight"]
+            penalty_rampup_steps = settings["penalty_rampup_steps"]
+            divergence = settings["divergence"]
+            base_mask = settings["base_mask"]
+            stop_target_gradient = settings["stop_target_gradient"]
+            adversarial_layers = settings["adversarial_layers"]
+            from_logits, seed = settings["from_logits"], settings["seed"]
+            kwargs["max_consecutive_skips"] = settings[
+                "max_consecutive_skips"]
         if "regularizers" in kwargs:
             raise ValueError(
                 "AdversarialDropoutModel builds its own regularizer from "
@@ -222,19 +287,28 @@ class AdversarialDropoutModel(RegularizedModel):
                 "keras_adrop.RegularizedModel(inputs, outputs, "
                 "regularizers=[...])."
             )
-        regularizer = AdversarialDropout(
-            delta=delta,
-            iterations=iterations,
-            penalty_weight=penalty_weight,
-            rampup_steps=penalty_rampup_steps,
-            divergence=divergence,
-            base_mask=base_mask,
-            stop_target_gradient=stop_target_gradient,
-            layers=adversarial_layers,
-            from_logits=from_logits,
-            seed=seed,
-        )
-        super().__init__(*args, regularizers=[regularizer], **kwargs)
+        try:
+            regularizer = AdversarialDropout(
+                delta=delta,
+                iterations=iterations,
+                penalty_weight=penalty_weight,
+                rampup_steps=penalty_rampup_steps,
+                divergence=divergence,
+                base_mask=base_mask,
+                stop_target_gradient=stop_target_gradient,
+                layers=adversarial_layers,
+                from_logits=from_logits,
+                seed=seed,
+            )
+            super().__init__(*args, regularizers=[regularizer], **kwargs)
+        except ValueError as error:
+            # Name the arguments as the user wrote them here.
+            message = arguments.rename_in_message(str(error), {
+                "layers": "adversarial_layers",
+                "rampup_steps": "penalty_rampup_steps"})
+            if message == str(error):
+                raise
+            raise ValueError(message) from error
 
     @property
     def adversarial_dropout(self):

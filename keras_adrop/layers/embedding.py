@@ -5,6 +5,7 @@ import contextlib
 import keras
 from keras import ops
 
+from keras_adrop import arguments
 from keras_adrop.layers.recurrent import lookup
 from keras_adrop.layers.recurrent import registered
 
@@ -43,13 +44,10 @@ class Embedding(keras.layers.Embedding):
 
     def __init__(self, *args, embedding_dropout=0.0, seed=None, **kwargs):
         super().__init__(*args, **kwargs)
-        if not 0.0 <= embedding_dropout < 1.0:
-            raise ValueError(
-                "`embedding_dropout` must be in [0, 1). Received: "
-                f"embedding_dropout={embedding_dropout}"
-            )
-        self.embedding_dropout = float(embedding_dropout)
-        self.seed = seed
+        self.embedding_dropout = arguments.check_rate(
+            "embedding_dropout", embedding_dropout,
+            what=" (the fraction of word types dropped per batch)")
+        self.seed = arguments.check_seed("seed", seed)
         self.seed_generator = keras.random.SeedGenerator(seed)
 
     def call(self, inputs, training=False):

@@ -288,7 +288,9 @@ class RecurrentMaskRegularizer(ModelRegularizer):
                  **kwargs):
         super().__init__(**kwargs)
         if divergence is not None:
-            divergences.check_divergence(divergence)
+            arguments.check_choice("divergence", divergence,
+                                   tuple(divergences.DIVERGENCES),
+                                   " or None (read from the compiled loss)")
         self.divergence = divergence
         self.layer_names = arguments.check_names("layers", layers)
         self.from_logits = arguments.check_bool(

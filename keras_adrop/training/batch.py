@@ -50,6 +50,12 @@ class ModelState:
         for variable, value in zip(self.variables, self.after_base):
             variable.assign(value)
 
+    def rewind_unless(self, keep):
+        """Puts back the state from before the step where `keep` is False
+        (a skipped, non-finite step); a boolean scalar tensor."""
+        for variable, value in zip(self.variables, self.before_base):
+            variable.assign(ops.where(keep, variable.value, value))
+
 
 class TrainingBatch:
     """One batch inside a training step, as a regularizer sees it.

@@ -11,11 +11,12 @@ non-trainable state (seed-generator states included) inside that scope,
 step returns. Influence maps are `jax.grad` with respect to the masks only,
 in a nested scope where the weights are `stop_gradient` constants.
 
-Differences from TensorFlow, documented in docs/distributed.md: a
-non-finite step is skipped inside the compiled step (weights, optimizer and
-random state stay as they were; the logged `loss` of the epoch becomes NaN)
-instead of raising; stateful RNNs carry no state across batches in
-training, as Keras' own stateful layers under JAX.
+As on TensorFlow, a non-finite step is skipped inside the compiled step
+(weights, optimizer and random state stay as they were), counted in
+`skipped_steps`, and `fit` stops after `max_consecutive_skips` in a row
+(docs/reliability.md). Difference from TensorFlow (docs/distributed.md):
+stateful RNNs carry no state across batches in training, as Keras' own
+stateful layers under JAX.
 """
 
 import jax
@@ -88,11 +89,11 @@ class JAXTrainer:
             jax.value_and_grad(loss_fn, has_aux=True)(trainable))
         new_trainable, new_optimizer = self.optimizer.stateless_apply(
             optimizer_values, grads, trainable)
-        # A non-finite loss never reaches the weights: the step is skipped.
-        finite = ops.all(ops.stack([
-            ops.all(ops.isfinite(value))
-            for _, value in step_lib.penalty_terms(self, loss)
-        ]))
+        # A non-finite loss or gradient never reaches the weights: the step
+        # is skipped (weights, optimizer and random state kept).
+        terms_finite, gradients_finite = step_lib.finite_checks(
+            self, loss, grads)
+        finite = ops.logical_and(terms_finite, gradients_finite)
 
         def keep(new, old):
             return [ops.where(finite, n, o) for n, o in zip(new, old)]
@@ -101,24 +102,32 @@ class JAXTrainer:
         optimizer_values = keep(new_optimizer, optimizer_values)
         non_trainable = keep(non_trainable_after, non_trainable)
 
-        x, y, sample_weight = step_lib.labeled_data(data)
+        x, y, sample_weight = step_lib.labeled_data(data, self)
         with keras.StatelessScope(
-                list(zip(self.metrics_variables, metric_values))) as scope:
-            step_lib.record_step(self, loss, step_lib.batch_size_of(x))
-            logs = self.compute_metrics(x, y, loss.y_pred, sample_weight)
+                list(zip(self.metrics_variables, metric_values))
+                + list(zip(self.optimizer.variables, optimizer_values))
+        ) as scope:
+            logs = step_lib.record_and_log(
+                self, loss, x, y, sample_weight, finite, gradients_finite)
         metric_values = _values(scope, self.metrics_variables, metric_values)
         return logs, (trainable, non_trainable, optimizer_values,
                       metric_values)
+
+    def make_train_function(self, force=False):
+        super().make_train_function(force)
+        self.train_function = step_lib.guard_train_function(
+            self, self.train_function)
+        return self.train_function
 
     def _symbolic_build(self, iterator=None, data_batch=None):
         # Keras' JAX `fit` builds the model on one batch's inputs first.
         return keras_compat.symbolic_build(
             super()._symbolic_build,
-            lambda data: step_lib.split_unlabeled(data)[0],
+            lambda data: step_lib.split_unlabeled(data, self)[0],
             iterator, data_batch)
 
     def test_step(self, state, data):
-        labeled, _ = step_lib.split_unlabeled(data)
+        labeled, _ = step_lib.split_unlabeled(data, self)
         logs, state = super().test_step(state, labeled)
         return self._evaluation_logs(logs), state
 

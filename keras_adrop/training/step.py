@@ -14,9 +14,11 @@ the base pass's random draws and carried states; only the base pass
 advances them) is applied here and nowhere else.
 """
 
+import warnings
 from typing import NamedTuple
 
 import keras
+import numpy as np
 from keras import ops
 
 from keras_adrop import divergences
@@ -51,16 +53,65 @@ class StepLoss(NamedTuple):
     y_pred: object
 
 
-def split_unlabeled(data):
-    """`{"labeled": (x, y[, w]), "unlabeled": x_u}` -> the two parts."""
-    if isinstance(data, dict) and set(data) == {"labeled", "unlabeled"}:
-        return data["labeled"], data["unlabeled"]
-    return data, None
+def _model_input_names(model):
+    return {getattr(t, "name", None) for t in getattr(model, "inputs", None)
+            or []}
 
 
-def labeled_data(data):
+def split_unlabeled(data, model=None):
+    """`{"labeled": (x, y[, w]), "unlabeled": x_u}` -> the two parts.
+
+    Other data (an `(x, y[, w])` tuple, or a dict keyed by the model's input
+    names) is returned as `(data, None)`. A dict that is neither raises a
+    ValueError showing the expected structure: a typo in a key, only
+    `"labeled"`, labels in `"unlabeled"`, or a `"labeled"` part without
+    labels.
+    """
+    if not isinstance(data, dict):
+        return data, None
+    keys = set(data)
+    if keys != {"labeled", "unlabeled"}:
+        if model is not None and keys <= _model_input_names(model):
+            return data, None  # the inputs of a multi-input model
+        if model is None and not keys & {"labeled", "unlabeled"}:
+            return data, None
+        raise ValueError(
+            "A semi-supervised batch must be a dict " + UNLABELED_FORMAT
+            + f" (exactly these two keys). Received a dict with keys "
+            f"{sorted(map(str, keys))}."
+            + (" For supervised training only, pass (x, y) as usual."
+               if keys == {"labeled"} else "")
+        )
+    labeled, unlabeled = data["labeled"], data["unlabeled"]
+    if not isinstance(labeled, (tuple, list)) or len(labeled) not in (2, 3):
+        raise ValueError(
+            'The "labeled" part of a semi-supervised batch must be (x, y) or '
+            "(x, y, sample_weight), as in " + UNLABELED_FORMAT + ". Received "
+            f"{_structure(labeled)}."
+        )
+    inputs = len(getattr(model, "inputs", None) or [None])
+    if isinstance(unlabeled, (tuple, list)) and (
+            inputs == 1 or len(unlabeled) != inputs):
+        raise ValueError(
+            'The "unlabeled" part of a semi-supervised batch is the inputs '
+            "x_u alone, without labels, as in " + UNLABELED_FORMAT + ". "
+            f"Received {_structure(unlabeled)}"
+            + (" (an (x, y) pair?)." if len(unlabeled) in (2, 3) else ".")
+        )
+    return labeled, unlabeled
+
+
+def _structure(value):
+    if isinstance(value, (tuple, list)):
+        return f"a {type(value).__name__} of {len(value)} elements"
+    if isinstance(value, dict):
+        return f"a dict with keys {sorted(map(str, value))}"
+    return f"a {type(value).__name__}"
+
+
+def labeled_data(data, model=None):
     """`(x, y, sample_weight)` of the labeled part of `fit`'s `data`."""
-    labeled, _ = split_unlabeled(data)
+    labeled, _ = split_unlabeled(data, model)
     return keras.utils.unpack_x_y_sample_weight(labeled)
 
 
@@ -136,7 +187,7 @@ def base_pass(model, x, gradient, y=None, sample_weight=None, replicas=1):
                          y, sample_weight, embeddings, replicas)
 
 
-def regularized_loss(model, data, gradient, replicas=1):
+def regularized_loss(model, data, gradient, replicas=1, states=None):
     """The loss of one training step of a `RegularizedModel` (section 4).
 
     Args:
@@ -146,13 +197,18 @@ def regularized_loss(model, data, gradient, replicas=1):
             `TrainingBatch.gradient`).
         replicas: Replicas of a `tf.distribute` strategy: Keras losses are
             divided by it, and so is every penalty.
+        states: Optional list; the `ModelState` of the step (saved before
+            its first pass) is appended to it, for a trainer that must
+            rewind a skipped step.
 
     Returns:
         A `StepLoss`.
     """
-    x, y, sample_weight = labeled_data(data)
-    _, unlabeled = split_unlabeled(data)
+    labeled, unlabeled = split_unlabeled(data, model)
+    x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(labeled)
     batch = base_pass(model, x, gradient, y, sample_weight, replicas)
+    if states is not None:
+        states.append(batch.state)
     supervised = model.compute_loss(
         x=x, y=y, y_pred=batch.outputs, sample_weight=sample_weight,
         training=True,
@@ -244,3 +300,180 @@ def record_step(model, step_loss, batch_size, replicas=1):
     for trackers in model.regularizer_trackers:
         for tracker in trackers:
             tracker.update_state(step_loss.logs[tracker.name])
+
+
+# Non-finite steps (docs/reliability.md): a step whose loss terms or
+# gradients are not all finite is skipped on every backend and path (the
+# trainer applies no update and rewinds the model's state), counted in the
+# `skipped_steps` log, and `fit` stops after `max_consecutive_skips` in a
+# row. The decision is taken inside the compiled step (no assertion, which
+# XLA would drop); the stop is decided in Python after the step, from a
+# private log entry that `guard_train_function` removes.
+
+NONFINITE_LOG = "_keras_adrop_nonfinite"
+
+
+def term_names(model):
+    """Names of the loss terms checked for non-finite values, in order."""
+    return ["supervised_loss"] + [
+        regularizer.metric_names()[0] for regularizer in model.regularizers]
+
+
+def loss_scaled(model):
+    """Whether the optimizer scales the loss (mixed precision): it then
+    handles non-finite gradients itself (skips and lowers the scale)."""
+    return isinstance(getattr(model, "optimizer", None),
+                      keras.optimizers.LossScaleOptimizer)
+
+
+def finite_checks(model, step_loss, gradients):
+    """`(terms finite, gradients finite)`, two boolean scalars.
+
+    Gradients are checked unless the optimizer scales the loss: a
+    `LossScaleOptimizer` expects overflowing gradients now and then and
+    skips those steps itself.
+    """
+    terms = ops.all(ops.stack([
+        ops.all(ops.isfinite(value))
+        for _, value in penalty_terms(model, step_loss)]))
+    grads = [ops.all(ops.isfinite(g)) for g in gradients if g is not None]
+    if loss_scaled(model) or not grads:
+        return terms, ops.convert_to_tensor(True)
+    return terms, ops.all(ops.stack(grads))
+
+
+class SkippedSteps(keras.metrics.Metric):
+    """Counts the training steps skipped because they were not finite.
+
+    Its result, logged as `skipped_steps`, is the number of steps of the
+    epoch that were skipped. It also holds the number of consecutive skips
+    (carried across epochs) and the loss terms of the last skipped step,
+    which the train function's guard reads to stop training.
+
+    Args:
+        terms: Number of loss terms checked.
+        name: The log name. Default "skipped_steps".
+    """
+
+    def __init__(self, terms, name="skipped_steps", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.terms = int(terms)
+        self.skipped = self.add_variable(
+            (), "zeros", dtype="float32", aggregation="only_first_replica",
+            name="skipped")
+        self.count = self.add_variable(
+            (), "zeros", dtype="float32", aggregation="only_first_replica",
+            name="count")
+        self.consecutive = self.add_variable(
+            (), "zeros", dtype="float32", aggregation="only_first_replica",
+            name="consecutive")
+        # [optimizer step, gradients finite, term values...] of the last
+        # skipped step.
+        self.last = self.add_variable(
+            (self.terms + 2,), "zeros", dtype="float32",
+            aggregation="only_first_replica", name="last")
+
+    def update_state(self, finite, step=0, gradients_finite=True,
+                     values=()):
+        kept = ops.cast(finite, "float32")
+        self.skipped.assign(self.skipped.value + (1.0 - kept))
+        self.count.assign(self.count.value + 1.0)
+        self.consecutive.assign((self.consecutive.value + 1.0)
+                                * (1.0 - kept))
+        record = ops.stack(
+            [ops.cast(step, "float32"), ops.cast(gradients_finite, "float32")]
+            + [ops.cast(v, "float32") for v in values])
+        self.last.assign(ops.where(finite, self.last.value, record))
+
+    def result(self):
+        return ops.add(self.skipped.value, 0.0)  # a tensor, not the variable
+
+    def info(self):
+        """`[consecutive skips, step, gradients finite, terms...]`."""
+        return ops.concatenate(
+            [ops.reshape(self.consecutive.value, (1,)), self.last.value])
+
+    def reset_state(self):
+        # Consecutive skips and the last skipped step carry over epochs.
+        self.skipped.assign(0.0)
+        self.count.assign(0.0)
+
+    def get_config(self):
+        return {**super().get_config(), "terms": self.terms}
+
+
+def record_and_log(model, step_loss, x, y, sample_weight, finite,
+                   gradients_finite, replicas=1):
+    """Updates every metric for a step and returns the step's logs.
+
+    A skipped step (`finite` False) leaves every metric as it was, except
+    `skipped_steps`. Returns `model.get_metrics_result()` plus the private
+    entry that `guard_train_function` reads.
+    """
+    tracker = model.skipped_steps_tracker
+    skip = {id(v) for v in tracker.variables}
+    variables = [v for v in model.metrics_variables if id(v) not in skip]
+    before = [ops.copy(v.value) for v in variables]
+    record_step(model, step_loss, batch_size_of(x), replicas)
+    model.compute_metrics(x, y, step_loss.y_pred, sample_weight=sample_weight)
+    for variable, old in zip(variables, before):
+        variable.assign(ops.where(finite, variable.value, old))
+    tracker.update_state(
+        finite, model.optimizer.iterations, gradients_finite,
+        [value for _, value in penalty_terms(model, step_loss)])
+    logs = model.get_metrics_result()
+    logs[NONFINITE_LOG] = tracker.info()
+    return logs
+
+
+def guard_train_function(model, function):
+    """Wraps `fit`'s train function: stops training after too many skips.
+
+    The wrapped function returns what `function` returns (logs, or
+    `(logs, state)` under JAX) without the private non-finite entry; when
+    `model.max_consecutive_skips` steps in a row were skipped, it sets
+    `model.stop_training`, keeps the message in `model.nonfinite_stop` and
+    warns (a `RuntimeWarning`) with the names and values of the terms.
+    """
+    if function is None or getattr(function, "_keras_adrop_guard", False):
+        return function
+
+    def guarded(*args, **kwargs):
+        result = function(*args, **kwargs)
+        logs = result[0] if isinstance(result, tuple) else result
+        info = logs.pop(NONFINITE_LOG, None) if isinstance(logs, dict) \
+            else None
+        if info is not None:
+            check_skips(model, info)
+        return result
+
+    guarded._keras_adrop_guard = True
+    return guarded
+
+
+def check_skips(model, info):
+    """Stops training when the consecutive skips reach the model's limit."""
+    info = np.asarray(keras.ops.convert_to_numpy(info), dtype="float64")
+    consecutive = int(info[0])
+    if consecutive < model.max_consecutive_skips:
+        return
+    step, gradients_finite, values = int(info[1]), bool(info[2]), info[3:]
+    names = term_names(model)
+    bad = [name for name, value in zip(names, values)
+           if not np.isfinite(value)]
+    if not gradients_finite:
+        bad.append("gradients")
+    terms = ", ".join(f"{name} = {value:g}"
+                      for name, value in zip(names, values))
+    message = (
+        f"Non-finite training step: {consecutive} consecutive step(s) "
+        f"skipped (max_consecutive_skips={model.max_consecutive_skips}), "
+        f"the last at optimizer step {step}; non-finite: "
+        f"{', '.join(bad) or 'none'}. Loss terms: {terms}. Training stops; "
+        "the model keeps the weights and optimizer state of the last "
+        "finite step. Look for NaN/inf in the inputs or labels, or lower "
+        "the learning rate."
+    )
+    model.nonfinite_stop = message
+    model.stop_training = True
+    warnings.warn(message, RuntimeWarning, stacklevel=3)

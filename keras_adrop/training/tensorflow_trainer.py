@@ -4,7 +4,9 @@ One `tf.GradientTape` records the base pass, the penalties' passes and the
 loss; influence maps and perturbation directions are taken with a second
 tape that watches only the masks, while the training tape stops recording.
 Works under `tf.distribute` strategies (per-replica means, as Keras' losses),
-with mixed precision (the optimizer's loss scale), jit-compiled or not.
+with mixed precision (the optimizer's loss scale), jit-compiled or not. A
+step whose loss terms or gradients are not finite is skipped (see
+`keras_adrop.training.step` and docs/reliability.md).
 """
 
 import contextlib
@@ -43,29 +45,33 @@ class TensorFlowTrainer:
 
     def train_step(self, data):
         replicas = self.distribute_strategy.num_replicas_in_sync
+        states = []
         with tf.GradientTape() as tape:
             loss = step_lib.regularized_loss(
-                self, data, tape_gradient(tape), replicas)
+                self, data, tape_gradient(tape), replicas, states=states)
             scaled = self.optimizer.scale_loss(loss.total)
         gradients = tape.gradient(scaled, self.trainable_weights)
-        # The update reads gradients that wait for the check: a non-finite
-        # step raises and leaves the weights of the last finite step. (Only
-        # the gradients sit under the control dependency: optimizer
-        # variables created by a first `apply` must not depend on the data,
-        # or a jit-compiled step cannot lift their initializers.)
-        check = assert_finite(step_lib.penalty_terms(self, loss),
-                              self.optimizer.iterations)
-        with tf.control_dependencies([check]):
-            gradients = [None if g is None else tf.identity(g)
-                         for g in gradients]
-        self.optimizer.apply(gradients, self.trainable_weights)
-        x, y, sample_weight = step_lib.labeled_data(data)
-        step_lib.record_step(self, loss, step_lib.batch_size_of(x), replicas)
-        return self.compute_metrics(x, y, loss.y_pred,
-                                    sample_weight=sample_weight)
+        # A non-finite step is skipped: the update runs under a condition
+        # (not an assertion, which XLA drops), and the model's state goes
+        # back to what it was before the step.
+        terms_finite, gradients_finite = step_lib.finite_checks(
+            self, loss, gradients)
+        finite = all_replicas(tf.logical_and(terms_finite, gradients_finite))
+        apply_if(self.optimizer, finite, gradients, self.trainable_weights)
+        states[0].rewind_unless(finite)
+        x, y, sample_weight = step_lib.labeled_data(data, self)
+        return step_lib.record_and_log(
+            self, loss, x, y, sample_weight, finite,
+            all_replicas(gradients_finite), replicas)
+
+    def make_train_function(self, force=False):
+        super().make_train_function(force)
+        self.train_function = step_lib.guard_train_function(
+            self, self.train_function)
+        return self.train_function
 
     def test_step(self, data):
-        labeled, _ = step_lib.split_unlabeled(data)
+        labeled, _ = step_lib.split_unlabeled(data, self)
         return self._evaluation_logs(super().test_step(labeled))
 
     def _metric_seen(self, tracker):
@@ -75,26 +81,42 @@ class TensorFlowTrainer:
         return float(tracker.count.numpy()) > 0.0
 
 
-def assert_finite(terms, step):
-    """Raises `tf.errors.InvalidArgumentError` when a loss term is not finite.
+def all_replicas(flag):
+    """`flag` and'ed over the replicas of a `tf.distribute` strategy."""
+    if not tf.distribute.has_strategy():
+        return flag
+    context = tf.distribute.get_replica_context()
+    if context is None:
+        return flag
+    smallest = context.all_reduce(tf.distribute.ReduceOp.MIN,
+                                  tf.cast(flag, "float32"))
+    return smallest > 0.5
 
-    The message gives the optimizer step and every term's name and value,
-    so the non-finite one (NaN or inf) is named.
 
-    Args:
-        terms: `(name, scalar)` pairs whose sum is the training loss.
-        step: The optimizer step, for the message.
+def apply_if(optimizer, finite, gradients, variables):
+    """`optimizer.apply(gradients, variables)` only where `finite` holds.
 
-    Returns:
-        The check (an op in a graph; in eager mode it has already run).
+    A skipped step changes nothing: no weight, no optimizer slot, no step
+    count. Works eagerly, in a `tf.function`, under XLA and in the replica
+    context of a `tf.distribute` strategy (as Keras' `LossScaleOptimizer`
+    does: the condition is taken in the cross-replica context).
     """
-    values = [tf.cast(value, "float32") for _, value in terms]
-    data = ["Non-finite training loss: stopped before the update of "
-            "optimizer step", step, "- loss terms:"]
-    for (name, _), value in zip(terms, values):
-        data += [f"{name} =", value]
-    data.append("The model keeps the weights of the last finite step. Look "
-                "for NaN/inf in the inputs or labels, or lower the learning "
-                "rate.")
-    return tf.debugging.Assert(
-        tf.reduce_all(tf.math.is_finite(tf.stack(values))), data)
+    if not optimizer.built:  # no variable may be created inside the cond
+        optimizer.build(variables)
+    if not tf.distribute.has_strategy() or (
+            tf.distribute.get_replica_context() is None):
+        ops.cond(finite, lambda: optimizer.apply(gradients, variables),
+                 lambda: None)
+        return
+
+    def cross_replica(distribution, finite, gradients):
+        finite = distribution.experimental_local_results(finite)[0]
+
+        def apply_fn():
+            distribution.extended.call_for_each_replica(
+                optimizer.apply, args=(gradients, variables))
+
+        ops.cond(finite, apply_fn, lambda: None)
+
+    tf.distribute.get_replica_context().merge_call(
+        cross_replica, args=(finite, gradients))
