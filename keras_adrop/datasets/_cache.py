@@ -42,11 +42,22 @@ def cache_dir(*parts):
         A `pathlib.Path` under `$KERAS_ADROP_DATA` (when set) or
         `~/.cache/keras_adrop`.
     """
-    root = os.environ.get(CACHE_ENV_VAR) or os.path.join(
+    from_env = os.environ.get(CACHE_ENV_VAR)
+    root = from_env or os.path.join(
         os.path.expanduser("~"), ".cache", "keras_adrop"
     )
     path = pathlib.Path(root, *parts)
-    path.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as error:  # a file in the way, no permission, ...
+        where = (f"${CACHE_ENV_VAR}={from_env!r}" if from_env else
+                 f"the default {root} (set ${CACHE_ENV_VAR} to use another "
+                 "directory)")
+        raise DataUnavailableError(
+            f"Cannot use {path} as the keras_adrop data cache ({error}); it "
+            f"comes from {where}. Point ${CACHE_ENV_VAR} to a writable "
+            "directory."
+        ) from error
     return path
 
 

@@ -7,6 +7,8 @@ MNIST used by the main example and the tests.
 
 import numpy as np
 
+from keras_adrop import arguments
+
 
 def load(train_size=1000, seed=0):
     """Loads the 8x8 digits as pixel-by-pixel sequences, split with `seed`.
@@ -33,14 +35,13 @@ def load(train_size=1000, seed=0):
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 
+    arguments.check_integer("seed", seed, minimum=0)
     digits = load_digits()
     n = len(digits.target)
-    if not 10 <= int(train_size) <= n - 10:
-        raise ValueError(
-            f"train_size must be between 10 and {n - 10} (the split is "
-            "stratified: at least one image per class on each side); got "
-            f"{train_size}."
-        )
+    train_size = arguments.check_integer(
+        "train_size", train_size, minimum=10, maximum=n - 10,
+        what=(" (the split is stratified: at least one image per class on "
+              "each side)"))
     x = (digits.data / 16.0).astype("float32").reshape(-1, 64, 1)
     y = digits.target.astype("int32")
     x_train, x_test, y_train, y_test = train_test_split(

@@ -48,6 +48,7 @@ import re
 
 import numpy as np
 
+from keras_adrop import arguments
 from keras_adrop.datasets import _cache
 
 SOURCES = ("auto", "tfds", "wheel")
@@ -196,13 +197,9 @@ def _balanced_subset(labels, size, seed, name):
     order = np.random.default_rng(seed).permutation(n)
     if size is None:
         return order
-    if not isinstance(size, (int, np.integer)) or size < 0:
-        raise ValueError(
-            f"`{name}` must be an int >= 0 or None; got {size!r}.")
-    if size > n:
-        raise ValueError(
-            f"`{name}`={size} exceeds the {n} reviews available for it."
-        )
+    size = arguments.check_integer(
+        name, size, minimum=0, maximum=n,
+        what=f" (the {n} reviews available for it) or None")
     quotas = {0: size - size // 2, 1: size // 2}
     counts = {0: 0, 1: 0}
     keep = []

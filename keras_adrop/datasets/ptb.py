@@ -41,12 +41,12 @@ x, y, w = windows.window(0)                  # the first (20, 35) batch
 """
 
 import collections
-import numbers
 import os
 from typing import NamedTuple
 
 import numpy as np
 
+from keras_adrop import arguments
 from keras_adrop.datasets._cache import CorruptCacheError
 from keras_adrop.datasets._cache import DataUnavailableError
 from keras_adrop.datasets._cache import cache_dir
@@ -334,12 +334,7 @@ def load_data():
 
 
 def _check_positive_int(name, value):
-    if (not isinstance(value, numbers.Integral) or isinstance(value, bool)
-            or value < 1):
-        raise ValueError(
-            f"`{name}` must be a positive integer. Received: {name}={value!r}"
-        )
-    return int(value)
+    return arguments.check_integer(name, value, minimum=1)
 
 
 def batchify(ids, batch_size, bptt, drop_remainder=False):

@@ -18,11 +18,11 @@ validation, 2015 test), so that no test day is seen in training.
 
 import csv
 import io
-import numbers
 from typing import NamedTuple
 
 import numpy as np
 
+from keras_adrop import arguments
 from keras_adrop.datasets import _cache
 
 WHEEL = ("vega-datasets", "0.9.0", "vega_datasets/_data/seattle-weather.csv")
@@ -108,12 +108,7 @@ def load_table():
 
 
 def _check_positive_int(name, value):
-    if (not isinstance(value, numbers.Integral) or isinstance(value, bool)
-            or value < 1):
-        raise ValueError(
-            f"`{name}` must be a positive integer. Received: {name}={value!r}"
-        )
-    return int(value)
+    return arguments.check_integer(name, value, minimum=1)
 
 
 def day_features(table):
