@@ -147,7 +147,7 @@ def test_fit_logs_every_term_and_evaluate_leaves_them_out(
     model = _model(regularizers(), rate, text)
     x, y = _data(text=text)
     history = model.fit(x, y, batch_size=16, epochs=2, verbose=0).history
-    names = ["loss", "supervised_loss"] + [
+    names = ["loss", "supervised_loss", "skipped_steps"] + [
         name for r in model.regularizers for name in r.metric_names()]
     assert sorted(history) == sorted(names)
     assert all(np.isfinite(v).all() for v in history.values())
@@ -211,14 +211,10 @@ def test_a_non_finite_step_never_reaches_the_weights():
     model.fit(x, y, batch_size=16, epochs=1, verbose=0)
     before = model.get_weights()
     x[3, 2, 1] = np.nan
-    if keras.backend.backend() == "tensorflow":
-        import tensorflow as tf
-
-        with pytest.raises(tf.errors.InvalidArgumentError,
-                           match="supervised_loss"):
-            model.fit(x, y, batch_size=16, epochs=1, verbose=0)
-    else:  # JAX skips the step inside the compiled function.
+    # Both backends skip the step inside the compiled function and stop
+    # (docs/reliability.md; every path in tests/test_reliability.py).
+    with pytest.warns(RuntimeWarning, match="supervised_loss = nan"):
         history = model.fit(x, y, batch_size=16, epochs=1, verbose=0).history
-        assert np.isnan(history["loss"][0])
+    assert history["skipped_steps"] == [1.0]
     for a, b in zip(before, model.get_weights()):
         np.testing.assert_array_equal(a, b)

@@ -88,9 +88,9 @@ def all_replicas(flag):
     context = tf.distribute.get_replica_context()
     if context is None:
         return flag
-    smallest = context.all_reduce(tf.distribute.ReduceOp.MIN,
-                                  tf.cast(flag, "float32"))
-    return smallest > 0.5
+    failures = context.all_reduce(tf.distribute.ReduceOp.SUM,
+                                  1.0 - tf.cast(flag, "float32"))
+    return failures < 0.5
 
 
 def apply_if(optimizer, finite, gradients, variables):
