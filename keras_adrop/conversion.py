@@ -99,7 +99,7 @@ def convert_model(model):
     keras_adrop layer of the same name and configuration (`dropout`,
     `recurrent_dropout`, `return_sequences`, `stateful`, ... carry over;
     `recurrent_dropout` then draws one mask per sequence for all gates,
-    ALGORITHM.md rule 1, where Keras draws one per gate); nested models,
+    docs/algorithm.md rule 1, where Keras draws one per gate); nested models,
     `Bidirectional` and `TimeDistributed` are converted inside. Every other
     layer is cloned from its config. All weights are copied, so the
     converted model gives the same outputs; the original model is not

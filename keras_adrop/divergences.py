@@ -1,6 +1,6 @@
 """Distances between two output distributions, and the weights lambda_t.
 
-ALGORITHM.md rules 4 and 6. Every divergence here maps two model outputs of
+docs/algorithm.md rules 4 and 6. Every divergence here maps two model outputs of
 shape `(batch, classes)` or `(batch, time, classes)` to one value per example
 (and time step). For "kl", "reverse_kl", "squared_logits" and
 "squared_probs", a last axis of size 1 is a Bernoulli output (one sigmoid

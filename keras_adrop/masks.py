@@ -1,6 +1,6 @@
 """Finding the adversarial recurrent mask: budget, start, greedy flips.
 
-ALGORITHM.md section 3 (rules 10-14), as small functions on `(batch, units)`
+docs/algorithm.md rules 10-14, as small functions on `(batch, units)`
 tensors so that each rule can be read and tested on its own.
 """
 

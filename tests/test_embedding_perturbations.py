@@ -1,5 +1,5 @@
 """Adversarial / virtual adversarial training on embeddings, and adversarial
-dropout on the last hidden state (docs/algorithm.md section 5)."""
+dropout on the last hidden state (docs/regularizers.md)."""
 
 import numpy as np
 import pytest

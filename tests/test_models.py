@@ -1,4 +1,4 @@
-"""AdversarialDropoutModel / RegularizedModel: docs/algorithm.md sections 2 and 4."""
+"""AdversarialDropoutModel / RegularizedModel: docs/algorithm.md rules 4-15."""
 
 import json
 import os

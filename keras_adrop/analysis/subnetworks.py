@@ -14,8 +14,8 @@ Two kinds of subnetwork are sampled:
   one fixed subnetwork, the paper's wording "the subnetwork reconfigured by
   the sampled dropout mask"); `random_masks="per_example"` draws a mask per
   example instead, as variational dropout does in training.
-- adversarial: the mask the adversarial-dropout search finds (ALGORITHM.md
-  section 3: one random start flip, then K greedy influence-map steps,
+- adversarial: the mask the adversarial-dropout search finds (docs/algorithm.md
+  rules 10-14: one random start flip, then K greedy influence-map steps,
   at most `floor(delta * units)` units dropped, rescaled by `units / kept`).
   The search looks at each example, so every example gets its own mask;
   two samples differ through their random start flips.

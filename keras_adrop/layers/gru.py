@@ -15,7 +15,7 @@ class GRUCell(MaskedCell):
     """Cell of `keras_adrop.layers.GRU`; same weights as `keras.layers.GRUCell`.
 
     The update and reset gates and the candidate read the masked previous state
-    `d(h_{t-1})` (ALGORITHM.md rule 1); the interpolation
+    `d(h_{t-1})` (docs/algorithm.md rule 1); the interpolation
     `h_t = z * h_{t-1} + (1 - z) * candidate` uses the unmasked `h_{t-1}`, as
     Keras does. Weight layout as Keras: `kernel (input_dim, 3*units)`,
     `recurrent_kernel (units, 3*units)`, `bias (2, 3*units)` when

@@ -17,7 +17,7 @@ class LSTMCell(MaskedCell):
 
     `h_t = o * tanh(c_t)`, `c_t = f * c_{t-1} + i * tanh(g)`, where the gates
     `[i, f, g, o] = x_t W + d(h_{t-1}) U + b` all see the same masked previous
-    state `d(h_{t-1})` (ALGORITHM.md rule 1); the cell state is not masked.
+    state `d(h_{t-1})` (docs/algorithm.md rule 1); the cell state is not masked.
     Weight layout: `kernel (input_dim, 4*units)`, `recurrent_kernel
     (units, 4*units)`, `bias (4*units,)`, gate order i, f, g, o, as Keras.
 
@@ -35,7 +35,7 @@ class LSTMCell(MaskedCell):
         kernel_constraint, recurrent_constraint, bias_constraint: As Keras.
         dropout: Fraction of input units dropped, one mask per sequence.
         recurrent_dropout: Fraction `p` of `h_{t-1}` units dropped with one
-            variational mask per sequence (ALGORITHM.md section 1).
+            variational mask per sequence (docs/algorithm.md rules 1-3).
         seed: Random seed for the dropout masks.
         zoneout: Zoneout rate of the hidden state (Krueger et al.).
         cell_zoneout: Zoneout rate of the cell state.

@@ -1,6 +1,6 @@
 """What the LSTM, GRU and SimpleRNN layers share: the recurrent masks.
 
-ALGORITHM.md section 1. A keras_adrop recurrent layer multiplies the previous
+docs/algorithm.md rules 1-3. A keras_adrop recurrent layer multiplies the previous
 hidden state `h_{t-1}` by one mask per example, where `h_{t-1}` enters the
 recurrent matmul, and nowhere else (rule 1). The mask is the same at every time
 step and for every gate. It comes from one of three places, checked in order:
@@ -86,7 +86,7 @@ def recurrent_masks(masks):
     Inside the `with` block, every call of a listed layer multiplies
     `h_{t-1}` by the given mask instead of drawing its own variational mask.
     A mask is rescaled per example by `units / sum(mask)`, the factor
-    treated as a constant in gradients (ALGORITHM.md rule 2, for adversarial
+    treated as a constant in gradients (docs/algorithm.md rule 2, for adversarial
     masks); a `(mask, s)` pair is multiplied by the fixed `s` instead (e.g.
     `1/(1-p)` for a variational mask). The mask is a real
     tensor, so a `tf.GradientTape` that watches it gives the gradient of a
