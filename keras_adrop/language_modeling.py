@@ -10,6 +10,9 @@
   model over a whole split, after every epoch.
 - `copy_weights`, `reset_states`: between a training model and its
   inference twin.
+- `AWDLSTMConfig`, `awd_lstm_model`, `awd_lstm_inference_model`,
+  `export_language_model`: the paper's PTB model trained with any method
+  (`examples/ptb_language_model.py`, docs/ptb.md).
 
 `TiedDecoder` and `awd_lstm` work on every backend; the sampled softmax and
 the evaluator need TensorFlow.
@@ -23,6 +26,7 @@ model = keras.Model(inputs, logits)
 ```
 """
 
+import dataclasses
 import math
 import time
 
@@ -376,3 +380,347 @@ class PerplexityCallback(keras.callbacks.Callback):
             logs["epoch_seconds"] = seconds
             logs["train_perplexity"] = math.exp(logs["cross_entropy"])
             logs["val_perplexity"] = perplexity
+
+
+# ------------------------------------------- the PTB model of the paper
+
+# The settings of `examples/ptb_language_model.py` (and the `ptb` task of
+# `tuning/`): CPU scale (the default), the `--quick` smoke run and the
+# paper's AWD-LSTM; docs/ptb.md describes them. The keys are the fields of
+# `AWDLSTMConfig`.
+_CPU_SCALE = {
+    "embedding_dim": 200,
+    "units": 200,
+    "layers": 2,
+    "bptt": 35,
+    "batch_size": 20,
+    "eval_batch_size": 10,
+    "train_tokens": 400_000,
+    "eval_tokens": 0,
+    "epochs": 3,
+    "optimizer": "adam",
+    "learning_rate": 1e-3,
+    "clipnorm": 0.25,
+    "embedding_dropout": 0.1,
+    "input_dropout": 0.2,
+    "hidden_dropout": 0.2,
+    "output_dropout": 0.2,
+    "weight_dropout": 0.2,
+    "recurrent_dropout": 0.1,
+    "ar": 0.0,
+    "tar": 0.0,
+    "delta": 0.03,
+    "penalty_weight": 1.0,
+    "divergence": "kl",
+    "fraternal_kappa": 0.1,
+    "el_kappa": 0.25,
+    # adversarial_dropconnect: the authors' PTB recipe (docs/algorithm.md,
+    # rules 16-18): floor(0.06 H) drops per gate unit of the last layer's
+    # recurrent kernel, squared logit error, lambda 0.1 ramped up as
+    # exp(-5 (1 - t)^2) over the first fifth of training (their 100 of
+    # 500+ epochs).
+    "dropconnect_delta": 0.06,
+    "dropconnect_weight": 0.1,
+    "rampup_fraction": 0.2,
+}
+PRESETS = {
+    "default": _CPU_SCALE,
+    "quick": {
+        **_CPU_SCALE,
+        "embedding_dim": 16,
+        "units": 16,
+        "bptt": 10,
+        "batch_size": 8,
+        "eval_batch_size": 4,
+        "train_tokens": 4_000,
+        "eval_tokens": 2_000,
+        "epochs": 1,
+        "delta": 0.2,
+        "dropconnect_delta": 0.2,
+    },
+    "paper": {
+        **_CPU_SCALE,
+        "embedding_dim": 400,
+        "units": 1150,
+        "layers": 3,
+        "bptt": 70,
+        "batch_size": 20,
+        "train_tokens": 0,
+        "epochs": 500,
+        "optimizer": "sgd",
+        "learning_rate": 30.0,
+        "input_dropout": 0.4,
+        "hidden_dropout": 0.25,
+        "output_dropout": 0.4,
+        "weight_dropout": 0.5,
+        "ar": 2.0,
+        "tar": 1.0,
+    },
+}
+
+
+@dataclasses.dataclass
+class AWDLSTMConfig:
+    """The network, optimizer and method options of `awd_lstm_model`.
+
+    The defaults are `PRESETS["default"]` (CPU scale); `from_preset` gives
+    the others. `awd_lstm_model` and `awd_lstm_inference_model` read these
+    attributes only, so an `argparse.Namespace` with the same names works
+    too.
+
+    Attributes:
+        embedding_dim, units, layers: The sizes (`awd_lstm`).
+        bptt, batch_size, eval_batch_size: Window length and streams of
+            training and evaluation.
+        train_tokens, eval_tokens: Tokens of the splits used (0: all).
+        epochs: Training epochs (the length of the learning-rate decay).
+        optimizer, learning_rate, clipnorm: `"adam"` or `"sgd"`, its
+            initial rate (cosine-decayed to 0) and global-norm clip (0:
+            none).
+        embedding_dropout, input_dropout, hidden_dropout, output_dropout,
+            weight_dropout, ar, tar: AWD-LSTM's regularization.
+        recurrent_dropout: Variational mask rate of the random-mask methods.
+        delta, penalty_weight, divergence: Adversarial dropout's budget,
+            weight and divergence.
+        fraternal_kappa, el_kappa: The weights of fraternal dropout and
+            expectation-linearization.
+        dropconnect_delta, dropconnect_weight, rampup_fraction:
+            `adversarial_dropconnect` (the authors' PTB recipe).
+        seed: Seed of the weights and every draw.
+
+    Example:
+
+    >>> AWDLSTMConfig.from_preset("paper").units
+    1150
+    """
+
+    embedding_dim: int = _CPU_SCALE["embedding_dim"]
+    units: int = _CPU_SCALE["units"]
+    layers: int = _CPU_SCALE["layers"]
+    bptt: int = _CPU_SCALE["bptt"]
+    batch_size: int = _CPU_SCALE["batch_size"]
+    eval_batch_size: int = _CPU_SCALE["eval_batch_size"]
+    train_tokens: int = _CPU_SCALE["train_tokens"]
+    eval_tokens: int = _CPU_SCALE["eval_tokens"]
+    epochs: int = _CPU_SCALE["epochs"]
+    optimizer: str = _CPU_SCALE["optimizer"]
+    learning_rate: float = _CPU_SCALE["learning_rate"]
+    clipnorm: float = _CPU_SCALE["clipnorm"]
+    embedding_dropout: float = _CPU_SCALE["embedding_dropout"]
+    input_dropout: float = _CPU_SCALE["input_dropout"]
+    hidden_dropout: float = _CPU_SCALE["hidden_dropout"]
+    output_dropout: float = _CPU_SCALE["output_dropout"]
+    weight_dropout: float = _CPU_SCALE["weight_dropout"]
+    recurrent_dropout: float = _CPU_SCALE["recurrent_dropout"]
+    ar: float = _CPU_SCALE["ar"]
+    tar: float = _CPU_SCALE["tar"]
+    delta: float = _CPU_SCALE["delta"]
+    penalty_weight: float = _CPU_SCALE["penalty_weight"]
+    divergence: str = _CPU_SCALE["divergence"]
+    fraternal_kappa: float = _CPU_SCALE["fraternal_kappa"]
+    el_kappa: float = _CPU_SCALE["el_kappa"]
+    dropconnect_delta: float = _CPU_SCALE["dropconnect_delta"]
+    dropconnect_weight: float = _CPU_SCALE["dropconnect_weight"]
+    rampup_fraction: float = _CPU_SCALE["rampup_fraction"]
+    seed: int = 0
+
+    @classmethod
+    def from_preset(cls, name="default", **overrides):
+        """The preset `name` of `PRESETS`; `overrides` that are not None
+        win."""
+        if name not in PRESETS:
+            raise ValueError(f"Unknown preset {name!r}; choose from "
+                             f"{sorted(PRESETS)}.")
+        given = {k: v for k, v in overrides.items() if v is not None}
+        return cls(**{**PRESETS[name], **given})
+
+
+_NETWORK_OPTIONS = ("embedding_dim", "units", "layers", "embedding_dropout",
+                    "input_dropout", "hidden_dropout", "output_dropout",
+                    "weight_dropout", "ar", "tar", "seed")
+
+
+def _network(config, vocabulary_size, batch_size=None, bptt=None,
+             stateful=False, recurrent_dropout=0.0, inference=False):
+    return awd_lstm(
+        vocabulary_size, batch_size=batch_size, bptt=bptt, stateful=stateful,
+        recurrent_dropout=recurrent_dropout, inference=inference,
+        **{name: getattr(config, name) for name in _NETWORK_OPTIONS})
+
+
+def awd_lstm_method(method, config, total_steps=0):
+    """The `keras_adrop.methods` entry of `method` with `config`'s options.
+
+    The adversarial penalty weight and divergence, the kappa of fraternal
+    dropout or expectation-linearization, or for `adversarial_dropconnect`
+    the authors' recipe (the last LSTM's kernel, squared logits, lambda
+    ramped up over `rampup_fraction * total_steps` steps).
+
+    Example:
+
+    ```python
+    spec = awd_lstm_method("fraternal", AWDLSTMConfig())
+    ```
+    """
+    from keras_adrop.methods import get_method
+
+    if method == "adversarial_dropconnect":
+        return get_method(
+            method, delta=config.dropconnect_delta,
+            penalty_weight=config.dropconnect_weight,
+            divergence="squared_logits", seed=config.seed,
+            layers=[f"lstm_{config.layers}"],
+            rampup_steps=int(config.rampup_fraction * total_steps))
+    weight = {"fraternal": config.fraternal_kappa,
+              "expectation_linearization": config.el_kappa}.get(
+                  method, config.penalty_weight)
+    divergence = (config.divergence if method.startswith("adversarial")
+                  else None)
+    return get_method(method, delta=config.delta, penalty_weight=weight,
+                      divergence=divergence, seed=config.seed)
+
+
+def _optimizer(config, total_steps):
+    """Adam or SGD, learning rate cosine-decayed to 0, clipped gradients."""
+    schedule = keras.optimizers.schedules.CosineDecay(
+        config.learning_rate, decay_steps=max(total_steps, 1))
+    clip = {"global_clipnorm": config.clipnorm} if config.clipnorm else {}
+    if config.optimizer == "sgd":
+        return keras.optimizers.SGD(schedule, **clip)
+    return keras.optimizers.Adam(schedule, **clip)
+
+
+def awd_lstm_model(method, config, vocabulary_size, steps_per_epoch=1):
+    """The compiled, stateful AWD-LSTM training model of `method`.
+
+    Seeds every generator with `config.seed` first, so all methods start
+    from the same weights. The network is `awd_lstm` with `config`'s
+    options at the fixed training shape `(batch_size, bptt)`, wrapped as
+    `awd_lstm_method` says, compiled with the cross-entropy on logits (the
+    learning rate decays over `config.epochs * steps_per_epoch` steps)
+    plus a `cross_entropy` metric (the loss without AR/TAR or penalties).
+
+    Args:
+        method: A method name, e.g. `"variational"` (the AWD-LSTM baseline
+            with a variational recurrent mask), `"adversarial_k1"` or
+            `"adversarial_dropconnect"`.
+        config: An `AWDLSTMConfig` (or an object with its attributes).
+        vocabulary_size: Words of the vocabulary.
+        steps_per_epoch: Training windows per epoch.
+
+    Returns:
+        The compiled model.
+
+    Example:
+
+    ```python
+    config = AWDLSTMConfig.from_preset("quick")
+    model = awd_lstm_model("adversarial_k1", config, 10_000,
+                           windows.num_windows)
+    model.fit(windows.inputs, windows.targets,
+              batch_size=config.batch_size, shuffle=False)
+    ```
+    """
+    keras.utils.set_random_seed(config.seed)
+    total_steps = config.epochs * steps_per_epoch
+    spec = awd_lstm_method(method, config, total_steps)
+    inputs, logits = _network(
+        config, vocabulary_size, config.batch_size, config.bptt,
+        stateful=True,
+        recurrent_dropout=spec.recurrent_dropout(config.recurrent_dropout))
+    model = spec.build_model(inputs, logits)
+    model.compile(
+        optimizer=_optimizer(config, total_steps),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=[keras.metrics.SparseCategoricalCrossentropy(
+            name="cross_entropy", from_logits=True)],
+    )
+    return model
+
+
+def awd_lstm_inference_model(config, vocabulary_size, batch_size=None,
+                             bptt=None, stateful=False,
+                             log_probabilities=False):
+    """The network of `awd_lstm_model` without dropout, a plain `keras.Model`.
+
+    Its weights are in the same order as the training model's, so
+    `copy_weights(trained, model)` makes it compute the trained model's
+    inference output. With `log_probabilities`, it returns next-token
+    log-probabilities instead of logits.
+
+    Example:
+
+    ```python
+    evaluator = PerplexityEvaluator(awd_lstm_inference_model(
+        config, 10_000, config.eval_batch_size, config.bptt, stateful=True),
+        valid_windows)
+    ```
+    """
+    inputs, outputs = _network(config, vocabulary_size, batch_size, bptt,
+                               stateful=stateful, inference=True)
+    if log_probabilities:
+        outputs = keras.layers.Activation(
+            "log_softmax", name="log_probabilities")(outputs)
+    return keras.Model(inputs, outputs, name="ptb_inference")
+
+
+def export_language_model(model, config, vocabulary_size, path):
+    """Writes a SavedModel of a trained `awd_lstm_model`'s inference output.
+
+    A stateless copy of the network without dropout (any batch size and
+    length; each call starts from a zero state), with `model`'s weights and
+    a log-softmax on top. Endpoints `serve` and `serving_default` take int32
+    token ids `(batch, time)` and return log-probabilities `(batch, time,
+    vocabulary_size)`. Loading needs only TensorFlow.
+
+    Returns:
+        The exported `keras.Model`.
+
+    Example:
+
+    ```python
+    export_language_model(model, config, 10_000, "exports/ptb")
+    ```
+    """
+    served = awd_lstm_inference_model(config, vocabulary_size,
+                                      log_probabilities=True)
+    copy_weights(model, served)
+    served.export(path, verbose=False)
+    return served
+
+
+def load_ptb_windows(config):
+    """Penn Treebank as training, validation and test windows.
+
+    Reads `keras_adrop.datasets.ptb` and cuts its splits with
+    `ptb.batchify`: the first `config.train_tokens` training tokens (0: all)
+    into `config.batch_size` streams of `config.bptt`-step windows (the last
+    partial window dropped), the first `config.eval_tokens` validation and
+    test tokens into `config.eval_batch_size` streams.
+
+    Returns:
+        dict with `vocabulary`, the windows `train`, `valid`, `test`, and
+        `tokens` (tokens used per split).
+
+    Example:
+
+    ```python
+    data = load_ptb_windows(AWDLSTMConfig.from_preset("quick"))
+    data["train"].inputs.shape  # (windows * batch, bptt)
+    ```
+    """
+    from keras_adrop.datasets import ptb
+
+    data = ptb.load_data()
+    train_ids = data.train[:config.train_tokens or None]
+    valid_ids = data.valid[:config.eval_tokens or None]
+    test_ids = data.test[:config.eval_tokens or None]
+    return {
+        "vocabulary": data.vocabulary,
+        "train": ptb.batchify(train_ids, config.batch_size, config.bptt,
+                              drop_remainder=True),
+        "valid": ptb.batchify(valid_ids, config.eval_batch_size, config.bptt),
+        "test": ptb.batchify(test_ids, config.eval_batch_size, config.bptt),
+        "tokens": {"train": len(train_ids), "valid": len(valid_ids),
+                   "test": len(test_ids)},
+    }

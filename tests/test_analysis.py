@@ -2,7 +2,7 @@
 corrupted text, Monte Carlo dropout, figures, and examples/analyze.py."""
 
 import csv
-import importlib.util
+import importlib
 import pathlib
 import re
 
@@ -14,7 +14,6 @@ import keras_adrop
 from keras_adrop import analysis
 from keras_adrop.analysis import _common
 
-EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
 UNITS = 8
 
 
@@ -484,11 +483,9 @@ def test_every_plot_writes_a_png(tmp_path):
 
 
 def _load_example(name):
-    spec = importlib.util.spec_from_file_location(name,
-                                                  EXAMPLES / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """`examples/<name>.py`, imported by module name (pytest.ini puts the
+    repository root on the path)."""
+    return importlib.import_module(f"examples.{name}")
 
 
 def test_analyze_example_quick_trains_and_writes_every_figure(tmp_path):
@@ -600,7 +597,7 @@ def test_analyze_example_reads_an_imdb_sentiment_export(tmp_path):
         "--quick", "--data", "synthetic", "--methods", "variational",
         "--export", str(tmp_path / "models"),
         "--output-dir", str(tmp_path / "imdb")])
-    texts, labels = imdb_sentiment.synthetic_reviews(60, seed=7)
+    texts, labels = keras_adrop.text.synthetic_reviews(60, seed=7)
     _write_csv(tmp_path / "test.csv", texts, labels)
     analyze = _load_example("analyze")
     summary = analyze.main([
@@ -609,8 +606,8 @@ def test_analyze_example_reads_an_imdb_sentiment_export(tmp_path):
         "--text-csv", str(tmp_path / "test.csv"), "--text-examples", "0",
         "--output-dir", str(tmp_path / "out")])
     result = summary["text_corruption"]["variational"]
-    served, _ = analyze.load_text_model(str(tmp_path / "models" /
-                                            "variational"))
+    served, _ = keras_adrop.analysis.load_text_classifier(
+        str(tmp_path / "models" / "variational"))
     clean = _common.accuracy(served(list(texts)), labels, from_logits=False)
     assert result["accuracies"]["deletion"][0] == pytest.approx(clean)
     assert result["examples"] == 60

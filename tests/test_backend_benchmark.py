@@ -1,16 +1,16 @@
 """benchmarks/backends.py, tuner_check.py and gpu_check.sh: what they run
 and how they report (no timing)."""
 
-import importlib.util
+import importlib
 import pathlib
 import subprocess
 
 import pytest
 
-PATH = pathlib.Path(__file__).parents[1] / "benchmarks" / "backends.py"
-spec = importlib.util.spec_from_file_location("backends_benchmark", PATH)
-backends = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(backends)
+# The benchmarks, imported by module name (pytest.ini puts the repository
+# root on the path).
+backends = importlib.import_module("benchmarks.backends")
+tuner_check = importlib.import_module("benchmarks.tuner_check")
 
 TINY = {"rows": dict(steps=4, features=3, units=34, layers=1, batch=4,
                      classes=3),
@@ -37,10 +37,6 @@ def test_report_gives_each_backend_and_the_jax_over_tensorflow_ratio():
     assert "| layer_over_keras | 0.90 | 0.90 |" in text
 
 
-TUNER = pathlib.Path(__file__).parents[1] / "benchmarks" / "tuner_check.py"
-tuner_spec = importlib.util.spec_from_file_location("tuner_check", TUNER)
-tuner_check = importlib.util.module_from_spec(tuner_spec)
-tuner_spec.loader.exec_module(tuner_check)
 
 
 @pytest.mark.backend_neutral
@@ -57,7 +53,7 @@ def test_the_tuner_check_searches_delta_as_flips_and_k(tmp_path,
 
 @pytest.mark.slow
 def test_the_gpu_check_script_runs_on_a_cpu_with_quick_shapes():
-    script = PATH.parent / "gpu_check.sh"
+    script = pathlib.Path(__file__).parents[1] / "benchmarks" / "gpu_check.sh"
     done = subprocess.run(["bash", str(script), "--quick"],
                           capture_output=True, text=True, timeout=1200)
     assert done.returncode == 0, done.stderr[-3000:]

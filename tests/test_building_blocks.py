@@ -182,3 +182,95 @@ def test_example_models_load_in_a_fresh_process(tmp_path):
         timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "SampledSoftmaxLoss" in done.stdout
+
+
+# --- The builders of the examples' models -----------------------------------
+
+
+@pytest.mark.backend_neutral
+def test_lstm_classifier_starts_every_method_from_the_same_weights():
+    from keras_adrop import sequence_classification as sc
+
+    plain = sc.lstm_classifier("variational", (6, 2), units=4, num_classes=3,
+                               recurrent_dropout=0.25, delta=0.5, seed=3,
+                               decay_steps=10)
+    adversarial = sc.lstm_classifier("adversarial_k1", (6, 2), units=4,
+                                     num_classes=3, recurrent_dropout=0.25,
+                                     delta=0.5, seed=3, decay_steps=10)
+    assert not isinstance(plain, keras_adrop.RegularizedModel)
+    assert isinstance(adversarial, keras_adrop.AdversarialDropoutModel)
+    # Only the random-mask methods use the rate; the adversarial base pass
+    # is the full network.
+    assert plain.get_layer("lstm").recurrent_dropout == 0.25
+    assert adversarial.get_layer("lstm").recurrent_dropout == 0.0
+    for a, b in zip(plain.get_weights(), adversarial.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    schedule = plain.optimizer.learning_rate
+    assert float(keras.ops.convert_to_numpy(schedule)) == pytest.approx(1e-2)
+    x = np.arange(36, dtype="float32").reshape(3, 6, 2) / 36.0
+    logs = adversarial.train_on_batch(x, np.array([0, 1, 2]),
+                                      return_dict=True)
+    assert np.isfinite(logs["loss"]) and logs["accuracy"] >= 0.0
+
+
+@pytest.mark.backend_neutral
+def test_text_classifier_loads_pretrained_embedding_and_lstm():
+    first = text.text_classifier("variational", 12, 5, embedding_dim=3,
+                                 units=4, seed=1)
+    pretrained = {name: [w + 1.0 for w in first.get_layer(name).get_weights()]
+                  for name in ("embedding", "lstm")}
+    model = text.text_classifier("adversarial_k1", 12, 5, embedding_dim=3,
+                                 units=4, delta=0.5, seed=1,
+                                 pretrained=pretrained)
+    for name, weights in pretrained.items():
+        for a, b in zip(model.get_layer(name).get_weights(), weights):
+            np.testing.assert_array_equal(a, b)
+    assert model.get_layer("logits").units == 2
+    assert model.optimizer.clipnorm == 1.0
+
+
+@pytest.mark.backend_neutral
+def test_awd_lstm_config_presets_and_training_model():
+    lm = language_modeling
+    config = lm.AWDLSTMConfig.from_preset("quick", layers=3, units=None)
+    assert (config.layers, config.units, config.delta) == (3, 16, 0.2)
+    assert lm.AWDLSTMConfig() == lm.AWDLSTMConfig.from_preset("default")
+    with pytest.raises(ValueError, match="paper"):
+        lm.AWDLSTMConfig.from_preset("huge")
+    assert lm.awd_lstm_method(
+        "fraternal", config).regularizers[0].penalty_weight == 0.1
+    small = lm.AWDLSTMConfig.from_preset(
+        "quick", embedding_dim=4, units=5, layers=2, batch_size=2, bptt=3,
+        delta=0.5)
+    model = lm.awd_lstm_model("adversarial_k1", small, 20, steps_per_epoch=4)
+    assert isinstance(model, keras_adrop.AdversarialDropoutModel)
+    assert model.get_layer("lstm_1").stateful
+    inference = lm.awd_lstm_inference_model(small, 20,
+                                            log_probabilities=True)
+    lm.copy_weights(model, inference)  # same weights, same order
+    tokens = np.arange(6, dtype="int32").reshape(2, 3)
+    log_probabilities = keras.ops.convert_to_numpy(inference(tokens))
+    np.testing.assert_allclose(np.exp(log_probabilities).sum(-1), 1.0,
+                               rtol=1e-5)
+
+
+def test_read_labeled_texts_and_load_a_keras_text_model(tmp_path):
+    from keras_adrop import analysis
+
+    path = tmp_path / "texts.csv"
+    path.write_text("text,label\na,0\nb,1\nc,0\nd,1\ne,1\n")
+    texts, labels = analysis.read_labeled_texts(path)
+    assert texts == ["a", "b", "c", "d", "e"]
+    assert labels.tolist() == [0, 1, 0, 1, 1]
+    some, some_labels = analysis.read_labeled_texts(path, count=3, seed=2)
+    assert len(some) == 3 and set(some) <= set(texts)
+    assert [labels[texts.index(t)] for t in some] == some_labels.tolist()
+    (tmp_path / "bad.csv").write_text("review,label\na,0\n")
+    with pytest.raises(ValueError, match="'text' and 'label'"):
+        analysis.read_labeled_texts(tmp_path / "bad.csv")
+    inputs = keras.Input((2,))
+    model = keras.Model(inputs, keras.layers.Dense(2)(inputs))
+    model.save(tmp_path / "m.keras")
+    loaded, probabilities = analysis.load_text_classifier(
+        str(tmp_path / "m.keras"))
+    assert isinstance(loaded, keras.Model) and probabilities is None

@@ -342,7 +342,7 @@ def test_pretraining_initializes_the_classifier():
     args = _quick_args(example, "--train-size", "32", "--units", "5",
                        "--embedding-dim", "3", "--sequence-length", "6",
                        "--batch-size", "16")
-    texts, labels = example.synthetic_reviews(32)
+    texts, labels = text.synthetic_reviews(32)
     tokenizer = text.TextTokenizer(
         text.learn_vocabulary(texts), args.sequence_length)
     weights, losses = example.pretrain_language_model(args, tokenizer,
@@ -394,8 +394,8 @@ def test_every_method_builds_the_right_regularizers():
 
 
 def _semi_supervised(example, args):
-    texts, labels = example.synthetic_reviews(8)
-    unlabeled, _ = example.synthetic_reviews(6, seed=9)
+    texts, labels = text.synthetic_reviews(8)
+    unlabeled, _ = text.synthetic_reviews(6, seed=9)
     tokenizer = text.TextTokenizer(text.learn_vocabulary(texts), 8)
     dataset = text.semi_supervised_dataset(tokenizer, texts, labels,
                                               unlabeled, 4, seed=0)
@@ -511,7 +511,7 @@ def test_export_serves_raw_strings_without_keras_adrop(tmp_path):
     args = _quick_args(example, "--sequence-length", "12", "--units", "4",
                        "--embedding-dim", "3", "--embedding-dropout", "0.5",
                        "--recurrent-dropout", "0.5")
-    texts, labels = example.synthetic_reviews(32)
+    texts, labels = text.synthetic_reviews(32)
     tokenizer = text.TextTokenizer(text.learn_vocabulary(texts), 12)
     args.train_examples = 32
     model = example.build_classifier("variational", args,

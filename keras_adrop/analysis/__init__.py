@@ -12,6 +12,10 @@ plotting helper in `keras_adrop.analysis.plotting` that writes a PNG
   random directions (Li et al. 2018).
 - `corrupt_texts`, `corruption_robustness`: accuracy on text with deleted
   letters or QWERTY typos (Hattimare & Acharya; TextAttack's recipes).
+- `analyze_classifier`, `plot_classifier_analyses`: the subnetwork,
+  landscape and Monte Carlo analyses of a classifier, and their figures.
+- `load_text_classifier`, `read_labeled_texts`: text classifiers (`.keras`
+  or a SavedModel) and labeled texts for `corruption_robustness`.
 - `mc_dropout_predict`: mean and spread of T passes with random recurrent
   masks (Gal & Ghahramani 2016), a fresh mask per example or T fixed
   networks (`networks="fixed"`, `FixedNetworks` across calls).
@@ -19,6 +23,8 @@ plotting helper in `keras_adrop.analysis.plotting` that writes a PNG
 See docs/analysis.md for the choices each tool makes.
 """
 
+from keras_adrop.analysis.classifier import analyze_classifier
+from keras_adrop.analysis.classifier import plot_classifier_analyses
 from keras_adrop.analysis.loss_landscape import LossLandscape
 from keras_adrop.analysis.loss_landscape import filter_normalized_direction
 from keras_adrop.analysis.loss_landscape import loss_landscape
@@ -41,6 +47,8 @@ from keras_adrop.analysis.text_corruption import QWERTY_NEIGHBOURS
 from keras_adrop.analysis.text_corruption import CorruptionRobustness
 from keras_adrop.analysis.text_corruption import corrupt_texts
 from keras_adrop.analysis.text_corruption import corruption_robustness
+from keras_adrop.analysis.text_corruption import load_text_classifier
+from keras_adrop.analysis.text_corruption import read_labeled_texts
 
 __all__ = [
     "AdversarialMaskSearch",
@@ -52,17 +60,21 @@ __all__ = [
     "QWERTY_NEIGHBOURS",
     "SubnetworkAccuracies",
     "adversarial_masks",
+    "analyze_classifier",
     "corrupt_texts",
     "corruption_robustness",
     "effective_units",
     "filter_normalized_direction",
+    "load_text_classifier",
     "loss_landscape",
     "mc_dropout_predict",
+    "plot_classifier_analyses",
     "plot_corruption_robustness",
     "plot_loss_landscape",
     "plot_mask_statistics",
     "plot_mc_uncertainty",
     "plot_subnetwork_accuracies",
     "random_directions",
+    "read_labeled_texts",
     "subnetwork_accuracies",
 ]

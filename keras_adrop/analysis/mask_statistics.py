@@ -138,3 +138,13 @@ class AdversarialMaskStatistics(keras.callbacks.Callback):
             "budgets": dict(self.budgets),
             "examples": _common.num_examples(self.x),
         }
+
+    def summary(self):
+        """The epochs, effective units and budgets as JSON-ready lists."""
+        result = self.result()
+        return {
+            "epochs": result["epochs"].tolist(),
+            "effective_units": {k: v.tolist() for k, v
+                                in result["effective_units"].items()},
+            "budgets": result["budgets"],
+        }

@@ -274,3 +274,96 @@ def _letters_changed(texts, corrupted, kind):
         return sum(len(a) - len(b) for a, b in zip(texts, corrupted))
     return sum(sum(x != y for x, y in zip(a, b))
                for a, b in zip(texts, corrupted))
+
+
+def read_labeled_texts(path, count=None, seed=0):
+    """Reads texts and integer labels from a CSV with columns text, label.
+
+    Args:
+        path: The CSV file (UTF-8, a header row naming `text` and `label`).
+        count: Keep this many rows, drawn at random with `seed`; None or 0
+            for all.
+        seed: Seed of the draw.
+
+    Returns:
+        `(texts, labels)`: a list of `str` and an int array.
+
+    Example:
+
+    ```python
+    texts, labels = read_labeled_texts("reviews.csv", count=2000)
+    result = corruption_robustness(model, texts, labels)
+    ```
+    """
+    import csv
+
+    with open(path, newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    if not rows or not {"text", "label"} <= set(rows[0]):
+        raise ValueError(f"{path}: needs columns 'text' and 'label'.")
+    texts = [r["text"] for r in rows]
+    labels = np.array([int(r["label"]) for r in rows])
+    if count and count < len(texts):
+        order = np.random.default_rng(seed).permutation(len(texts))
+        texts = [texts[i] for i in order[:count]]
+        labels = labels[order[:count]]
+    return texts, labels
+
+
+def load_text_classifier(path):
+    """A `.keras` model, or a SavedModel's `serve` endpoint as a function.
+
+    The text classifiers `corruption_robustness` evaluates: a `.keras` file
+    of a model that reads raw strings, or a SavedModel directory whose
+    `serve` endpoint maps a 1-D string tensor to outputs (what
+    `keras_adrop.text.export_text_classifier` writes). Needs TensorFlow for
+    a SavedModel (and registers tensorflow-text's ops when installed).
+
+    Args:
+        path: The `.keras` file or the SavedModel directory.
+
+    Returns:
+        `(model, outputs_are_probabilities)`: a Keras model or a callable
+        on a list of strings; the flag is True when the SavedModel returns
+        `{"probabilities": ...}`, else None.
+
+    Example:
+
+    ```python
+    model, probabilities = load_text_classifier("exports/variational")
+    result = corruption_robustness(model, texts, labels,
+                                   from_logits=not probabilities)
+    ```
+    """
+    import os
+
+    import keras
+
+    if not os.path.isdir(path):
+        return keras.saving.load_model(path), None
+    import tensorflow as tf
+
+    try:  # registers the ops of a tokenizer built on tensorflow-text
+        import tensorflow_text  # noqa: F401
+    except ImportError:
+        pass
+    loaded = tf.saved_model.load(path)
+    if not hasattr(loaded, "serve"):
+        raise ValueError(
+            f"{path}: a SavedModel directory needs a `serve` endpoint taking "
+            "a 1-D string tensor."
+        )
+
+    def predict(texts, batch_size=256):
+        outputs = []
+        for start in range(0, len(texts), batch_size):
+            out = loaded.serve(tf.constant(texts[start:start + batch_size]))
+            if isinstance(out, dict):
+                out = out.get("probabilities", next(iter(out.values())))
+            outputs.append(np.asarray(out))
+        return np.concatenate(outputs)
+
+    predict.loaded = loaded  # keep the SavedModel's objects alive
+    signature = loaded.serve(tf.constant(["probe"]))
+    return predict, (isinstance(signature, dict)
+                     and "probabilities" in signature) or None
