@@ -231,7 +231,8 @@ class AdversarialDropoutModel(RegularizedModel):
             keras_adrop recurrent layers).
         from_logits: Whether outputs are logits (default: from the loss).
         seed: Seed of the mask search.
-        **kwargs: Other `keras.Model` arguments, e.g. `name`.
+        **kwargs: `max_consecutive_skips` (see `RegularizedModel`) and the
+            other `keras.Model` arguments, e.g. `name`.
 
     Example:
 

@@ -12,7 +12,11 @@ import keras_adrop
 from keras_adrop import layers
 from keras_adrop import regularizers
 
-pytestmark = pytest.mark.backend_neutral
+# Tests marked backend_neutral also run under JAX (README); the training
+# comparisons of every copy run on TensorFlow only (eager JAX is slow), the
+# cross-backend step being tests/test_backends.py's.
+neutral = pytest.mark.backend_neutral
+JAX = keras.backend.backend() == "jax"
 
 STEPS, FEATURES, CLASSES, VOCAB = 5, 2, 3, 12
 
@@ -101,23 +105,29 @@ def _settings(model):
     return config
 
 
+@neutral
 @pytest.mark.parametrize("name", sorted(MODELS))
-def test_every_copy_keeps_every_setting_and_trains_alike(name, tmp_path):
+def test_every_copy_keeps_every_setting(name, tmp_path):
     model = _compile(MODELS[name]())
-    copies = _copies(model, tmp_path)
-    for how, copy in copies.items():
+    for how, copy in _copies(model, tmp_path).items():
         assert type(copy) is type(model), how
         assert _settings(copy) == _settings(model), how
         assert copy.max_consecutive_skips == model.max_consecutive_skips
-    # One training step from the same weights and draws: the same loss.
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_every_copy_trains_alike(name, tmp_path):
+    """One training step from the same weights and draws: the same logs."""
+    model = _compile(MODELS[name]())
+    copies = _copies(model, tmp_path)
     x, y = _batch(model)
     weights = model.get_weights()
+    fresh = _compile(MODELS[name]())
+    fresh.set_weights(weights)
+    expected = fresh.train_on_batch(x, y, return_dict=True)
     for how in ("clone_model", ".keras"):
         copy = _compile(copies[how])
         copy.set_weights(weights)
-        fresh = _compile(MODELS[name]())
-        fresh.set_weights(weights)
-        expected = fresh.train_on_batch(x, y, return_dict=True)
         logs = copy.train_on_batch(x, y, return_dict=True)
         assert set(logs) == set(expected), how
         for key in expected:
@@ -125,6 +135,7 @@ def test_every_copy_keeps_every_setting_and_trains_alike(name, tmp_path):
                                        atol=1e-6, err_msg=f"{how} {key}")
 
 
+@neutral
 def test_clone_of_a_small_layer_keeps_delta():
     """The issue's case: the default delta allows 0 flips on 8 units."""
     model = keras_adrop.AdversarialDropoutModel(
@@ -133,6 +144,7 @@ def test_clone_of_a_small_layer_keeps_delta():
     assert clone.adversarial_dropout.delta == 0.25
 
 
+@neutral
 def test_h5_is_refused_at_save_time(tmp_path):
     model = MODELS["adversarial_dropout_model"]()
     for suffix in ("h5", "hdf5", "H5"):
@@ -141,6 +153,7 @@ def test_h5_is_refused_at_save_time(tmp_path):
     assert not list(tmp_path.iterdir())
 
 
+@neutral
 def test_clone_detection_is_only_for_clones():
     """A model built by hand right after a clone keeps its own settings."""
     model = MODELS["adversarial_dropout_model"]()
@@ -197,6 +210,7 @@ REQUIRED = {layers.LSTM: {"units": 4}, layers.GRU: {"units": 4},
             layers.LockedDropout: {"rate": 0.5}}
 
 
+@neutral
 @pytest.mark.parametrize(
     "constructor, argument, value",
     [(c, a, v) for c, a, values in BAD_VALUES for v in values],
@@ -214,10 +228,12 @@ def test_bad_values_are_refused_with_name_value_and_type(
            f"{type(value).__name__})" in message, message
 
 
+@neutral
 @pytest.mark.parametrize("argument, value", [
     ("delta", "0.1"), ("penalty_weight", NAN), ("iterations", 2.0),
     ("stop_target_gradient", "no"), ("from_logits", "yes"),
     ("max_consecutive_skips", 0), ("max_consecutive_skips", 1.5)])
+@neutral
 def test_model_arguments_are_checked_as_the_user_wrote_them(argument,
                                                              value):
     with pytest.raises(ValueError, match=f"`{argument}` must be .* "
@@ -226,6 +242,7 @@ def test_model_arguments_are_checked_as_the_user_wrote_them(argument,
                                             **{argument: value})
 
 
+@neutral
 def test_numpy_scalars_are_accepted_where_keras_accepts_them():
     layer = layers.LSTM(np.int64(8), recurrent_dropout=np.float32(0.25))
     assert layer.units == 8 and type(layer.units) is int
@@ -236,6 +253,7 @@ def test_numpy_scalars_are_accepted_where_keras_accepts_them():
     json.dumps(reg.get_config())  # plain Python values
 
 
+@neutral
 def test_regularizers_must_be_a_list():
     with pytest.raises(ValueError, match="`regularizers` must be a list"):
         keras_adrop.RegularizedModel(*_recurrent_model(),
@@ -253,6 +271,7 @@ def _semi_supervised_fit(data):
     return model.fit(dataset, epochs=1, verbose=0)
 
 
+@neutral
 @pytest.mark.parametrize("data, match", [
     (lambda x, y: {"labeled": (x, y), "unlabelled": x},
      r"keys \['labeled', 'unlabelled'\]"),
@@ -271,6 +290,7 @@ def test_a_malformed_semi_supervised_batch_shows_the_expected_structure(
         in str(error.value)
 
 
+@neutral
 def test_a_well_formed_semi_supervised_batch_trains():
     pytest.importorskip("tensorflow")
     history = _semi_supervised_fit(
@@ -323,10 +343,14 @@ def _nan_label(x, y, i):
     y[i] = np.nan
 
 
+@neutral
 @pytest.mark.parametrize("mode", sorted(MODES))
 @pytest.mark.parametrize("corrupt", [_nan_input, _nan_label],
                          ids=["nan_input", "nan_label"])
 def test_a_non_finite_step_is_skipped_and_stops_training(mode, corrupt):
+    if JAX and mode != "xla":
+        pytest.skip("under JAX the jitted step is fit's path; the same "
+                    "`where` runs unjitted")
     model, history, snapshots, stops = _fit_with_a_bad_batch(mode, corrupt)
     # Batch 0 trained, batch 1 skipped, then training stopped.
     assert len(snapshots) == 2
@@ -345,22 +369,25 @@ def test_a_non_finite_step_is_skipped_and_stops_training(mode, corrupt):
     assert "supervised_loss = nan" in message
 
 
+@neutral
 def test_skips_below_the_limit_are_counted_and_training_goes_on():
+    mode = "xla" if JAX else "graph"
     model, history, snapshots, stops = _fit_with_a_bad_batch(
-        "graph", _nan_input, max_consecutive_skips=2, bad_batches=(1, 3))
+        mode, _nan_input, max_consecutive_skips=2, bad_batches=(1, 3))
     assert len(snapshots) == 4 and stops == []
     assert history["skipped_steps"] == [2.0]
     assert int(keras.ops.convert_to_numpy(model.optimizer.iterations)) == 2
     assert np.isfinite(history["loss"]).all()
     assert all(np.isfinite(w).all() for w in model.get_weights())
     model, history, snapshots, stops = _fit_with_a_bad_batch(
-        "graph", _nan_input, max_consecutive_skips=2, bad_batches=(1, 2))
+        mode, _nan_input, max_consecutive_skips=2, bad_batches=(1, 2))
     assert len(snapshots) == 3 and len(stops) == 1
     assert "2 consecutive step(s)" in str(stops[0].message)
 
 
 # Warnings once per configuration (issue 17 item 6).
 
+@neutral
 def test_constructor_warnings_are_given_once_per_configuration(tmp_path):
     def build():
         inputs = keras.Input((STEPS, FEATURES))
