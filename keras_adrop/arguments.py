@@ -100,7 +100,8 @@ def check_number(name, value, low=None, high=None, low_inclusive=True,
           and math.isfinite(float(value)))
     if ok:
         number = float(value)
-        ok = ((low is None or number > low or (low_inclusive and number == low))
+        ok = ((low is None or number > low
+               or (low_inclusive and number == low))
               and (high is None or number < high
                    or (high_inclusive and number == high)))
     if not ok:
