@@ -5,10 +5,11 @@ tensors so that each rule can be read and tested on its own.
 """
 
 import math
-import numbers
 
 import keras
 from keras import ops
+
+from keras_adrop import arguments
 
 
 def flip_budget(delta, units):
@@ -41,27 +42,18 @@ def flip_budget(delta, units):
 
 
 def check_delta(delta):
-    if (
-        not isinstance(delta, numbers.Real)
-        or isinstance(delta, bool)
-        or not 0.0 < delta < 1.0
-    ):
-        raise ValueError(
-            "`delta` must be a number in (0, 1), the fraction of recurrent "
-            f"units the adversarial mask may flip. Received: delta={delta}"
-        )
+    """`delta` as a float in (0, 1); a ValueError with its value and type."""
+    return arguments.check_number(
+        "delta", delta, low=0.0, high=1.0, low_inclusive=False,
+        high_inclusive=False,
+        what=(" (the fraction of recurrent units the adversarial mask may "
+              "flip)"))
 
 
 def check_iterations(iterations):
-    if (
-        not isinstance(iterations, numbers.Integral)
-        or isinstance(iterations, bool)
-        or iterations < 1
-    ):
-        raise ValueError(
-            "`iterations` (the paper's K) must be an integer >= 1. "
-            f"Received: iterations={iterations}"
-        )
+    """`iterations` (K) as an int >= 1; a ValueError with value and type."""
+    return arguments.check_integer("iterations", iterations, minimum=1,
+                                   what=" (the paper's K)")
 
 
 def flip_schedule(budget, iterations):
