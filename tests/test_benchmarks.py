@@ -2,8 +2,6 @@
 
 import importlib
 import json
-import pathlib
-import sys
 
 import keras
 import numpy as np
@@ -11,13 +9,10 @@ import pytest
 
 from reference_step import StraightforwardAdversarialModel
 
-REPO = pathlib.Path(__file__).resolve().parent.parent
-
 
 def _load(name):
-    """`benchmarks/<name>` imported as the module `benchmarks.<name>`."""
-    if str(REPO) not in sys.path:
-        sys.path.insert(0, str(REPO))
+    """`benchmarks/<name>` imported as the module `benchmarks.<name>`
+    (pytest.ini puts the repository root on the path)."""
     return importlib.import_module("benchmarks." + name.removesuffix(".py"))
 
 

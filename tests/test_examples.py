@@ -13,8 +13,6 @@ EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
 
 def _load(name):
     """`examples/<name>.py`, imported as a module by name."""
-    if str(EXAMPLES.parent) not in sys.path:
-        sys.path.insert(0, str(EXAMPLES.parent))
     return importlib.import_module(f"examples.{name}")
 
 

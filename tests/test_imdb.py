@@ -39,8 +39,6 @@ needs_real_csv = pytest.mark.skipif(
 
 def _example():
     """`examples/imdb_sentiment.py`, imported as a module by name."""
-    if str(EXAMPLES.parent) not in sys.path:
-        sys.path.insert(0, str(EXAMPLES.parent))
     return importlib.import_module("examples.imdb_sentiment")
 
 

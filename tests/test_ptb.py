@@ -50,8 +50,6 @@ def tiny_treebank(tmp_path, monkeypatch):
 
 def _load_example():
     """`examples/ptb_language_model.py`, imported as a module by name."""
-    if str(EXAMPLES.parent) not in sys.path:
-        sys.path.insert(0, str(EXAMPLES.parent))
     return importlib.import_module("examples.ptb_language_model")
 
 

