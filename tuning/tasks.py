@@ -108,9 +108,10 @@ LSTM_DROPOUT = (
 class Task:
     """A model family and its data, as the hypermodel and the search use it.
 
-    Subclasses set `name` and `objective` and implement `units`,
-    `load_data` and `build`; `adversarial_options` and `default_epochs` may
-    be overridden.
+    Subclasses set `name` and `objective` and implement `load_data` and
+    `build`, and `units` unless they keep a `config` with a `units` field
+    (`use_config`); `adversarial_options` and `default_epochs` may be
+    overridden.
 
     Args:
         quick: The task's small smoke-test configuration.
@@ -167,10 +168,20 @@ class Task:
             )
         self.epochs = None if epochs is None else int(epochs)
 
+    def use_config(self, config):
+        """Keeps `config` (the task's options, with its `epochs`) and forgets
+        any data loaded for another one."""
+        self.config = config
+        self.epochs = int(config.epochs)
+        self._data = None
+
     @property
     def units(self):
-        """Units of the adversarial recurrent layer(s): delta * units flips."""
-        raise NotImplementedError
+        """Units of the adversarial recurrent layer(s): delta * units flips
+        (by default the `units` of the task's `config`)."""
+        if getattr(self, "config", None) is None:
+            raise NotImplementedError
+        return int(self.config.units)
 
     @property
     def default_epochs(self):
@@ -300,13 +311,7 @@ class DigitsTask(Task):
                 ">= 10 (one image per class for the stratified split). "
                 f"Received: {config.train_size}, {config.validation_size}"
             )
-        self.config = config
-        self.epochs = config.epochs
-        self._data = None
-
-    @property
-    def units(self):
-        return int(self.config.units)
+        self.use_config(config)
 
     def _load(self):
         if self._data is None:
@@ -401,13 +406,7 @@ class ImdbTask(Task):
         if config.data not in ("imdb", "synthetic"):
             raise ValueError("Task 'imdb': `data` must be 'imdb' or "
                              f"'synthetic'. Received: {config.data!r}")
-        self.config = config
-        self.epochs = int(config.epochs)
-        self._data = None
-
-    @property
-    def units(self):
-        return int(self.config.units)
+        self.use_config(config)
 
     def _load(self):
         if self._data is None:
@@ -505,9 +504,7 @@ class PtbTask(Task):
         if config.optimizer not in ("adam", "sgd"):
             raise ValueError("Task 'ptb': `optimizer` must be 'adam' or "
                              f"'sgd'. Received: {config.optimizer!r}")
-        self.config = config
-        self.epochs = int(config.epochs)
-        self._data = None
+        self.use_config(config)
 
     @property
     def units(self):
