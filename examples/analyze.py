@@ -273,21 +273,11 @@ def analyze_text(model, texts, labels, output_dir, preprocess=None,
                  seed=0, label=""):
     """Corrupted-text robustness of any text classifier; writes corruption.png.
 
-    The plug-in point for text models: `model` is a Keras model or any
-    callable on (preprocessed) batches, `texts` the raw test strings.
-
-    Args:
-        model: Keras model or callable (see
-            `keras_adrop.analysis.corruption_robustness`).
-        texts, labels: Raw test strings and their integer labels.
-        output_dir: Where `corruption.png` goes.
-        preprocess: Optional function from a list of strings to inputs.
-        from_logits: For a one-unit output: logits (True) or probabilities.
-        rates, level, seed: See `corruption_robustness`.
-        label: Legend label of the model.
-
-    Returns:
-        The `CorruptionRobustness` result.
+    The plug-in point for text models from Python: `model` is a Keras model
+    or any callable on (`preprocess`ed) batches of the raw strings `texts`;
+    the other arguments are `keras_adrop.analysis.corruption_robustness`'s,
+    and `label` names the model in the figure. Returns the
+    `CorruptionRobustness` result.
     """
     result = analysis.corruption_robustness(
         model, texts, labels, rates=rates, level=level,
