@@ -141,10 +141,13 @@ def symbolic_build(build, labeled, iterator=None, data_batch=None):
 # as `type(model)(inputs, outputs, name=model.name)`
 # (`keras/src/models/cloning.py`, `_clone_functional_model`), so the extra
 # constructor arguments of `RegularizedModel` (its regularizers, delta, K,
-# ...) would come back as defaults. The clone is the only caller of the
-# private `Functional._run_through_graph` that passes `call_fn`; the mixin
-# below notes the model being cloned there, and the copy's constructor takes
-# its settings (`clone_source`). `tests/test_reliability.py` checks it.
+# ...) would come back as defaults. The clone computes those `outputs` with
+# the private `Functional._run_through_graph(..., operation_fn=...,
+# call_fn=...)` (the constructor's own call passes no `operation_fn`); the
+# mixin below notes the model and the output tensors of that call, and a
+# constructor that receives exactly those tensors is the clone's and takes
+# the original's settings (`clone_source`). `tests/test_reliability.py` and
+# `tests/test_keras_compat.py` check it.
 
 _cloning = threading.local()
 
@@ -153,18 +156,27 @@ class CloneSettings:
     """Mixin of a functional model whose copies keep its settings."""
 
     def _run_through_graph(self, *args, **kwargs):
-        if "call_fn" in kwargs:  # keras.models.clone_model
-            _cloning.source = weakref.ref(self)
-        return super()._run_through_graph(*args, **kwargs)
+        outputs = super()._run_through_graph(*args, **kwargs)
+        if "operation_fn" in kwargs and "call_fn" in kwargs:
+            _cloning.entry = (weakref.ref(self), keras.tree.flatten(outputs))
+        return outputs
 
 
-def clone_source(cls, kwargs):
+def clone_source(cls, args, kwargs):
     """The model `keras.models.clone_model` is copying into a new
-    `cls(inputs, outputs, **kwargs)`, or None (then it is not a clone)."""
-    ref = getattr(_cloning, "source", None)
-    source = ref() if ref is not None else None
-    if (source is None or type(source) is not cls
-            or set(kwargs) != {"name"} or kwargs["name"] != source.name):
+    `cls(*args, **kwargs)`, or None (then it is not a clone): the clone's
+    constructor receives the very output tensors the clone computed."""
+    entry = getattr(_cloning, "entry", None)
+    if entry is None:
         return None
-    _cloning.source = None
+    ref, cloned_outputs = entry
+    source = ref()
+    outputs = args[1] if len(args) > 1 else kwargs.get("outputs")
+    if source is None or type(source) is not cls or outputs is None:
+        return None
+    outputs = keras.tree.flatten(outputs)
+    if len(outputs) != len(cloned_outputs) or any(
+            a is not b for a, b in zip(outputs, cloned_outputs)):
+        return None
+    _cloning.entry = None
     return source

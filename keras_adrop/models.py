@@ -82,7 +82,7 @@ class RegularizedModel(keras_compat.CloneSettings, trainer_class(),
                  **kwargs):
         source = None
         if regularizers is None:
-            source = keras_compat.clone_source(type(self), kwargs)
+            source = keras_compat.clone_source(type(self), args, kwargs)
             regularizers = [] if source is None else [
                 type(r).from_config(r.get_config())
                 for r in source.regularizers]
@@ -268,7 +268,7 @@ class AdversarialDropoutModel(RegularizedModel):
         seed=None,
         **kwargs,
     ):
-        source = keras_compat.clone_source(type(self), kwargs)
+        source = keras_compat.clone_source(type(self), args, kwargs)
         if source is not None:  # keras.models.clone_model: same settings
             settings = source.get_config()
             delta, iterations = settings["delta"], settings["iterations"]

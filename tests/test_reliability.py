@@ -166,6 +166,18 @@ def test_clone_detection_is_only_for_clones():
     assert plain.regularizers == []
 
 
+@neutral
+def test_models_built_one_after_another_keep_their_own_settings():
+    """Keras' Functional constructor runs the graph too: only the clone's
+    own output tensors make a constructor call a clone."""
+    keras_adrop.AdversarialDropoutModel(
+        *_recurrent_model(), delta=0.5, iterations=2, name="same")
+    second = keras_adrop.AdversarialDropoutModel(
+        *_recurrent_model(), delta=0.25, name="same")
+    assert second.adversarial_dropout.delta == 0.25
+    assert second.adversarial_dropout.iterations == 1
+
+
 # Bad values: every public constructor argument (issue 17 item 2).
 
 NAN, INF = float("nan"), float("inf")
