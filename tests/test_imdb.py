@@ -114,7 +114,8 @@ def test_subsets_are_balanced_and_leftovers_become_unlabeled(tiny_wheel_csv):
         full.x_train)
     assert len(imdb.load(source="wheel", seed=1, train_size=2,
                          unlabeled_size=1).x_unlabeled) == 1
-    with pytest.raises(ValueError, match="train_size.*exceeds"):
+    with pytest.raises(ValueError, match=(r"`train_size` must be an integer "
+                                          r"in \[0, 5\].*train_size=6")):
         imdb.load(source="wheel", train_size=6)
     with pytest.raises(ValueError, match="test_size"):
         imdb.load(source="wheel", test_size=-1)

@@ -2,19 +2,12 @@
 
 import importlib
 import json
-import pathlib
-import sys
 
 import pytest
-
-REPO = pathlib.Path(__file__).resolve().parent.parent
-
 
 @pytest.fixture
 def replicate(monkeypatch):
     """The module, with `run_one` recording calls instead of training."""
-    if str(REPO) not in sys.path:
-        sys.path.insert(0, str(REPO))
     module = importlib.import_module("examples.replicate")
     calls = []
 
