@@ -5,6 +5,7 @@ import json
 
 import pytest
 
+
 @pytest.fixture
 def replicate(monkeypatch):
     """The module, with `run_one` recording calls instead of training."""
