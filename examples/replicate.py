@@ -50,6 +50,7 @@ import time
 
 import numpy as np
 
+from keras_adrop import reporting
 from keras_adrop.reporting import paired_comparison
 from keras_adrop.reporting import summary_rows
 
@@ -218,40 +219,19 @@ def collect(part, seeds, args):
 
 
 def plot_curves(runs, path, title, curve):
-    """Mean validation curve per epoch (band: min-max over seeds).
-
-    `curve` is `(history key, axis label)`; an accuracy is drawn as an
-    error in percent.
-    """
+    """Mean validation and training curves per epoch (band: the seeds'
+    range); `curve` is `(history key, axis label)`, an accuracy drawn as an
+    error in percent."""
     key, label = curve
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (ax_val, ax_train) = plt.subplots(1, 2, figsize=(11, 4))
-    for method, by_seed in runs.items():
-        val = np.array([np.array(r["history"][key], dtype=float)
-                        for r in by_seed.values()])
-        if "accuracy" in key:
-            val = 100.0 * (1.0 - val)
-        train = np.array([r["history"].get("supervised_loss",
-                                           r["history"]["loss"])
-                          for r in by_seed.values()])
-        epochs = np.arange(1, val.shape[1] + 1)
-        line, = ax_val.plot(epochs, val.mean(0), label=method)
-        ax_val.fill_between(epochs, val.min(0), val.max(0), alpha=0.15,
-                            color=line.get_color())
-        ax_train.plot(epochs, train.mean(0), label=method)
-    ax_val.set(xlabel="epoch", ylabel=label, yscale="log", title=title)
-    ax_train.set(xlabel="epoch", ylabel="training cross-entropy",
-                 yscale="log", title="Training loss (supervised part)")
-    for ax in (ax_val, ax_train):
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    panels = [
+        reporting.Panel(key, label, title, transform=(
+            reporting.error_percent if "accuracy" in key else None)),
+        reporting.Panel(reporting.supervised_loss, "training cross-entropy",
+                        "Training loss (supervised part)"),
+    ]
+    reporting.plot_curves(
+        {method: [run["history"] for run in by_seed.values()]
+         for method, by_seed in runs.items()}, path, panels, dpi=100)
 
 
 def training_minutes(run):
