@@ -3,24 +3,22 @@
 import keras
 from keras import ops
 
-from keras_adrop import arguments
-from keras_adrop import masks as masks_lib
-from keras_adrop.regularizers.base import Penalty
-from keras_adrop.regularizers.base import RecurrentMaskRegularizer
+from keras_adrop.regularizers.adversarial_dropout import AdversarialDropout
 
 
 @keras.saving.register_keras_serializable(package="keras_adrop")
-class AdversarialDropConnect(RecurrentMaskRegularizer):
+class AdversarialDropConnect(AdversarialDropout):
     """Adversarial dropout on the DropConnect mask of a recurrent kernel.
 
-    The target of the authors' Penn Treebank code (docs/algorithm.md,
-    "Adversarial DropConnect"): instead of a mask on `h_{t-1}` per example,
-    one mask for the whole batch on the entries of the layer's
-    `recurrent_kernel` (AWD-LSTM's weight drop). Column `j` of the kernel
-    (shape `(units, gates * units)`) feeds gate unit `j`; each column may
-    lose `floor(delta * units)` of its `units` entries, found by the greedy
-    influence-map search of `AdversarialDropout` (a random start flip, then
-    K steps), and is rescaled by `units / kept`. The penalty is
+    The target of the authors' Penn Treebank code (docs/algorithm.md, rules
+    16-18): instead of a mask on `h_{t-1}` per example, one mask for the
+    whole batch on the entries of the layer's `recurrent_kernel` (AWD-LSTM's
+    weight drop). Column `j` of the kernel (shape `(units, gates * units)`)
+    feeds gate unit `j`; each column may lose `floor(delta * units)` of its
+    `units` entries, found by the greedy influence-map search of
+    `AdversarialDropout` with the gate units in the place of the examples
+    (a random start drop, then K steps), and is rescaled by
+    `units / kept`. The penalty is
     `sum_t lambda_t D[p_t(x) || p_t(x, W_adv)]`, where `p_t(x)` is the base
     pass (with the layer's own random `recurrent_dropconnect` mask, if any)
     and `W_adv` the adversarially masked kernel; every other random draw of
@@ -47,7 +45,7 @@ class AdversarialDropConnect(RecurrentMaskRegularizer):
             recurrent layer of the model; the authors attack the last one).
         from_logits: Whether the model outputs logits; default: read from
             the compiled loss.
-        seed: Seed of the start-flip draws.
+        seed: Seed of the start-drop draws.
         name: Metric prefix. Default "adversarial_dropconnect".
 
     Example:
@@ -79,93 +77,31 @@ class AdversarialDropConnect(RecurrentMaskRegularizer):
         name="adversarial_dropconnect",
     ):
         super().__init__(
-            divergence=divergence, layers=layers, from_logits=from_logits,
+            delta=delta, iterations=iterations,
             penalty_weight=penalty_weight, rampup_steps=rampup_steps,
-            seed=seed, name=name,
+            divergence=divergence, stop_target_gradient=stop_target_gradient,
+            layers=layers, from_logits=from_logits, seed=seed, name=name,
         )
-        self.delta = arguments.check_number(
-            "delta", delta, low=0.0, high=1.0, low_inclusive=False,
-            high_inclusive=False,
-            what=(" (the fraction of a kernel column's entries the "
-                  "adversarial mask may drop)"))
-        self.iterations = arguments.check_integer(
-            "iterations", iterations, minimum=1, what=" (the paper's K)")
-        self.stop_target_gradient = arguments.check_bool(
-            "stop_target_gradient", stop_target_gradient)
-        self.schedules = []
-
-    def build(self, model):
-        self.check_unbound(model)
-        self.resolve_layers(model)
-        self.schedules = [
-            masks_lib.flip_schedule(
-                masks_lib.flip_budget(self.delta, layer.units),
-                self.iterations)
-            for layer in self.layers
-        ]
-        super().build(model)
 
     def base_mask_kinds(self):
         # The base pass keeps each layer's own masks on h_{t-1}.
         return {}
 
-    def metric_names(self):
-        return super().metric_names() + [
-            f"{self.name}_flips_{layer.name}" for layer in self.layers
-        ]
+    def base_masks(self, batch_size):
+        return {}
+
+    def eps0(self, batch, layer):
+        """The full kernel, one row per gate unit: `(gates*units, units)`."""
+        units, columns = layer.cell.recurrent_kernel.shape
+        return ops.ones((columns, units), "float32")
 
     def run_with(self, batch, masks):
-        """Runs the batch with per-gate-unit masks `(gates * units, units)`:
-        row `j` is column `j` of the kernel."""
+        """Runs the batch with per-gate-unit masks: row `j` of a mask is
+        column `j` of the kernel."""
         return batch.run(kernel_masks={
             layer: ops.transpose(mask) for layer, mask in masks.items()})
 
-    def adversarial_masks(self, batch):
-        """Rules 11-15 per gate unit: dict layer -> `(gates*units, units)`.
-
-        Row `j` is the mask of kernel column `j`; the search of
-        `AdversarialDropout` runs with the gate units in the place of the
-        examples, from the full kernel.
-        """
-        target = ops.stop_gradient(batch.outputs)
-        current = {}
-        for layer in self.layers:
-            units, columns = layer.cell.recurrent_kernel.shape
-            current[layer] = masks_lib.start_mask(
-                ops.ones((columns, units), "float32"), self.seed_generator)
-        for k in range(self.iterations):
-            counts = [schedule[k] for schedule in self.schedules]
-            if not any(counts):
-                continue
-            influence = batch.gradient(
-                lambda masks: self.compare(
-                    batch, target, self.run_with(batch, masks)),
-                current,
-            )
-            current = {
-                layer: masks_lib.flip(current[layer], influence[layer], count)
-                for layer, count in zip(self.layers, counts)
-            }
-        return {layer: ops.stop_gradient(m) for layer, m in current.items()}
-
-    def penalty(self, batch):
-        adversarial = self.adversarial_masks(batch)
-        target = batch.outputs
-        if self.stop_target_gradient:
-            target = ops.stop_gradient(target)
-        penalty = self.compare(batch, target,
-                               self.run_with(batch, adversarial))
-        logs = {f"{self.name}_penalty": penalty}
-        for layer, mask in adversarial.items():
-            # Mean dropped entries per gate unit (the budget's unit).
-            logs[f"{self.name}_flips_{layer.name}"] = ops.mean(
-                ops.sum(1.0 - mask, axis=-1))
-        return Penalty(penalty, logs)
-
     def get_config(self):
-        return {
-            **super().get_config(),
-            "delta": self.delta,
-            "iterations": self.iterations,
-            "stop_target_gradient": self.stop_target_gradient,
-        }
+        config = super().get_config()
+        del config["base_mask"]
+        return config
