@@ -178,42 +178,19 @@ def recurrent_kernel_masks(masks):
         y = layer(np.ones((2, 5, 3), "float32"))
     ```
     """
-    if not isinstance(masks, dict):
-        raise ValueError(
-            "`masks` must be a dict mapping keras_adrop recurrent layers to "
-            "tensors shaped like their recurrent_kernel, or None. Received: "
-            f"{type(masks).__name__}"
-        )
-    entries = {}
-    for layer, mask in masks.items():
-        if not isinstance(layer, MaskedRNN):
-            raise ValueError(
-                "`masks` keys must be keras_adrop recurrent layers (LSTM, GRU, "
-                f"SimpleRNN). Received a key of type {type(layer).__name__}."
-            )
-        fixed = None
-        if isinstance(mask, tuple):
-            mask, fixed = mask
-        if mask is not None:
-            expected = tuple(layer.cell.recurrent_kernel.shape)
-            if tuple(mask.shape) != expected:
-                raise ValueError(
-                    f"The recurrent-kernel mask of layer '{layer.name}' must "
-                    f"have the shape of its recurrent_kernel, {expected}. "
-                    f"Received shape {tuple(mask.shape)}."
-                )
-        entries[("recurrent_kernel", id(layer))] = (
-            FULL_NETWORK if mask is None else (mask, fixed)
-        )
-    with registered(entries):
+    with registered(_mask_entries(masks, "recurrent_kernel")):
         yield
 
 
 def _mask_entries(masks, site):
+    """Registry entries for masks of a site: "recurrent", "output" (shape
+    `(batch, units)`) or "recurrent_kernel" (the kernel's shape)."""
     if not isinstance(masks, dict):
+        shape = ("tensors shaped like their recurrent_kernel"
+                 if site == "recurrent_kernel" else "(batch, units) tensors")
         raise ValueError(
             "`masks` must be a dict mapping keras_adrop recurrent layers to "
-            f"(batch, units) tensors or None. Received: {type(masks).__name__}"
+            f"{shape} or None. Received: {type(masks).__name__}"
         )
     entries = {}
     for layer, mask in masks.items():
@@ -225,7 +202,9 @@ def _mask_entries(masks, site):
         fixed = None
         if isinstance(mask, tuple):
             mask, fixed = mask
-        if mask is not None:
+        if mask is not None and site == "recurrent_kernel":
+            layer.check_kernel_mask(mask)
+        elif mask is not None:
             layer.check_recurrent_mask(mask)
         elif site == "output":
             raise ValueError("An output mask cannot be None.")
@@ -623,6 +602,16 @@ class MaskedRNN(keras.layers.RNN):
                 f"The recurrent mask of layer '{self.name}' must have shape "
                 f"(batch={batch_size}, units={self.units}). Received shape "
                 f"{shape}."
+            )
+
+    def check_kernel_mask(self, mask):
+        """Raises a ValueError unless `mask` is shaped like the kernel."""
+        expected = tuple(self.cell.recurrent_kernel.shape)
+        if tuple(mask.shape) != expected:
+            raise ValueError(
+                f"The recurrent-kernel mask of layer '{self.name}' must have "
+                f"the shape of its recurrent_kernel, {expected}. Received "
+                f"shape {tuple(mask.shape)}."
             )
 
     def _recurrent_multiplier(self, batch_size, training):

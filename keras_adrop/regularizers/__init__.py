@@ -27,8 +27,6 @@ still work, and old configs still load).
 | `VirtualAdversarialPerturbation` | virtual adversarial training on embeddings (Miyato et al. 2017) | 1.0 |
 """
 
-import warnings
-
 from keras_adrop.regularizers.adversarial_dropconnect import (
     AdversarialDropConnect,
 )
@@ -37,6 +35,7 @@ from keras_adrop.regularizers.adversarial_dropout import (
     LastStateAdversarialDropout,
 )
 from keras_adrop.regularizers.base import ModelRegularizer
+from keras_adrop.regularizers.base import deprecated_regularizer
 from keras_adrop.regularizers.base import Penalty
 from keras_adrop.regularizers.base import RecurrentMaskRegularizer
 from keras_adrop.regularizers.base import all_layers
@@ -75,12 +74,6 @@ __all__ = [
 
 
 def __getattr__(name):
-    # The deprecated alias warns when it is used, and is the same class
-    # (isinstance and subclassing behave as before).
-    if name == "Regularizer":
-        warnings.warn(
-            "keras_adrop.regularizers.Regularizer is deprecated; use "
-            "keras_adrop.regularizers.ModelRegularizer (the same class).",
-            DeprecationWarning, stacklevel=2)
-        return ModelRegularizer
+    if name == "Regularizer":  # the deprecated alias, with its warning
+        return deprecated_regularizer(stacklevel=2)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

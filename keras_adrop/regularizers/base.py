@@ -349,11 +349,17 @@ class RecurrentMaskRegularizer(ModelRegularizer):
         }
 
 
+def deprecated_regularizer(stacklevel=2):
+    """`ModelRegularizer`, with a warning that its old name `Regularizer` is
+    deprecated (the same class: isinstance and subclassing still work)."""
+    warnings.warn(
+        "keras_adrop.regularizers.Regularizer is deprecated; use "
+        "keras_adrop.regularizers.ModelRegularizer (the same class).",
+        DeprecationWarning, stacklevel=stacklevel + 1)
+    return ModelRegularizer
+
+
 def __getattr__(name):
     if name == "Regularizer":
-        warnings.warn(
-            "keras_adrop.regularizers.Regularizer is deprecated; use "
-            "keras_adrop.regularizers.ModelRegularizer (the same class).",
-            DeprecationWarning, stacklevel=2)
-        return ModelRegularizer
+        return deprecated_regularizer(stacklevel=2)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
