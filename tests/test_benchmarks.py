@@ -16,6 +16,7 @@ def _load(name):
     return importlib.import_module("benchmarks." + name.removesuffix(".py"))
 
 
+@pytest.mark.slow  # ~15 s: every variant of benchmarks/run.py, timed
 def test_quick_benchmark_reports_every_ratio(tmp_path):
     benchmark = _load("run.py")
     output = tmp_path / "benchmark.json"
