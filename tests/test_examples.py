@@ -62,6 +62,7 @@ def test_sequential_mnist_tensorboard_logs_the_adversarial_masks(tmp_path):
     assert list((tmp_path / "tb" / "adversarial_k1").glob("masks/events.*"))
 
 
+@pytest.mark.slow  # ~20 s: every method on two seeds
 def test_forecasting_quick_compares_every_method_in_degrees(tmp_path):
     example = _load("forecasting")
     results = example.main(["--quick", "--seeds", "0,1",
