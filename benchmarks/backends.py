@@ -53,9 +53,9 @@ def build(variant, config):
                 config["layers"], **kwargs)(h)
     outputs = keras.layers.Dense(config["vocab"] if text
                                  else config["classes"])(h)
-    if variant.startswith("adversarial"):
-        model = keras_adrop.AdversarialDropoutModel(
-            inputs, outputs, delta=0.03, iterations=int(variant[-1]), seed=0)
+    if variant in keras_adrop.methods.available_methods():
+        model = keras_adrop.methods.get_method(
+            variant, delta=0.03, seed=0).build_model(inputs, outputs)
     else:
         model = keras.Model(inputs, outputs)
     model.compile("adam",

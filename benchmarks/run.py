@@ -99,18 +99,15 @@ def build(variant, config):
             h = rnn(i < config["layers"] - 1)(h)
         outputs = keras.layers.Dense(config["classes"])(h)
 
-    jit = False
-    if variant.startswith("adversarial"):
-        iterations = 2 if variant == "adversarial_k2" else 1
-        model = keras_adrop.AdversarialDropoutModel(
-            inputs, outputs, delta=delta, iterations=iterations, seed=0)
-        jit = variant == "adversarial_xla"
-    elif variant == "fraternal":
-        model = keras_adrop.RegularizedModel(
-            inputs, outputs,
-            regularizers=[keras_adrop.regularizers.FraternalDropout(seed=0)])
+    # A variant named after a method of the paper's tables trains with it
+    # (keras_adrop.methods); the others are plain models.
+    method = "adversarial_k1" if variant == "adversarial_xla" else variant
+    if method in keras_adrop.methods.available_methods():
+        model = keras_adrop.methods.get_method(
+            method, delta=delta, seed=0).build_model(inputs, outputs)
     else:
         model = keras.Model(inputs, outputs)
+    jit = variant == "adversarial_xla"
     model.compile(keras.optimizers.Adam(1e-3),
                   keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                   jit_compile=jit)
