@@ -119,18 +119,17 @@ class Method:
 def _adversarial_dropout_model(regularizer, inputs, outputs, name):
     """An `AdversarialDropoutModel` with `regularizer`'s settings."""
     config = regularizer.get_config()
-    weight = config.get("penalty_weight", config.get("weight", 1.0))
     return AdversarialDropoutModel(
         inputs, outputs, name=name,
         delta=config["delta"], iterations=config["iterations"],
-        penalty_weight=weight,
-        penalty_rampup_steps=config.get("rampup_steps", 0),
-        divergence=config.get("divergence"),
-        base_mask=config.get("base_mask", "expectation"),
-        stop_target_gradient=config.get("stop_target_gradient", True),
-        adversarial_layers=config.get("layers"),
-        from_logits=config.get("from_logits"),
-        seed=config.get("seed"),
+        penalty_weight=config["penalty_weight"],
+        penalty_rampup_steps=config["rampup_steps"],
+        divergence=config["divergence"],
+        base_mask=config["base_mask"],
+        stop_target_gradient=config["stop_target_gradient"],
+        adversarial_layers=config["layers"],
+        from_logits=config["from_logits"],
+        seed=config["seed"],
     )
 
 
