@@ -30,7 +30,8 @@ Every run is a separate process whose result is saved under
 each); a run whose file exists is skipped, so the replication resumes where
 it stopped, on any machine. Spread a part over sittings of at most ~3
 CPU-hours with `--seeds` and `--methods` (the report says what each saved
-run cost). `--report-only` rewrites the report from the saved runs.
+run cost). `--report-only` rewrites the report from the saved runs; a
+part with no saved run keeps its section of the existing report.
 
     python examples/replicate.py --parts imdb --seeds 3   # seeds 0-2
     python examples/replicate.py --parts ptb --seeds 1 --methods variational
@@ -309,6 +310,25 @@ def kept_notes(report):
                       NOTES_END])
 
 
+def kept_section(report, title):
+    """The section `## <title>` of an existing report (its lines, up to the
+    next `## ` heading), or [] when there is none.
+
+    A part whose runs were not saved (the MNIST runs before issue 15) keeps
+    the section that an earlier report wrote from them, word for word.
+    """
+    if not report.exists():
+        return []
+    lines = report.read_text().splitlines()
+    heading = f"## {title}"
+    if heading not in lines:
+        return []
+    start = lines.index(heading)
+    end = next((i for i in range(start + 1, len(lines))
+                if lines[i].startswith("## ")), len(lines))
+    return lines[start:end]
+
+
 def write_report(sections, args, started):
     header = [
         "# Results: the paper's comparison at CPU scale", "",
@@ -393,6 +413,8 @@ def main(argv=None):
         figures.mkdir(parents=True, exist_ok=True)
         figure = figures / f"replication_{part}.png"
         if not runs:
+            sections += kept_section(pathlib.Path(args.report),
+                                     PARTS[part]["title"])
             continue
         plot_curves(runs, figure, PARTS[part]["title"].split(",")[0],
                     PARTS[part]["curve"])

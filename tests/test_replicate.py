@@ -63,3 +63,19 @@ def test_unknown_methods_are_named(replicate, capsys):
     with pytest.raises(SystemExit):
         replicate.parse_args(["--parts", "imdb", "--methods", "dropconnect"])
     assert "dropconnect" in capsys.readouterr().err
+
+
+def test_a_part_without_saved_runs_keeps_its_section(replicate, tmp_path):
+    report = tmp_path / "report.md"
+    mnist = f"## {replicate.PARTS['mnist']['title']}"
+    report.write_text("\n".join([
+        "# Results", "", replicate.NOTES_BEGIN, "my reading",
+        replicate.NOTES_END, mnist, "", "| old table |", "",
+        "## Some retired part", "", "| gone |", ""]))
+    replicate.main(["--report-only", "--results-dir", str(tmp_path / "runs"),
+                    "--report", str(report)])
+    text = report.read_text()
+    assert "my reading" in text
+    assert f"{mnist}\n\n| old table |\n" in text
+    # Only a current part's section is kept; nothing ran.
+    assert "retired" not in text and replicate.calls == []
