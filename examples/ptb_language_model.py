@@ -141,6 +141,15 @@ def write_report(results, output_dir):
         "methods, on the full-network base pass), penalties excluded.")
 
 
+def jit_compile(text):
+    """`--jit-compile`'s value: `True`, `False` or `"auto"`."""
+    values = {"true": True, "false": False, "auto": "auto"}
+    if text.lower() not in values:
+        raise argparse.ArgumentTypeError(
+            f"expected one of true, false, auto; received {text!r}")
+    return values[text.lower()]
+
+
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         description=(
@@ -183,6 +192,9 @@ def parse_args(argv=None):
         ("learning_rate", float, "Initial learning rate, cosine-decayed "
          "to 0"),
         ("clipnorm", float, "Global gradient-norm clip (0: none)"),
+        ("jit_compile", jit_compile, "XLA-compile the training step: "
+         "true, false or auto (Keras' choice, off on a CPU-only "
+         "TensorFlow)"),
         ("embedding_dropout", float, "Fraction of word types dropped per "
          "batch"),
         ("input_dropout", float, "Locked dropout on the embeddings"),

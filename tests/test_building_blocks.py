@@ -254,6 +254,44 @@ def test_awd_lstm_config_presets_and_training_model():
                                rtol=1e-5)
 
 
+@pytest.mark.parametrize("method", ["adversarial_k1",
+                                    "adversarial_dropconnect"])
+def test_awd_lstm_step_under_xla(method):
+    # The CPU preset compiles the training step with XLA (much faster
+    # there). XLA draws other random numbers than TensorFlow's kernels
+    # (rule 11's start flip among them), so the random dropouts are off and
+    # what must agree is the deterministic part: the base pass and the flip
+    # budget; the penalty must be a real one.
+    lm = language_modeling
+    assert lm.AWDLSTMConfig().jit_compile is True
+    no_dropout = dict.fromkeys(
+        ["embedding_dropout", "input_dropout", "hidden_dropout",
+         "output_dropout", "weight_dropout", "recurrent_dropout"], 0.0)
+    tokens = np.random.default_rng(0).integers(0, 20, (2, 3))
+    logs = {}
+    for jit_compile in (False, True):
+        config = lm.AWDLSTMConfig.from_preset(
+            "quick", embedding_dim=4, units=6, layers=2, batch_size=2,
+            bptt=3, delta=0.5, dropconnect_delta=0.34,
+            jit_compile=jit_compile, **no_dropout)
+        model = lm.awd_lstm_model(method, config, 20, steps_per_epoch=2)
+        assert model.jit_compile is jit_compile
+        # Larger weights than the initial ones, for a penalty well above
+        # float32 round-off.
+        model.set_weights([4.0 * w for w in model.get_weights()])
+        logs[jit_compile] = model.train_on_batch(
+            tokens, np.roll(tokens, -1, axis=-1), return_dict=True)
+    graph, xla = logs[False], logs[True]
+    assert sorted(xla) == sorted(graph)
+    flips = [name for name in xla if "flips" in name]
+    assert flips
+    for name in flips + ["cross_entropy"]:
+        np.testing.assert_allclose(xla[name], graph[name], rtol=1e-5,
+                                   err_msg=name)
+    penalty = float(xla[f"{model.regularizers[0].name}_penalty"])
+    assert 1e-5 < penalty < 1.0 and xla["skipped_steps"] == 0
+
+
 def test_read_labeled_texts_and_load_a_keras_text_model(tmp_path):
     from keras_adrop import analysis
 
