@@ -122,6 +122,8 @@ PARTS = {
                         ("adversarial_k1", "fraternal"),
                         ("fraternal", "variational"),
                         ("variational", "unregularized"),
+                        ("adversarial_k1", "unregularized"),
+                        ("adversarial_k2", "unregularized"),
                         ("adversarial_k2_vat", "virtual_adversarial")],
     },
     "ptb": {
