@@ -34,6 +34,7 @@ import keras
 from keras import ops
 
 import keras_adrop
+from keras_adrop import arguments
 
 @keras.saving.register_keras_serializable(package="keras_adrop")
 class TiedDecoder(keras.layers.Layer):
@@ -643,7 +644,8 @@ def awd_lstm_model(method, config, vocabulary_size, steps_per_epoch=1):
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=[keras.metrics.SparseCategoricalCrossentropy(
             name="cross_entropy", from_logits=True)],
-        jit_compile=config.jit_compile,
+        jit_compile=arguments.check_choice(
+            "jit_compile", config.jit_compile, ("auto", True, False)),
     )
     return model
 

@@ -264,6 +264,10 @@ def test_awd_lstm_step_under_xla(method):
     # budget; the penalty must be a real one.
     lm = language_modeling
     assert lm.AWDLSTMConfig().jit_compile is True
+    # Keras' compile takes any value (a string is XLA on); ours names it.
+    with pytest.raises(ValueError, match=r"`jit_compile` must be one of"):
+        lm.awd_lstm_model(method, lm.AWDLSTMConfig.from_preset(
+            "quick", jit_compile="yes"), 20)
     no_dropout = dict.fromkeys(
         ["embedding_dropout", "input_dropout", "hidden_dropout",
          "output_dropout", "weight_dropout", "recurrent_dropout"], 0.0)
