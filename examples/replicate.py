@@ -136,7 +136,7 @@ PARTS = {
         # is kept for every method: every penalty compares whole
         # next-token distributions, so a sampled softmax would only make
         # the variational baseline cheaper, with another loss. Measured
-        # with XLA on one core: 0.34 s per variational step (nearly all
+        # (benchmarks/ptb_steps.py) with XLA on one core: 0.34 s per variational step (nearly all
         # of it the 10,000-way softmax), fraternal 2.1x, adversarial
         # DropConnect 2.5x, adversarial K=1 2.9x: about 2.6 CPU-hours
         # per seed of the four methods.
