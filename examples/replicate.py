@@ -24,8 +24,7 @@ are compared in pairs (paired t-test and Wilcoxon signed-rank test):
   a 2 x 128 AWD-style LSTM for 8 epochs (XLA-compiled steps): variational,
   fraternal, adversarial dropout on `h_{t-1}` (K=1) and adversarial
   DropConnect (the authors' recipe), 2 seeds. About 2.6 CPU-hours per seed
-  (estimated from measured step times); one sitting per seed. Not run yet:
-  its options are still being piloted (see `PARTS["ptb"]`).
+  (estimated from measured step times); one sitting per seed.
 
 Every run is a separate process whose result is saved under
 `--results-dir/<part>/<method>/seed<k>/results.json` (committed: a few KB
@@ -131,22 +130,17 @@ PARTS = {
         "title": "Penn Treebank language model, full training set",
         # The four methods of issue 15, 2 seeds each. A 2 x 128 AWD-style
         # LSTM (tied 128-d embedding) on all 929k training tokens, batch
-        # 64 x bptt 35 (415 windows per epoch), Adam 2e-3 cosine-decayed
+        # 32 x bptt 35 (830 windows per epoch), Adam 3e-3 cosine-decayed
         # over 8 epochs, the training step XLA-compiled. The full softmax
         # is kept for every method: every penalty compares whole
         # next-token distributions, so a sampled softmax would only make
-        # the variational baseline cheaper, with another loss. Measured
-        # (benchmarks/ptb_steps.py) with XLA on one core: 0.34 s per variational step (nearly all
-        # of it the 10,000-way softmax), fraternal 2.1x, adversarial
-        # DropConnect 2.5x, adversarial K=1 2.9x: about 2.6 CPU-hours
-        # per seed of the four methods.
-        # NOT RUN YET: two pilots of the variational run (seed 0, in
-        # results/replicate/ptb_pilot_*) under-fitted in 8 epochs (val
-        # perplexity 238 with these dropouts, 220 with half of them; the
-        # training perplexity with dropout was no lower). Pilot a smaller
-        # batch (more updates per epoch) and a higher learning rate, and
-        # change these options, before running the part. Batch 32 costs
-        # about the same per epoch as 64 with twice the updates (XLA, one
+        # the variational baseline cheaper, with another loss.
+        # Chosen from two pilots of the variational run (seed 0, batch 64,
+        # Adam 2e-3, in results/replicate/ptb_pilot_*): both under-fitted
+        # in 8 epochs, validation perplexity 238 with AWD's dropouts
+        # (0.1/0.2/0.2/0.2/0.2) and 220 with half of them (embedding 0,
+        # the rest 0.1, kept here). Batch 32 costs about the same per epoch
+        # as 64 with twice the updates (benchmarks/ptb_steps.py, XLA, one
         # core, another training beside it: 0.15 s per variational step
         # against 0.31-0.39, adversarial K=1 0.46-0.59 against 0.88).
         "methods": ["variational", "fraternal", "adversarial_k1",
@@ -154,9 +148,12 @@ PARTS = {
         "seeds": {"variational": 2, "fraternal": 2, "adversarial_k1": 2,
                   "adversarial_dropconnect": 2},
         "args": ["--embedding-dim", "128", "--units", "128",
-                 "--batch-size", "64", "--train-tokens", "0",
+                 "--batch-size", "32", "--train-tokens", "0",
                  "--eval-tokens", "0", "--epochs", "8",
-                 "--learning-rate", "2e-3", "--jit-compile", "true"],
+                 "--learning-rate", "3e-3", "--jit-compile", "true",
+                 "--embedding-dropout", "0", "--input-dropout", "0.1",
+                 "--hidden-dropout", "0.1", "--output-dropout", "0.1",
+                 "--weight-dropout", "0.1"],
         "quick_args": ["--quick"],
         "metric": "test_perplexity",
         "metric_name": "test perplexity",
