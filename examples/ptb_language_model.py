@@ -21,6 +21,7 @@ seed at CPU scale is an illustration, not evidence for the paper's claim.
 
 import argparse
 import os
+import re
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -251,18 +252,13 @@ def parse_args(argv=None):
             f"--methods: unknown {unknown}; choose from {AVAILABLE_METHODS}.")
     if len(set(args.methods)) != len(args.methods):
         parser.error("--methods: a method is listed twice.")
-    if args.optimizer not in ("adam", "sgd"):
-        parser.error(f"--optimizer must be adam or sgd, not {args.optimizer}.")
-    for name in ("embedding_dim", "units", "layers", "bptt", "batch_size",
-                 "eval_batch_size", "epochs"):
-        if getattr(args, name) < 1:
-            parser.error(f"--{name.replace('_', '-')} must be >= 1.")
-    if not 0.0 <= args.rampup_fraction <= 1.0:
-        parser.error("--rampup-fraction must be in [0, 1], not "
-                     f"{args.rampup_fraction}.")
-    for name in ("train_tokens", "eval_tokens"):
-        if getattr(args, name) < 0:
-            parser.error(f"--{name.replace('_', '-')} must be >= 0.")
+    try:
+        lm.check_config(args)
+    except ValueError as error:
+        # The option as written on the command line: `batch_size` is
+        # --batch-size.
+        parser.error(re.sub(r"`(\w+)`", lambda m: "--" + m.group(1).replace(
+            "_", "-"), str(error), count=1))
     return args
 
 

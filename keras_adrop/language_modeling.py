@@ -35,6 +35,7 @@ from keras import ops
 
 import keras_adrop
 from keras_adrop import arguments
+from keras_adrop import divergences
 
 @keras.saving.register_keras_serializable(package="keras_adrop")
 class TiedDecoder(keras.layers.Layer):
@@ -544,6 +545,52 @@ class AWDLSTMConfig:
         given = {k: v for k, v in overrides.items() if v is not None}
         return cls(**{**PRESETS[name], **given})
 
+    def __post_init__(self):
+        check_config(self)
+
+
+def check_config(config):
+    """Raises a ValueError naming the first option of `config` out of range.
+
+    `AWDLSTMConfig` checks itself when it is made; `awd_lstm_model` and
+    `awd_lstm_inference_model` check any object with its attributes (an
+    `argparse.Namespace`), so no value is silently ignored or coerced
+    (an optimizer other than "adam" or "sgd", a dropout rate of 1.5).
+
+    Example:
+
+    ```python
+    AWDLSTMConfig(optimizer="rmsprop")
+    # ValueError: `optimizer` must be one of ('adam', 'sgd'). Received:
+    # optimizer='rmsprop' (of type str)
+    ```
+    """
+    for name in ("embedding_dim", "units", "layers", "bptt", "batch_size",
+                 "eval_batch_size", "epochs"):
+        arguments.check_integer(name, getattr(config, name), minimum=1)
+    for name in ("train_tokens", "eval_tokens", "seed"):
+        arguments.check_integer(name, getattr(config, name), minimum=0)
+    arguments.check_choice("optimizer", config.optimizer, ("adam", "sgd"))
+    arguments.check_number("learning_rate", config.learning_rate, 0.0,
+                           low_inclusive=False)
+    arguments.check_number("clipnorm", config.clipnorm, 0.0,
+                           what=" (0: no clipping)")
+    arguments.check_choice("jit_compile", config.jit_compile,
+                           ("auto", True, False))
+    for name in ("embedding_dropout", "input_dropout", "hidden_dropout",
+                 "output_dropout", "weight_dropout", "recurrent_dropout"):
+        arguments.check_rate(name, getattr(config, name))
+    for name in ("ar", "tar", "penalty_weight", "fraternal_kappa",
+                 "el_kappa", "dropconnect_weight"):
+        arguments.check_number(name, getattr(config, name), 0.0)
+    for name in ("delta", "dropconnect_delta"):
+        arguments.check_number(name, getattr(config, name), 0.0, 1.0,
+                               low_inclusive=False)
+    arguments.check_number("rampup_fraction", config.rampup_fraction,
+                           0.0, 1.0)
+    divergences.check_divergence(config.divergence)
+    return config
+
 
 _NETWORK_OPTIONS = ("embedding_dim", "units", "layers", "embedding_dropout",
                     "input_dropout", "hidden_dropout", "output_dropout",
@@ -631,6 +678,7 @@ def awd_lstm_model(method, config, vocabulary_size, steps_per_epoch=1):
               batch_size=config.batch_size, shuffle=False)
     ```
     """
+    check_config(config)
     keras.utils.set_random_seed(config.seed)
     total_steps = config.epochs * steps_per_epoch
     spec = awd_lstm_method(method, config, total_steps)
@@ -644,8 +692,7 @@ def awd_lstm_model(method, config, vocabulary_size, steps_per_epoch=1):
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=[keras.metrics.SparseCategoricalCrossentropy(
             name="cross_entropy", from_logits=True)],
-        jit_compile=arguments.check_choice(
-            "jit_compile", config.jit_compile, ("auto", True, False)),
+        jit_compile=config.jit_compile,
     )
     return model
 
@@ -668,6 +715,7 @@ def awd_lstm_inference_model(config, vocabulary_size, batch_size=None,
         valid_windows)
     ```
     """
+    check_config(config)
     inputs, outputs = _network(config, vocabulary_size, batch_size, bptt,
                                stateful=stateful, inference=True)
     if log_probabilities:

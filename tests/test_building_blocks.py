@@ -1,6 +1,7 @@
 """The package's building blocks: method registry, tuner wrapper, imports,
 and `.keras` files of every example's model in a fresh process."""
 
+import argparse
 import subprocess
 import sys
 import textwrap
@@ -254,6 +255,33 @@ def test_awd_lstm_config_presets_and_training_model():
                                rtol=1e-5)
 
 
+@pytest.mark.parametrize("name, value, message", [
+    # Keras' compile takes any jit_compile (a string turns XLA on).
+    ("jit_compile", "yes", r"`jit_compile` must be one of \('auto', True"),
+    # Anything but "sgd" used to mean Adam.
+    ("optimizer", "Adam", r"`optimizer` must be one of \('adam', 'sgd'\)"),
+    # Keras' own message named `rate`, not the option.
+    ("input_dropout", 1.5, r"`input_dropout` must be in \[0, 1\)"),
+    ("learning_rate", 0.0, r"`learning_rate` must be a finite number > 0"),
+    ("clipnorm", -1.0, r"`clipnorm` must be a finite number >= 0"),
+    ("batch_size", 0, r"`batch_size` must be a positive integer"),
+    ("rampup_fraction", 2.0, r"`rampup_fraction` must be a number in"),
+    ("divergence", "kld", r"`divergence` must be one of"),
+])
+def test_awd_lstm_config_refuses_bad_values(name, value, message):
+    lm = language_modeling
+    pattern = message + r".*Received: " + name + "="
+    with pytest.raises(ValueError, match=pattern):
+        lm.AWDLSTMConfig.from_preset("quick", **{name: value})
+    # An argparse.Namespace is checked where it is used.
+    options = argparse.Namespace(**{
+        **vars(lm.AWDLSTMConfig.from_preset("quick")), name: value})
+    with pytest.raises(ValueError, match=pattern):
+        lm.awd_lstm_model("variational", options, 20)
+    with pytest.raises(ValueError, match=pattern):
+        lm.awd_lstm_inference_model(options, 20)
+
+
 @pytest.mark.parametrize("method", ["adversarial_k1",
                                     "adversarial_dropconnect"])
 def test_awd_lstm_step_under_xla(method):
@@ -264,10 +292,6 @@ def test_awd_lstm_step_under_xla(method):
     # budget; the penalty must be a real one.
     lm = language_modeling
     assert lm.AWDLSTMConfig().jit_compile is True
-    # Keras' compile takes any value (a string is XLA on); ours names it.
-    with pytest.raises(ValueError, match=r"`jit_compile` must be one of"):
-        lm.awd_lstm_model(method, lm.AWDLSTMConfig.from_preset(
-            "quick", jit_compile="yes"), 20)
     no_dropout = dict.fromkeys(
         ["embedding_dropout", "input_dropout", "hidden_dropout",
          "output_dropout", "weight_dropout", "recurrent_dropout"], 0.0)

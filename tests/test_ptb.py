@@ -423,15 +423,19 @@ def test_export_serves_log_probabilities_without_keras_adrop(
     np.testing.assert_allclose(outputs["batch3"], expected, atol=1e-5)
 
 
-def test_bad_options_are_clear_errors(example):
-    with pytest.raises(SystemExit):
-        example.parse_args(["--methods", "dropconnect"])
-    with pytest.raises(SystemExit):
-        example.parse_args(["--quick", "--paper-scale"])
-    with pytest.raises(SystemExit):
-        example.parse_args(["--optimizer", "rmsprop"])
-    with pytest.raises(SystemExit):
-        example.parse_args(["--bptt", "0"])
+def test_bad_options_are_clear_errors(example, capsys):
+    for argv, message in [
+            (["--methods", "dropconnect"], "--methods: unknown"),
+            (["--quick", "--paper-scale"], "not allowed with argument"),
+            (["--optimizer", "rmsprop"], "--optimizer must be one of "
+             "('adam', 'sgd'). Received: optimizer='rmsprop'"),
+            (["--bptt", "0"], "--bptt must be a positive integer. "
+             "Received: bptt=0"),
+            (["--weight-dropout", "1"], "--weight-dropout must be in "
+             "[0, 1)")]:
+        with pytest.raises(SystemExit):
+            example.parse_args(argv)
+        assert message in capsys.readouterr().err
     with pytest.raises(ValueError, match="delta"):
         example.main(["--quick", "--methods", "adversarial_k1",
                       "--delta", "0.01"])
