@@ -44,6 +44,8 @@ import math
 
 import keras
 
+from keras_adrop import arguments
+
 PAPER_DELTA_RANGE = (0.01, 0.1)  # the delta values the paper validated
 DEFAULT_ITERATIONS_RANGE = (1, 3)
 
@@ -248,7 +250,10 @@ def _hypermodel_class():
                     "`hypermodel` must be a keras_tuner.HyperModel or a "
                     f"function build(hp) -> compiled model. Received: "
                     f"{hypermodel!r}")
-            flip_range(delta_range, 1_000_000)  # checks the pair early
+            self.units = (None if units is None
+                          else arguments.check_units(units))
+            # Checks the pair early (with your width when it is given).
+            flip_range(delta_range, self.units or 1_000_000)
             self.delta_range = tuple(delta_range)
             self.iterations_range = check_range(
                 "iterations_range", iterations_range, 1, 1000, integer=True)
@@ -256,7 +261,6 @@ def _hypermodel_class():
                 None if penalty_weight_range is None else check_range(
                     "penalty_weight_range", penalty_weight_range, 1e-12,
                     1e12))
-            self.units = None if units is None else int(units)
             self.seed = seed
             self.adversarial_options = adversarial_options
 
@@ -270,8 +274,7 @@ def _hypermodel_class():
             if self.units is None:
                 # The range of `flips` is fixed by the first trial's model.
                 self.units = units
-            flips = hp.Int("flips", *flip_range(self.delta_range,
-                                                self.units))
+            flips = hp.Int("flips", *self.flips_range)
             iterations = hp.Int("iterations", *self.iterations_range)
             options = dict(self.adversarial_options)
             if self.penalty_weight_range is not None:
@@ -293,6 +296,14 @@ def _hypermodel_class():
         def delta(self, flips):
             """The `delta` of `flips` flips of `self.units` units."""
             return flips / self.units
+
+        @property
+        def flips_range(self):
+            """The `(low, high)` range of `flips` (None until `units` is
+            known: given, or after the first `build`)."""
+            if self.units is None:
+                return None
+            return flip_range(self.delta_range, self.units)
 
     AdversarialDropoutHyperModel.__module__ = __name__
     AdversarialDropoutHyperModel.__qualname__ = "AdversarialDropoutHyperModel"

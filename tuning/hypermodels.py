@@ -20,32 +20,31 @@ Hyperparameters (names as they appear in the trials):
 """
 
 import keras
-import keras_tuner
 
+from keras_adrop import arguments
+from keras_adrop import tuners
 from keras_adrop.tuners import DEFAULT_ITERATIONS_RANGE
 from keras_adrop.tuners import PAPER_DELTA_RANGE
-from keras_adrop.tuners import adversarial_model
-from keras_adrop.tuners import check_range as _check_range
-from keras_adrop.tuners import effective_iterations
-from keras_adrop.tuners import flip_range
 from tuning.tasks import Task
 from tuning.tasks import get_task
 
 
-class AdversarialDropoutHyperModel(keras_tuner.HyperModel):
+class AdversarialDropoutHyperModel(tuners.AdversarialDropoutHyperModel):
     """Search space of adversarial dropout's budget (delta) and K on a task.
 
     For your own model, use `keras_adrop.tuners.AdversarialDropoutHyperModel`
     (installed with the package); this one adds the tasks of `tuning/`
     (their data, seeds, dropout rate and callbacks).
 
-    `build(hp)` samples `flips` (delta = flips / units), `iterations` (K;
-    the model runs `max(1, effective_iterations(flips, K))` steps) and
-    optionally `penalty_weight` and `dropout`, builds the task's plain
-    model with the same initial weights in every trial (the task's seed) and
-    wraps it in a compiled `keras_adrop.AdversarialDropoutModel`. `fit`
-    passes every argument to `model.fit`, including the `epochs` and
-    `initial_epoch` Hyperband injects (plus the task's own callbacks).
+    The package's hypermodel over a task: `build(hp)` samples `dropout`
+    (optional), builds the task's plain model with the same initial weights
+    in every trial (the task's seed), then samples `flips` (delta = flips /
+    units), `iterations` (K; the model runs `max(1,
+    effective_iterations(flips, K))` steps) and optionally
+    `penalty_weight`, and wraps the model in a compiled
+    `keras_adrop.AdversarialDropoutModel`. `fit` passes every argument to
+    `model.fit`, including the `epochs` and `initial_epoch` Hyperband
+    injects (plus the task's own callbacks).
 
     Args:
         task: A task name (see `tuning.available_tasks()`) or a
@@ -101,34 +100,24 @@ class AdversarialDropoutHyperModel(keras_tuner.HyperModel):
         name=None,
         tunable=True,
     ):
-        super().__init__(name=name, tunable=tunable)
         if isinstance(task, Task):
             if task_options:
                 raise ValueError(
                     "`task_options` only apply to a task given by name; "
                     "configure the Task object instead."
                 )
-            self.task = task
         elif isinstance(task, str):
-            self.task = get_task(task, quick=quick, seed=seed,
-                                 **(task_options or {}))
+            task = get_task(task, quick=quick, seed=seed,
+                            **(task_options or {}))
         else:
             raise ValueError(
                 "`task` must be a task name or a tuning.Task. "
                 f"Received: {task!r}"
             )
-        self.seed = int(seed)
-        self.units = int(self.task.units)
-        self.delta_range = tuple(delta_range)
-        self.flips_range = flip_range(delta_range, self.units)
-        self.iterations_range = _check_range(
-            "iterations_range", iterations_range, 1, 1000, integer=True)
-        self.penalty_weight_range = (
-            None if penalty_weight_range is None else _check_range(
-                "penalty_weight_range", penalty_weight_range, 1e-12, 1e12))
+        self.task = task
         if dropout_range is not None:
-            self.task.check_dropout_tunable()
-            dropout_range = _check_range(
+            task.check_dropout_tunable()
+            dropout_range = tuners.check_range(
                 "dropout_range", dropout_range, 0.0, 0.999)
             if dropout_range[0] <= 0.0:
                 raise ValueError(
@@ -137,29 +126,24 @@ class AdversarialDropoutHyperModel(keras_tuner.HyperModel):
                 )
         self.dropout_range = dropout_range
         self.dtype_policy = keras.dtype_policies.get(dtype_policy).name
+        # Every trial tunes the rate or none does, so the options that
+        # depend on it are the same in every trial.
+        super().__init__(
+            self._build_task_model, delta_range=delta_range,
+            iterations_range=iterations_range,
+            penalty_weight_range=penalty_weight_range, units=task.units,
+            seed=arguments.check_seed("seed", seed), name=name,
+            tunable=tunable, **task.adversarial_options(
+                tuned_dropout=dropout_range is not None))
 
-    def build(self, hp):
+    def _build_task_model(self, hp):
         # KerasTuner calls keras.backend.clear_session() before each trial;
         # the policy is global state, so it is set here, in every build.
         keras.config.set_dtype_policy(self.dtype_policy)
-        flips = hp.Int("flips", *self.flips_range)
-        iterations = hp.Int("iterations", *self.iterations_range)
-        penalty_weight = 1.0
-        if self.penalty_weight_range is not None:
-            penalty_weight = hp.Float(
-                "penalty_weight", *self.penalty_weight_range, sampling="log")
         dropout = None
         if self.dropout_range is not None:
             dropout = hp.Float("dropout", *self.dropout_range)
-        base = self.task.build(dropout=dropout)
-        return adversarial_model(
-            base,
-            delta=self.delta(flips),
-            iterations=max(1, effective_iterations(flips, iterations)),
-            penalty_weight=penalty_weight,
-            seed=self.seed,
-            **self.task.adversarial_options(dropout),
-        )
+        return self.task.build(dropout=dropout)
 
     def fit(self, hp, model, *args, **kwargs):
         """Trains `model`: every argument goes to `model.fit` unchanged.
@@ -172,8 +156,4 @@ class AdversarialDropoutHyperModel(keras_tuner.HyperModel):
         if callbacks:
             kwargs["callbacks"] = callbacks + list(kwargs.get("callbacks")
                                                    or [])
-        return model.fit(*args, **kwargs)
-
-    def delta(self, flips):
-        """The `delta` that gives exactly `flips` flips of `self.units`."""
-        return flips / self.units
+        return super().fit(hp, model, *args, **kwargs)

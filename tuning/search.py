@@ -66,10 +66,10 @@ if __package__ in (None, ""):  # `python tuning/search.py`
 
 import keras_tuner  # noqa: E402
 
-from tuning.hypermodels import DEFAULT_ITERATIONS_RANGE  # noqa: E402
-from tuning.hypermodels import PAPER_DELTA_RANGE  # noqa: E402
+from keras_adrop.tuners import DEFAULT_ITERATIONS_RANGE  # noqa: E402
+from keras_adrop.tuners import PAPER_DELTA_RANGE  # noqa: E402
+from keras_adrop.tuners import effective_iterations  # noqa: E402
 from tuning.hypermodels import AdversarialDropoutHyperModel  # noqa: E402
-from tuning.hypermodels import effective_iterations  # noqa: E402
 from tuning.tasks import available_tasks  # noqa: E402
 
 TUNERS = ("random", "bayesian", "hyperband")

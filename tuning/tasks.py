@@ -210,13 +210,14 @@ class Task:
         """
         raise NotImplementedError
 
-    def adversarial_options(self, dropout=None):
-        """Extra `AdversarialDropoutModel` arguments for this `dropout`.
+    def adversarial_options(self, tuned_dropout=False):
+        """Extra `AdversarialDropoutModel` arguments of every trial.
 
-        With a tuned rate the adversarial search starts from a random mask
-        of that rate (`base_mask="random"`) instead of the full network.
+        With a tuned dropout rate the adversarial search starts from a
+        random mask of that rate (`base_mask="random"`) instead of the full
+        network.
         """
-        return {"base_mask": "random"} if dropout else {}
+        return {"base_mask": "random"} if tuned_dropout else {}
 
     def callbacks(self, model):
         """Callbacks a trial's `fit` needs, run before the tuner's own.
