@@ -36,9 +36,11 @@ setup(
     packages=find_packages(include=["keras_adrop", "keras_adrop.*"]),
     # The models and layers need only Keras and one backend: TensorFlow
     # (`[tensorflow]`) or JAX (`[jax]`). Keras is bounded by the releases CI
-    # has seen (keras_adrop/keras_compat.py reads a few Keras internals).
+    # has seen (keras_adrop/keras_compat.py reads a few Keras internals);
+    # 3.12 brought `keras.layers.ReversibleEmbedding`, which
+    # `keras_adrop.layers.Embedding` extends.
     install_requires=[
-        "keras>=3.10,<3.16",
+        "keras>=3.12,<3.16",
         "numpy",
     ],
     extras_require={

@@ -104,6 +104,15 @@ def keras_mask(tensor):
     return getattr(tensor, "_keras_mask", None)
 
 
+def set_keras_mask(tensor, mask):
+    """Attaches `mask` to `tensor` as Keras' padding mask (in place).
+
+    `keras_adrop.layers.Embedding` needs it: Keras' `ReversibleEmbedding`
+    attaches its mask inside `call`, not through `compute_mask`.
+    """
+    _backend.set_keras_mask(tensor, mask)
+
+
 def loss_tracker(model):
     """The `keras.metrics.Mean` behind a compiled model's `loss` log."""
     return model._loss_tracker

@@ -1,6 +1,7 @@
 """Language-model building blocks: tied decoder, sampled softmax, perplexity.
 
-- `TiedDecoder`: softmax logits whose weights are the embedding matrix.
+- `OutputBias`: the bias of a tied decoder, whose logits are the
+  embedding's reverse call (`TiedDecoder` is deprecated).
 - `SampledSoftmaxLoss`: next-word cross-entropy per sequence, sampled in
   training (TensorFlow's sampled softmax), for large vocabularies.
 - `awd_lstm`: an AWD-LSTM-style network (Merity et al., 2018) from
@@ -14,7 +15,7 @@
   `export_language_model`: the paper's PTB model trained with any method
   (`examples/ptb_language_model.py`, docs/ptb.md).
 
-`TiedDecoder` and `awd_lstm` work on every backend; the sampled softmax and
+`OutputBias` and `awd_lstm` work on every backend; the sampled softmax and
 the evaluator need TensorFlow.
 
 Example:
@@ -37,28 +38,56 @@ import keras_adrop
 from keras_adrop import arguments
 from keras_adrop import divergences
 
+
 @keras.saving.register_keras_serializable(package="keras_adrop")
-class TiedDecoder(keras.layers.Layer):
-    """Softmax logits whose weights are an embedding matrix (weight tying).
+class OutputBias(keras.layers.Layer):
+    """Adds a learned bias over the last axis (a tied decoder's bias).
 
-    `logits = h @ E^T + b` with `E` the `(vocabulary, dim)` matrix of
-    `embedding` (Inan et al.; Press & Wolf), so the inputs must have `dim`
-    features. Only the bias `b` is a weight of this layer.
-
-    Args:
-        embedding: The `keras.layers.Embedding` whose matrix is shared.
+    With weight tying, the logits are `embedding(h, reverse=True)`
+    (`keras_adrop.layers.Embedding`, Keras' `ReversibleEmbedding`), which
+    has no bias; AWD-LSTM's decoder has one, `logits = h @ E^T + b`. This
+    layer holds `b` (zeros at first).
 
     Example:
 
     ```python
-    embedding = keras_adrop.layers.Embedding(10_000, 256)
-    h = keras_adrop.layers.LSTM(256, return_sequences=True)(embedding(ids))
-    logits = TiedDecoder(embedding)(h)   # (batch, time, 10000)
+    logits = OutputBias(name="decoder")(embedding(h, reverse=True))
     ```
+    """
+
+    def build(self, input_shape):
+        self.bias = self.add_weight(
+            shape=(input_shape[-1],), initializer="zeros", name="bias")
+
+    def call(self, inputs):
+        return inputs + ops.cast(self.bias, inputs.dtype)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+
+@keras.saving.register_keras_serializable(package="keras_adrop")
+class TiedDecoder(keras.layers.Layer):
+    """Deprecated: use `embedding(h, reverse=True)` and `OutputBias`.
+
+    Softmax logits `h @ E^T + b` with `E` the matrix of `embedding`. Kept so
+    that code and `.keras` files that use it still work; Keras cannot keep
+    its reference to the embedding in `clone_model` or `from_config` (the
+    copy gets a matrix of its own), which a reverse call of the embedding
+    does not have.
+
+    Args:
+        embedding: The `keras.layers.Embedding` whose matrix is shared.
     """
 
     def __init__(self, embedding, **kwargs):
         super().__init__(**kwargs)
+        arguments.warn_once(
+            ("deprecated_class", "TiedDecoder"),
+            "keras_adrop.language_modeling.TiedDecoder is deprecated; use "
+            "keras_adrop.layers.Embedding(...)(h, reverse=True) followed by "
+            "keras_adrop.language_modeling.OutputBias() (the same logits).",
+            DeprecationWarning, stacklevel=2)
         self.embedding = embedding
 
     def build(self, input_shape):
@@ -81,10 +110,6 @@ class TiedDecoder(keras.layers.Layer):
         return (*input_shape[:-1], self.embedding.input_dim)
 
     def get_config(self):
-        # The embedding is saved with the decoder, so that a `.keras` file
-        # loads and computes the same outputs; after loading, the decoder's
-        # copy holds the same values but is no longer the model's embedding
-        # (fine for inference; to train further, rebuild and copy weights).
         return {**super().get_config(),
                 "embedding": keras.saving.serialize_keras_object(
                     self.embedding)}
@@ -186,7 +211,8 @@ def awd_lstm(vocabulary_size, embedding_dim=400, units=1150, layers=3,
     `WeightDrop`; `SpatialDropout1D` between them; the last has
     `embedding_dim` units) -> optional TAR (`RecurrentActivityRegularization(
     beta=tar)`) -> `SpatialDropout1D` -> optional AR (`alpha=ar`) ->
-    `TiedDecoder`. The defaults are the paper's PTB model (Merity et al.);
+    tied decoder (`embedding(h, reverse=True)` -> `OutputBias`). The
+    defaults are the paper's PTB model (Merity et al.);
     every dropout layer is seeded from `seed`.
 
     Args:
@@ -253,7 +279,7 @@ def awd_lstm(vocabulary_size, embedding_dim=400, units=1150, layers=3,
                         "output_dropout")(h)
     if ar and not inference:
         h = _activity_regularization(alpha=ar, name="ar")(h)
-    logits = TiedDecoder(embedding, name="decoder")(h)
+    logits = OutputBias(name="decoder")(embedding(h, reverse=True))
     return inputs, logits
 
 

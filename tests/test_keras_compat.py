@@ -52,6 +52,15 @@ def test_keras_mask_reads_the_padding_mask_of_an_output():
     assert keras_compat.keras_mask(np.ones(3)) is None
 
 
+def test_set_keras_mask_attaches_a_padding_mask_that_keras_reads():
+    vectors = keras.ops.ones((1, 3, 2))
+    keras_compat.set_keras_mask(vectors, keras.ops.convert_to_tensor(
+        [[True, False, True]]))
+    np.testing.assert_array_equal(
+        keras.ops.convert_to_numpy(keras_compat.keras_mask(vectors)),
+        [[True, False, True]])
+
+
 def test_symbolic_build_of_fit_has_the_signature_keras_adrop_overrides():
     build = keras.Model._symbolic_build
     assert list(inspect.signature(build).parameters) == [

@@ -5,6 +5,7 @@ import pytest
 import tensorflow as tf
 import keras
 
+from keras_adrop import keras_compat
 from keras_adrop import layers
 
 X = np.random.RandomState(0).randn(3, 5, 4).astype("float32")
@@ -123,6 +124,36 @@ def test_embedding_dropout_drops_whole_words():
     for word in np.unique(tokens):  # every occurrence alike
         assert len(set(scale[tokens == word])) == 1
     np.testing.assert_allclose(embedding(tokens), 1.0)
+
+
+@pytest.mark.parametrize("training", [False, True])
+def test_embedding_passes_its_padding_mask_on(training):
+    # Keras' ReversibleEmbedding attaches the mask in its call; the dropped
+    # and perturbed vectors must carry it too, or the LSTM reads padding.
+    embedding = layers.Embedding(9, 3, mask_zero=True, embedding_dropout=0.5,
+                                 seed=0)
+    tokens = np.array([[3, 5, 0, 0], [1, 2, 4, 0]])
+    expected = tokens != 0
+    vectors = embedding(tokens, training=training)
+    np.testing.assert_array_equal(
+        keras.ops.convert_to_numpy(keras_compat.keras_mask(vectors)),
+        expected)
+    seen = {}
+
+    def perturb(vectors, mask):
+        seen["mask"] = keras.ops.convert_to_numpy(mask)
+        return vectors + 1.0
+
+    with layers.embedding_perturbations({embedding: perturb}):
+        vectors = embedding(tokens, training=training)
+    np.testing.assert_array_equal(seen["mask"], expected)
+    np.testing.assert_array_equal(
+        keras.ops.convert_to_numpy(keras_compat.keras_mask(vectors)),
+        expected)
+    # An LSTM after it returns the state of each sequence's last real step.
+    lstm = layers.LSTM(2, seed=0)
+    np.testing.assert_allclose(lstm(vectors)[:1], lstm(vectors[:1, :2]),
+                               atol=1e-6)
 
 
 def test_locked_dropout_shares_the_mask_over_time():

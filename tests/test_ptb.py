@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+import keras_adrop
 from keras_adrop import language_modeling as lm
 from keras_adrop.datasets import ptb
 from keras_adrop.datasets._cache import CorruptCacheError
@@ -254,20 +255,51 @@ def _stream(length, seed=0):
 
 
 def test_tied_decoder_uses_the_embedding_matrix(example):
-    embedding = keras.layers.Embedding(7, 3)
-    decoder = lm.TiedDecoder(embedding)
+    embedding = keras_adrop.layers.Embedding(7, 3)
     embedding.build((None,))
+    decoder = lm.OutputBias()
     h = np.random.default_rng(0).normal(size=(2, 4, 3)).astype("float32")
-    logits = decoder(h)
+    logits = decoder(embedding(h, reverse=True))
     decoder.bias.assign(np.arange(7, dtype="float32"))
     expected = h @ embedding.embeddings.numpy().T + np.arange(7)
-    np.testing.assert_allclose(decoder(h), expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(decoder(embedding(h, reverse=True)), expected,
+                               rtol=1e-5, atol=1e-6)
     assert logits.shape == (2, 4, 7)
-    # Its weights: the shared matrix and its own bias, nothing else.
-    assert {id(w) for w in decoder.trainable_weights} == {
-        id(embedding.embeddings), id(decoder.bias)}
+    # The deprecated layer computes the same logits with the same weights.
+    with pytest.warns(DeprecationWarning, match="TiedDecoder is deprecated"):
+        old = lm.TiedDecoder(embedding)
+    old.build(h.shape)
+    old.bias.assign(decoder.bias)
+    np.testing.assert_allclose(old(h), expected, rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="3 features"):
         lm.TiedDecoder(embedding)(np.zeros((1, 2, 4), "float32"))
+
+
+@pytest.mark.parametrize("copy", ["keras_file", "clone_model",
+                                  "from_config"])
+def test_the_tie_survives_keras_tools(copy, tmp_path):
+    # One matrix for the lookup and the logits, in every copy Keras makes
+    # (the deprecated TiedDecoder got a matrix of its own in the last two).
+    inputs, logits = lm.awd_lstm(11, embedding_dim=4, units=5, layers=2,
+                                 seed=0)
+    model = keras.Model(inputs, logits)
+    if copy == "keras_file":
+        model.save(tmp_path / "model.keras")
+        copied = keras.saving.load_model(tmp_path / "model.keras")
+    elif copy == "clone_model":
+        copied = keras.models.clone_model(model)
+    else:
+        copied = keras.Model.from_config(model.get_config())
+    copied.set_weights(model.get_weights())
+    matrix = copied.get_layer("embedding").embeddings
+    assert len(copied.trainable_weights) == len(model.trainable_weights)
+    assert sum(w is matrix for w in copied.trainable_weights) == 1
+    tokens = np.random.default_rng(1).integers(0, 11, (2, 6))
+    np.testing.assert_allclose(copied(tokens), model(tokens), rtol=1e-5,
+                               atol=1e-6)
+    # Changing the matrix changes the logits: they read the same variable.
+    matrix.assign(matrix * 2.0)
+    assert not np.allclose(copied(tokens), model(tokens), rtol=0.5, atol=0)
 
 
 def test_model_ties_weights_and_carries_state_across_windows(example):

@@ -6,12 +6,13 @@ import keras
 from keras import ops
 
 from keras_adrop import arguments
+from keras_adrop import keras_compat
 from keras_adrop.layers.recurrent import lookup
 from keras_adrop.layers.recurrent import registered
 
 
 @keras.saving.register_keras_serializable(package="keras_adrop")
-class Embedding(keras.layers.Embedding):
+class Embedding(keras.layers.ReversibleEmbedding):
     """`keras.layers.Embedding` with a hook for perturbations of its output.
 
     A drop-in for `keras.layers.Embedding` (same arguments and weights),
@@ -20,7 +21,13 @@ class Embedding(keras.layers.Embedding):
     occurrence of a dropped word is zero), kept ones scaled by `1/(1-p)`
     (AWD-LSTM's embedding dropout, Gal & Ghahramani's word dropout).
 
-    Inside `embedding_perturbations({layer: perturb})`, a call returns
+    It is Keras' `ReversibleEmbedding`: called with `reverse=True` on
+    `(..., output_dim)` hidden states it returns `(..., input_dim)` logits
+    with the transposed matrix (weight tying, Inan et al.; Press & Wolf).
+    Keras shares the matrix between the two calls in every tool
+    (`.keras` files, `clone_model`, `from_config`).
+
+    Inside `embedding_perturbations({layer: perturb})`, a lookup returns
     `perturb(vectors, mask)` instead of the looked-up `vectors`, where
     `mask` is the `(batch, time)` padding mask (all True without
     `mask_zero`). Adversarial and virtual adversarial training
@@ -28,17 +35,26 @@ class Embedding(keras.layers.Embedding):
     `VirtualAdversarialPerturbation`) use it.
 
     Args:
-        *args, **kwargs: The arguments of `keras.layers.Embedding`.
+        *args, **kwargs: The arguments of `keras.layers.ReversibleEmbedding`
+            (those of `keras.layers.Embedding`, `tie_weights`, ...).
         embedding_dropout: Fraction of word types dropped per batch, in
             [0, 1). Default 0.
         seed: Seed of the embedding dropout.
+
+    Call arguments:
+        inputs: Token ids, or with `reverse=True` hidden states.
+        reverse: Whether to project hidden states to logits.
+        training: Whether the embedding dropout is on.
 
     Example:
 
     ```python
     inputs = keras.Input((None,), dtype="int32")
-    vectors = keras_adrop.layers.Embedding(
-        10_000, 256, mask_zero=True, embedding_dropout=0.1)(inputs)
+    embedding = keras_adrop.layers.Embedding(
+        10_000, 256, mask_zero=True, embedding_dropout=0.1)
+    h = keras_adrop.layers.LSTM(256, return_sequences=True)(
+        embedding(inputs))
+    logits = embedding(h, reverse=True)   # (batch, time, 10000), tied
     ```
     """
 
@@ -50,8 +66,14 @@ class Embedding(keras.layers.Embedding):
         self.seed = arguments.check_seed("seed", seed)
         self.seed_generator = keras.random.SeedGenerator(seed)
 
-    def call(self, inputs, training=False):
+    def call(self, inputs, reverse=False, training=False):
+        if reverse:
+            return super().call(inputs, reverse=True)
         vectors = super().call(inputs)
+        # Keras' ReversibleEmbedding attaches the padding mask in its call
+        # (its compute_mask cannot tell a lookup from a reverse call); the
+        # vectors returned here are new tensors, so it is attached again.
+        mask = keras.layers.Embedding.compute_mask(self, inputs)
         if training and self.embedding_dropout:
             kept = keras.random.dropout(
                 ops.ones((self.input_dim, 1), dtype=vectors.dtype),
@@ -60,15 +82,16 @@ class Embedding(keras.layers.Embedding):
             vectors = vectors * ops.take(kept, ops.cast(inputs, "int32"),
                                          axis=0)
         perturb = lookup(("perturbation", id(self)))
-        if perturb is None:
-            return vectors
-        mask = self.compute_mask(inputs)
-        if mask is None:
-            mask = ops.ones(ops.shape(vectors)[:-1], dtype="bool")
-        return perturb(vectors, mask)
+        if perturb is not None:
+            vectors = perturb(vectors, ops.ones(ops.shape(vectors)[:-1],
+                                                dtype="bool")
+                              if mask is None else mask)
+        if mask is not None:
+            keras_compat.set_keras_mask(vectors, mask)
+        return vectors
 
-    def compute_output_spec(self, inputs, training=False):
-        return super().compute_output_spec(inputs)
+    def compute_output_spec(self, inputs, reverse=False, training=False):
+        return super().compute_output_spec(inputs, reverse=reverse)
 
     def get_config(self):
         return {
