@@ -101,7 +101,7 @@ def tensorflow_cudnn_ok(activation, recurrent_activation, unroll, use_bias,
 
 def keras_mask(tensor):
     """The Keras mask attached to `tensor` (padded steps), or None."""
-    return getattr(tensor, "_keras_mask", None)
+    return _backend.get_keras_mask(tensor)
 
 
 def set_keras_mask(tensor, mask):
