@@ -21,7 +21,6 @@ seed at CPU scale is an illustration, not evidence for the paper's claim.
 
 import argparse
 import os
-import re
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -255,10 +254,9 @@ def parse_args(argv=None):
     try:
         lm.check_config(args)
     except ValueError as error:
-        # The option as written on the command line: `batch_size` is
-        # --batch-size.
-        parser.error(re.sub(r"`(\w+)`", lambda m: "--" + m.group(1).replace(
-            "_", "-"), str(error), count=1))
+        # The options as written on the command line: `--batch-size`.
+        parser.error(keras_adrop.arguments.rename_in_message(str(error), {
+            name: "--" + name.replace("_", "-") for name in DEFAULTS}))
     return args
 
 

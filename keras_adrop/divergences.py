@@ -15,6 +15,8 @@ from typing import NamedTuple
 import keras
 from keras import ops
 
+from keras_adrop import arguments
+
 DIVERGENCES = (
     "kl", "reverse_kl", "squared_logits", "squared_probs", "binary_kl",
     "squared_error",
@@ -30,12 +32,8 @@ def _at_least_float32(x):
 
 
 def check_divergence(name):
-    if name not in DIVERGENCES:
-        raise ValueError(
-            f"`divergence` must be one of {DIVERGENCES}. Received: "
-            f"divergence={name!r}"
-        )
-    return name
+    """`name` if it is one of `DIVERGENCES`, else a ValueError naming it."""
+    return arguments.check_choice("divergence", name, DIVERGENCES)
 
 
 def bernoulli_log_probabilities(outputs, from_logits):

@@ -51,11 +51,19 @@ class OutputBias(keras.layers.Layer):
     Example:
 
     ```python
+    inputs = keras.Input((35,), dtype="int32")
+    embedding = keras_adrop.layers.Embedding(10_000, 256)
+    h = keras_adrop.layers.LSTM(256, return_sequences=True)(
+        embedding(inputs))
     logits = OutputBias(name="decoder")(embedding(h, reverse=True))
     ```
     """
 
     def build(self, input_shape):
+        if input_shape[-1] is None:
+            raise ValueError(
+                f"OutputBias ({self.name}) needs a known last dimension (the "
+                f"vocabulary). Received input shape {input_shape}.")
         self.bias = self.add_weight(
             shape=(input_shape[-1],), initializer="zeros", name="bias")
 
@@ -591,10 +599,10 @@ def check_config(config):
     # optimizer='rmsprop' (of type str)
     ```
     """
-    for name in ("embedding_dim", "units", "layers", "bptt", "batch_size",
-                 "eval_batch_size", "epochs"):
+    _check_network_options(config)
+    for name in ("bptt", "batch_size", "eval_batch_size", "epochs"):
         arguments.check_integer(name, getattr(config, name), minimum=1)
-    for name in ("train_tokens", "eval_tokens", "seed"):
+    for name in ("train_tokens", "eval_tokens"):
         arguments.check_integer(name, getattr(config, name), minimum=0)
     arguments.check_choice("optimizer", config.optimizer, ("adam", "sgd"))
     arguments.check_number("learning_rate", config.learning_rate, 0.0,
@@ -603,11 +611,9 @@ def check_config(config):
                            what=" (0: no clipping)")
     arguments.check_choice("jit_compile", config.jit_compile,
                            ("auto", True, False))
-    for name in ("embedding_dropout", "input_dropout", "hidden_dropout",
-                 "output_dropout", "weight_dropout", "recurrent_dropout"):
-        arguments.check_rate(name, getattr(config, name))
-    for name in ("ar", "tar", "penalty_weight", "fraternal_kappa",
-                 "el_kappa", "dropconnect_weight"):
+    arguments.check_rate("recurrent_dropout", config.recurrent_dropout)
+    for name in ("penalty_weight", "fraternal_kappa", "el_kappa",
+                 "dropconnect_weight"):
         arguments.check_number(name, getattr(config, name), 0.0)
     for name in ("delta", "dropconnect_delta"):
         arguments.check_number(name, getattr(config, name), 0.0, 1.0,
@@ -616,6 +622,18 @@ def check_config(config):
                            0.0, 1.0)
     divergences.check_divergence(config.divergence)
     return config
+
+
+def _check_network_options(config):
+    # The options of `_NETWORK_OPTIONS`, all that the inference model reads.
+    for name in ("embedding_dim", "units", "layers"):
+        arguments.check_integer(name, getattr(config, name), minimum=1)
+    arguments.check_integer("seed", config.seed, minimum=0)
+    for name in ("embedding_dropout", "input_dropout", "hidden_dropout",
+                 "output_dropout", "weight_dropout"):
+        arguments.check_rate(name, getattr(config, name))
+    for name in ("ar", "tar"):
+        arguments.check_number(name, getattr(config, name), 0.0)
 
 
 _NETWORK_OPTIONS = ("embedding_dim", "units", "layers", "embedding_dropout",
@@ -741,7 +759,7 @@ def awd_lstm_inference_model(config, vocabulary_size, batch_size=None,
         valid_windows)
     ```
     """
-    check_config(config)
+    _check_network_options(config)
     inputs, outputs = _network(config, vocabulary_size, batch_size, bptt,
                                stateful=stateful, inference=True)
     if log_probabilities:

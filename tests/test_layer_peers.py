@@ -156,6 +156,32 @@ def test_embedding_passes_its_padding_mask_on(training):
                                atol=1e-6)
 
 
+def test_reverse_call_of_a_masked_embedding_keeps_the_padding_mask():
+    # Tied logits of a padded batch: the loss must skip the padded steps,
+    # as after a Dense decoder (Keras' ReversibleEmbedding <= 3.13 gave
+    # the logits a (batch, time, dim) mask, and fit failed).
+    embedding = layers.Embedding(6, 3, mask_zero=True)
+    lstm = layers.LSTM(3, return_sequences=True, seed=0)
+    tokens = np.array([[1, 2, 0, 0], [3, 4, 5, 0]])
+    logits = embedding(lstm(embedding(tokens)), reverse=True)
+    assert logits.shape == (2, 4, 6)
+    np.testing.assert_array_equal(
+        keras.ops.convert_to_numpy(keras_compat.keras_mask(logits)),
+        tokens != 0)
+    inputs = keras.Input((4,), dtype="int32")
+    model = keras.Model(inputs, embedding(lstm(embedding(inputs)),
+                                          reverse=True))
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(
+        from_logits=True, reduction="sum"))
+    padded_loss = model.evaluate(tokens, tokens, verbose=0)
+    per_token = keras.losses.SparseCategoricalCrossentropy(
+        from_logits=True, reduction=None)(tokens, model(tokens))
+    np.testing.assert_allclose(
+        padded_loss,
+        keras.ops.convert_to_numpy(per_token)[tokens != 0].sum(), rtol=1e-5)
+    assert np.isfinite(model.fit(tokens, tokens, verbose=0).history["loss"])
+
+
 def test_locked_dropout_shares_the_mask_over_time():
     dropout = keras.layers.SpatialDropout1D(0.5, seed=0)  # LockedDropout
     y = dropout(np.ones((4, 6, 8), "float32"), training=True).numpy()

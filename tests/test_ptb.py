@@ -10,6 +10,7 @@ import subprocess
 import sys
 import textwrap
 import types
+import warnings
 
 import keras
 import numpy as np
@@ -254,7 +255,7 @@ def _stream(length, seed=0):
     return np.random.default_rng(seed).integers(0, VOCAB, length)
 
 
-def test_tied_decoder_uses_the_embedding_matrix(example):
+def test_reverse_embedding_and_output_bias_are_a_tied_decoder(example):
     embedding = keras_adrop.layers.Embedding(7, 3)
     embedding.build((None,))
     decoder = lm.OutputBias()
@@ -273,6 +274,28 @@ def test_tied_decoder_uses_the_embedding_matrix(example):
     np.testing.assert_allclose(old(h), expected, rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="3 features"):
         lm.TiedDecoder(embedding)(np.zeros((1, 2, 4), "float32"))
+
+
+def test_a_keras_file_with_the_deprecated_tied_decoder_loads(tmp_path):
+    inputs = keras.Input((5,), dtype="int32")
+    embedding = keras_adrop.layers.Embedding(9, 4, name="embedding")
+    h = keras_adrop.layers.LSTM(4, return_sequences=True)(embedding(inputs))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        model = keras.Model(inputs, lm.TiedDecoder(embedding)(h))
+    model.save(tmp_path / "old.keras")
+    loaded = keras.saving.load_model(tmp_path / "old.keras")
+    tokens = np.random.default_rng(0).integers(0, 9, (2, 5))
+    np.testing.assert_allclose(loaded(tokens), model(tokens), atol=1e-6)
+    # Loaded in one sharing scope, the decoder reads the model's matrix.
+    decoder = [layer for layer in loaded.layers
+               if isinstance(layer, lm.TiedDecoder)][0]
+    assert decoder.embedding is loaded.get_layer("embedding")
+
+
+def test_output_bias_needs_a_known_vocabulary():
+    with pytest.raises(ValueError, match="needs a known last dimension"):
+        lm.OutputBias().build((2, 3, None))
 
 
 @pytest.mark.parametrize("copy", ["keras_file", "clone_model",
@@ -459,11 +482,11 @@ def test_bad_options_are_clear_errors(example, capsys):
     for argv, message in [
             (["--methods", "dropconnect"], "--methods: unknown"),
             (["--quick", "--paper-scale"], "not allowed with argument"),
-            (["--optimizer", "rmsprop"], "--optimizer must be one of "
-             "('adam', 'sgd'). Received: optimizer='rmsprop'"),
-            (["--bptt", "0"], "--bptt must be a positive integer. "
-             "Received: bptt=0"),
-            (["--weight-dropout", "1"], "--weight-dropout must be in "
+            (["--optimizer", "rmsprop"], "`--optimizer` must be one of "
+             "('adam', 'sgd'). Received: --optimizer='rmsprop'"),
+            (["--bptt", "0"], "`--bptt` must be a positive integer. "
+             "Received: --bptt=0"),
+            (["--weight-dropout", "1"], "`--weight-dropout` must be in "
              "[0, 1)")]:
         with pytest.raises(SystemExit):
             example.parse_args(argv)

@@ -53,6 +53,18 @@ def fixed_hp(**values):
     return hp
 
 
+def test_the_task_hypermodel_is_the_package_hypermodel():
+    # One implementation of the flips / K / lambda sampling: the package's.
+    hypermodel = tiny_hypermodel()
+    assert isinstance(hypermodel,
+                      keras_adrop.tuners.AdversarialDropoutHyperModel)
+    assert hypermodel.units == 8 and hypermodel.flips_range == (1, 3)
+    # The search starts from a random mask only when the rate is tuned.
+    assert hypermodel.adversarial_options == {}
+    assert tiny_hypermodel(dropout_range=(0.1, 0.3)).adversarial_options == {
+        "base_mask": "random"}
+
+
 def test_flip_range_turns_deltas_into_valid_budgets():
     assert tuning.flip_range((0.01, 0.1), 64) == (1, 6)  # paper range
     assert tuning.flip_range((0.01, 0.1), 32) == (1, 3)  # --quick

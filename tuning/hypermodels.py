@@ -133,8 +133,8 @@ class AdversarialDropoutHyperModel(tuners.AdversarialDropoutHyperModel):
             iterations_range=iterations_range,
             penalty_weight_range=penalty_weight_range, units=task.units,
             seed=arguments.check_seed("seed", seed), name=name,
-            tunable=tunable, **task.adversarial_options(
-                tuned_dropout=dropout_range is not None))
+            tunable=tunable,
+            **task.adversarial_options(dropout_range is not None))
 
     def _build_task_model(self, hp):
         # KerasTuner calls keras.backend.clear_session() before each trial;

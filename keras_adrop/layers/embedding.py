@@ -23,9 +23,10 @@ class Embedding(keras.layers.ReversibleEmbedding):
 
     It is Keras' `ReversibleEmbedding`: called with `reverse=True` on
     `(..., output_dim)` hidden states it returns `(..., input_dim)` logits
-    with the transposed matrix (weight tying, Inan et al.; Press & Wolf).
-    Keras shares the matrix between the two calls in every tool
-    (`.keras` files, `clone_model`, `from_config`).
+    with the transposed matrix (weight tying, Inan et al.; Press & Wolf),
+    keeping the states' padding mask as a `Dense` decoder would. Keras
+    shares the matrix between the two calls in every tool (`.keras` files,
+    `clone_model`, `from_config`).
 
     Inside `embedding_perturbations({layer: perturb})`, a lookup returns
     `perturb(vectors, mask)` instead of the looked-up `vectors`, where
@@ -70,9 +71,10 @@ class Embedding(keras.layers.ReversibleEmbedding):
         if reverse:
             return super().call(inputs, reverse=True)
         vectors = super().call(inputs)
-        # Keras' ReversibleEmbedding attaches the padding mask in its call
-        # (its compute_mask cannot tell a lookup from a reverse call); the
-        # vectors returned here are new tensors, so it is attached again.
+        # Keras' ReversibleEmbedding attaches the padding mask in its call;
+        # the vectors returned here are new tensors, so it is attached again
+        # (also for token ids given as floats, which `compute_mask` cannot
+        # tell from a reverse call's hidden states).
         mask = keras.layers.Embedding.compute_mask(self, inputs)
         if training and self.embedding_dropout:
             kept = keras.random.dropout(
@@ -89,6 +91,17 @@ class Embedding(keras.layers.ReversibleEmbedding):
         if mask is not None:
             keras_compat.set_keras_mask(vectors, mask)
         return vectors
+
+    def compute_mask(self, inputs, mask=None):
+        # Keras calls this without the call's arguments. Token ids are a
+        # lookup, with `keras.layers.Embedding`'s padding mask; floating
+        # inputs are a reverse call's hidden states, whose mask passes to
+        # the logits as through a `Dense` decoder (Keras' own
+        # ReversibleEmbedding drops it, and before 3.14 gave the logits a
+        # mask of the wrong shape).
+        if "float" in str(getattr(inputs, "dtype", "")):
+            return mask
+        return keras.layers.Embedding.compute_mask(self, inputs, mask)
 
     def compute_output_spec(self, inputs, reverse=False, training=False):
         return super().compute_output_spec(inputs, reverse=reverse)
