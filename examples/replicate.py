@@ -23,8 +23,9 @@ are compared in pairs (paired t-test and Wilcoxon signed-rank test):
 - `ptb`: `examples/ptb_language_model.py` on the full PTB training set with
   a 2 x 128 AWD-style LSTM for 8 epochs (XLA-compiled steps): variational,
   fraternal, adversarial dropout on `h_{t-1}` (K=1) and adversarial
-  DropConnect (the authors' recipe), 2 seeds. About 2.6 CPU-hours per seed
-  (estimated from measured step times); one sitting per seed.
+  DropConnect (the authors' recipe), 2 seeds. About 2 hours per seed on
+  the two cores (measured on seed 0: 14, 25, 33-42 and 32 minutes of
+  training epochs); one sitting per seed.
 
 Every run is a separate process whose result is saved under
 `--results-dir/<part>/<method>/seed<k>/results.json` (committed: a few KB
@@ -279,7 +280,8 @@ def part_section(part, runs, args, figure):
         total += sum(minutes)
         paper = spec["paper"].get(method)
         lines.append(
-            f"| {method} | {n} | {mean:.2f} ± {std:.2f} | {low:.2f} "
+            f"| {method} | {n} | {mean:.2f}"
+            + (f" ± {std:.2f}" if n > 1 else "") + f" | {low:.2f} "
             f"| {high:.2f} | {'-' if paper is None else paper} "
             f"| {seconds:.1f} | {np.mean(minutes):.1f} |")
     order = [row[0] for row in sorted(rows, key=lambda row: row[2])]

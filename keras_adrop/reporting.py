@@ -291,7 +291,11 @@ def plot_curves(runs, path, panels, dpi=120, sharey=False):
         if panel.ticks is not None:
             ax.set_yticks(list(panel.ticks))
         if panel.yscale == "log":
-            # Plain numbers on the log axis.
+            # Plain numbers on the log axis, at 1, 2, 3 and 5 times powers of
+            # ten (a range within one decade, 150-400, has no power of ten).
+            if panel.ticks is None:
+                ax.yaxis.set_major_locator(ticker.LogLocator(
+                    base=10, subs=(1.0, 2.0, 3.0, 5.0)))
             ax.yaxis.set_major_formatter(ticker.FormatStrFormatter("%g"))
             ax.yaxis.set_minor_formatter(ticker.NullFormatter())
         ax.grid(alpha=0.3)
