@@ -256,7 +256,8 @@ def parse_args(argv=None):
     except ValueError as error:
         # The options as written on the command line: `--batch-size`.
         parser.error(keras_adrop.arguments.rename_in_message(str(error), {
-            name: "--" + name.replace("_", "-") for name in DEFAULTS}))
+            name: "--" + name.replace("_", "-")
+            for name in (*DEFAULTS, "seed")}))
     return args
 
 

@@ -487,7 +487,9 @@ def test_bad_options_are_clear_errors(example, capsys):
             (["--bptt", "0"], "`--bptt` must be a positive integer. "
              "Received: --bptt=0"),
             (["--weight-dropout", "1"], "`--weight-dropout` must be in "
-             "[0, 1)")]:
+             "[0, 1)"),
+            (["--seed", "-1"], "`--seed` must be an integer >= 0. "
+             "Received: --seed=-1")]:
         with pytest.raises(SystemExit):
             example.parse_args(argv)
         assert message in capsys.readouterr().err
