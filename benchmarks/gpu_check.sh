@@ -13,6 +13,6 @@ cd "$(dirname "$0")/.."
 export KERAS_BACKEND=jax PYTHONUNBUFFERED=1
 quick=()
 if [[ "${1:-}" == "--quick" ]]; then quick=(--quick); fi
-python -c "import jax; print('device:', jax.devices()[0].device_kind)"
-python benchmarks/backends.py --backends jax "${quick[@]}"
-python benchmarks/tuner_check.py "${quick[@]}"
+python3 -c "import jax; print('device:', jax.devices()[0].device_kind)"
+python3 benchmarks/backends.py --backends jax "${quick[@]}"
+python3 benchmarks/tuner_check.py "${quick[@]}"

@@ -164,6 +164,54 @@ def test_fused_route_equals_the_step_loop(fused, cls, case):
         assert np.abs(loop[-2]).sum() > 0  # the kernel's gradient, masked
 
 
+def _on_a_gpu():
+    if JAX:
+        import jax
+
+        return jax.devices()[0].platform == "gpu"
+    import tensorflow as tf
+
+    return bool(tf.config.list_physical_devices("GPU"))
+
+
+# Keras' own layer takes these cases' arguments (no DropConnect, no seed).
+KERAS_CASES = ("inference", "sequences_backwards", "state",
+               "training_no_dropout")
+
+
+@pytest.mark.skipif(not _on_a_gpu(), reason="needs a GPU's fused kernels")
+@pytest.mark.parametrize("cls", [layers.LSTM, layers.GRU], ids=["lstm", "gru"])
+@pytest.mark.parametrize("case", list(CASES))
+def test_the_real_fused_kernel_equals_the_step_loop_and_keras(
+        monkeypatch, cls, case):
+    """On a GPU, with no stand-in: cuDNN (or JAX's fused GRU) against our
+    step loop and, where it takes the arguments, Keras' own layer."""
+    name = "lstm" if cls is layers.LSTM else "gru"
+    real, ran = getattr(keras_compat._backend, name), []
+
+    def spy(*args, **kwargs):
+        result = real(*args, **kwargs)  # NotImplementedError: no kernel
+        ran.append(name)
+        return result
+
+    monkeypatch.setattr(keras_compat._backend, name, spy)
+    kwargs, training = CASES[case]
+    fused_layer, loop_layer = _twins(cls, **kwargs)
+    loop = _outputs_and_gradients(loop_layer, X, training)
+    fast = _outputs_and_gradients(fused_layer, X, training)
+    backwards_lstm = JAX and name == "lstm" and kwargs.get("go_backwards")
+    assert ran == ([] if backwards_lstm else [name])
+    for a, b in zip(fast, loop):
+        np.testing.assert_allclose(a, b, atol=1e-4)
+    # (Keras' own JAX LSTM returns a backward sequence in input order.)
+    if case in KERAS_CASES and not backwards_lstm:
+        theirs = getattr(keras.layers, name.upper())(5, **kwargs)
+        theirs.build(X.shape)
+        theirs.set_weights(fused_layer.get_weights())
+        for a, b in zip(_outputs_and_gradients(theirs, X, training), fast):
+            np.testing.assert_allclose(a, b, atol=1e-4)
+
+
 def test_the_dropconnect_kernel_goes_into_the_fused_call(fused):
     layer = layers.LSTM(8, recurrent_dropconnect=0.5, seed=3)
     layer.build((2, 3, 4))
