@@ -9,7 +9,6 @@ import textwrap
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
 import keras_adrop
 from keras_adrop import language_modeling
@@ -146,6 +145,9 @@ def _reloaded_output(tmp_path, model, x):
 @pytest.mark.slow
 def test_example_models_load_in_a_fresh_process(tmp_path):
     """PTB (tied decoder), IMDB (tokenizer and LM pretraining) models."""
+    import tensorflow as tf  # the string inputs (the backend_neutral tests
+    # of this file need no TensorFlow)
+
     inputs, logits = language_modeling.awd_lstm(
         20, embedding_dim=4, units=5, layers=2, ar=1.0, tar=1.0, seed=0)
     ptb = methods.get_method("adversarial_k1", delta=0.5).build_model(
