@@ -32,6 +32,7 @@ import math
 import time
 
 import keras
+import numpy as np
 from keras import ops
 
 import keras_adrop
@@ -321,7 +322,9 @@ def copy_weights(source, target):
     for a, b in zip(source.weights, target.weights):
         if a.path != b.path or tuple(a.shape) != tuple(b.shape):
             raise ValueError(f"Weight {a.path} does not match {b.path}.")
-        b.assign(a)
+        # A copy: under JAX, `assign` would share the array, which the
+        # source's next compiled step donates (deletes).
+        b.assign(ops.copy(a.value))
 
 
 def reset_states(model):
@@ -337,7 +340,9 @@ class PerplexityEvaluator:
     The model reads the windows of `windows` in order, carrying its state
     from each window to the next within each row; the perplexity is
     `exp(sum of target cross-entropies / number of targets)`, every token of
-    the split but the first being a target once. Needs TensorFlow.
+    the split but the first being a target once, summed in float64. Runs on
+    TensorFlow (one `tf.function` per window) and on JAX (the model's
+    compiled `predict_on_batch`, the cross-entropy in NumPy).
 
     Args:
         model: A stateful inference model of batch `windows.batch_size`.
@@ -354,11 +359,22 @@ class PerplexityEvaluator:
     """
 
     def __init__(self, model, windows):
-        import tensorflow as tf
-
         self.model = model
         self.windows = windows
-        self._sum = tf.function(self._window_sum)
+        if keras.backend.backend() == "tensorflow":
+            import tensorflow as tf
+
+            self._sum = tf.function(self._window_sum)
+        else:
+            self._sum = self._predicted_window_sum
+
+    def _predicted_window_sum(self, x, y, w):
+        logits = np.asarray(self.model.predict_on_batch(x), "float64")
+        top = logits.max(axis=-1, keepdims=True)
+        log_norm = np.log(np.exp(logits - top).sum(axis=-1)) + top[..., 0]
+        target = np.take_along_axis(logits, np.asarray(y)[..., None],
+                                    axis=-1)[..., 0]
+        return float(np.sum((log_norm - target) * np.asarray(w, "float64")))
 
     def _window_sum(self, x, y, w):
         import tensorflow as tf

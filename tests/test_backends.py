@@ -218,3 +218,35 @@ def test_a_non_finite_step_never_reaches_the_weights():
     assert history["skipped_steps"] == [1.0]
     for a, b in zip(before, model.get_weights()):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.backend_neutral
+@pytest.mark.parametrize("cls", [keras_adrop.layers.LSTM,
+                                 keras_adrop.layers.GRU], ids=["lstm", "gru"])
+def test_a_stateful_layer_carries_its_state_in_predict_and_fit(cls):
+    """Under JAX Keras' own stateful layers drop their state in compiled
+    steps (it is not a tracked variable); ours carry it on every backend,
+    and an adversarial step leaves the base pass's state (rule 9)."""
+    x = np.random.default_rng(0).normal(size=(2, 3, 4)).astype("float32")
+    inputs = keras.Input((3, 4), batch_size=2)
+    layer = cls(5, stateful=True, name="rnn")
+    model = keras.Model(inputs, layer(inputs))
+    first, second = model.predict_on_batch(x), model.predict_on_batch(x)
+    stream = keras_adrop.layers.LSTM if cls is keras_adrop.layers.LSTM \
+        else keras_adrop.layers.GRU
+    whole = stream(5, return_sequences=True)
+    whole(np.concatenate([x, x], axis=1))
+    whole.set_weights(model.get_weights())
+    expected = ops.convert_to_numpy(whole(np.concatenate([x, x], axis=1)))
+    np.testing.assert_allclose(first, expected[:, 2], atol=1e-5)
+    np.testing.assert_allclose(second, expected[:, 5], atol=1e-5)
+    assert len(model.get_weights()) == len(whole.get_weights())
+
+    layer.reset_state()
+    adversarial = keras_adrop.AdversarialDropoutModel(
+        inputs, keras.layers.Dense(2)(model.output), delta=0.4, seed=0)
+    adversarial.compile(keras.optimizers.SGD(0.0),
+                        keras.losses.SparseCategoricalCrossentropy(True))
+    adversarial.train_on_batch(x, np.array([0, 1]))
+    states = [ops.convert_to_numpy(s) for s in layer.states]
+    np.testing.assert_allclose(states[0], expected[:, 2], atol=1e-5)

@@ -524,6 +524,25 @@ class MaskedRNN(keras.layers.RNN):
     cell_class = None
     fusable = False
 
+    @property
+    def variables(self):
+        """The layer's variables, with a stateful layer's carried state.
+
+        Keras keeps a stateful RNN's state (`states`) outside the variables
+        it tracks, so JAX's compiled `fit`, `predict` and `evaluate`, which
+        thread only tracked variables, drop it: under JAX, Keras' own
+        stateful layers carry nothing from one batch to the next. Listed
+        here, as non-trainable variables like a seed generator's state (not
+        in `weights`: `get_weights` and saved files are unchanged), the
+        state is carried on every backend.
+        """
+        variables = super().variables
+        if not self.stateful or self.states is None:
+            return variables
+        known = {id(v) for v in variables}
+        return variables + [state for state in keras.tree.flatten(self.states)
+                            if id(state) not in known]
+
     def __init__(self, units, **kwargs):
         use_cudnn = "auto"
         if self.fusable:

@@ -92,7 +92,8 @@ def masked_rnn_layers(model):
 
 
 def carried_states(model):
-    """The state variables of stateful RNNs (Keras does not track them)."""
+    """The state variables of stateful RNNs (Keras' own layers do not
+    track theirs; keras_adrop's list them in `variables`)."""
     return [
         state
         for layer in all_layers(model)
