@@ -33,6 +33,7 @@ import weakref
 
 import keras
 from keras.src import backend as _backend
+from keras.src.utils import tracking as _tracking
 
 
 def fused_lstm(inputs, initial_state_h, initial_state_c, mask, kernel,
@@ -189,3 +190,28 @@ def clone_source(cls, args, kwargs):
         return None
     _cloning.entry = None
     return source
+
+
+# Stateful RNNs (keras_adrop.layers.MaskedRNN).
+
+
+def name_states_apart(layer):
+    """Renames a stateful RNN's carried states `rnn_state_0`, `rnn_state_1`.
+
+    Keras creates each state of `layer.states` untracked and names every one
+    `rnn_state`. keras_adrop's layers list their states among their
+    variables (`MaskedRNN.variables`, so that JAX carries them), and two
+    equal paths would break `Model.get_state_tree`. The states are re-created
+    with the same values and, as Keras' are, untracked (not weights).
+    """
+    flat = keras.tree.flatten(layer.states)
+    if all(state.name != "rnn_state" for state in flat):
+        return
+    names = iter(f"rnn_state_{i}" for i in range(len(flat)))
+    with _tracking.DotNotTrackScope(), _backend.name_scope(
+            layer.name, caller=layer):
+        layer.states = keras.tree.map_structure(
+            lambda state: keras.Variable(
+                state.value, trainable=False, dtype=state.dtype,
+                name=next(names)),
+            layer.states)

@@ -15,8 +15,8 @@
   `export_language_model`: the paper's PTB model trained with any method
   (`examples/ptb_language_model.py`, docs/ptb.md).
 
-`OutputBias` and `awd_lstm` work on every backend; the sampled softmax and
-the evaluator need TensorFlow.
+`OutputBias`, `awd_lstm` and the evaluator work on TensorFlow and JAX; the
+sampled softmax needs TensorFlow.
 
 Example:
 

@@ -223,30 +223,45 @@ def test_a_non_finite_step_never_reaches_the_weights():
 @pytest.mark.backend_neutral
 @pytest.mark.parametrize("cls", [keras_adrop.layers.LSTM,
                                  keras_adrop.layers.GRU], ids=["lstm", "gru"])
-def test_a_stateful_layer_carries_its_state_in_predict_and_fit(cls):
+def test_a_stateful_layer_carries_its_state_on_every_backend(cls):
     """Under JAX Keras' own stateful layers drop their state in compiled
     steps (it is not a tracked variable); ours carry it on every backend,
-    and an adversarial step leaves the base pass's state (rule 9)."""
+    across calls and across the batches of one call, and an adversarial
+    step leaves the base pass's state (rule 9)."""
     x = np.random.default_rng(0).normal(size=(2, 3, 4)).astype("float32")
     inputs = keras.Input((3, 4), batch_size=2)
-    layer = cls(5, stateful=True, name="rnn")
+    layer = cls(5, stateful=True, return_state=True, name="rnn")
     model = keras.Model(inputs, layer(inputs))
-    first, second = model.predict_on_batch(x), model.predict_on_batch(x)
-    stream = keras_adrop.layers.LSTM if cls is keras_adrop.layers.LSTM \
-        else keras_adrop.layers.GRU
-    whole = stream(5, return_sequences=True)
-    whole(np.concatenate([x, x], axis=1))
+    # The stream x, x, x, x read whole by a stateless twin.
+    whole = cls(5, return_sequences=True, return_state=True)
+    stream = np.concatenate([x] * 4, axis=1)
+    whole(stream)
     whole.set_weights(model.get_weights())
-    expected = ops.convert_to_numpy(whole(np.concatenate([x, x], axis=1)))
-    np.testing.assert_allclose(first, expected[:, 2], atol=1e-5)
-    np.testing.assert_allclose(second, expected[:, 5], atol=1e-5)
+    sequence, *final = [ops.convert_to_numpy(t) for t in whole(stream)]
+    first = model.predict_on_batch(x)[0]
+    second = model.predict_on_batch(x)[0]
+    np.testing.assert_allclose(first, sequence[:, 2], atol=1e-5)
+    np.testing.assert_allclose(second, sequence[:, 5], atol=1e-5)
+    # Two batches of one `predict` call: rows 0-1, then rows 2-3.
+    layer.reset_state()
+    both = model.predict(np.concatenate([x, x]), batch_size=2, verbose=0)[0]
+    np.testing.assert_allclose(both[2:], sequence[:, 5], atol=1e-5)
     assert len(model.get_weights()) == len(whole.get_weights())
 
+    # Every carried state (h, and c of an LSTM) after an adversarial step.
     layer.reset_state()
     adversarial = keras_adrop.AdversarialDropoutModel(
-        inputs, keras.layers.Dense(2)(model.output), delta=0.4, seed=0)
+        inputs, keras.layers.Dense(2)(model.outputs[0]), delta=0.4, seed=0)
     adversarial.compile(keras.optimizers.SGD(0.0),
                         keras.losses.SparseCategoricalCrossentropy(True))
     adversarial.train_on_batch(x, np.array([0, 1]))
+    _, *after_one = [ops.convert_to_numpy(t) for t in whole(x)]
     states = [ops.convert_to_numpy(s) for s in layer.states]
-    np.testing.assert_allclose(states[0], expected[:, 2], atol=1e-5)
+    assert [p.split("/")[-1] for p in
+            (s.path for s in keras.tree.flatten(layer.states))] == [
+        f"rnn_state_{i}" for i in range(len(states))]
+    for state, expected in zip(states, after_one):
+        np.testing.assert_allclose(state, expected, atol=1e-5)
+    # Distinct paths: Keras' state tree (Orbax checkpoints) works.
+    tree = adversarial.get_state_tree()
+    adversarial.set_state_tree(tree)

@@ -70,3 +70,16 @@ def test_symbolic_build_of_fit_has_the_signature_keras_adrop_overrides():
 
         assert "_symbolic_build" in vars(JAXTrainer)
     assert keras_adrop.RegularizedModel._symbolic_build is not None
+
+
+def test_keras_names_each_carried_state_rnn_state_and_leaves_it_untracked():
+    inputs = keras.Input((3, 4), batch_size=2)
+    layer = keras.layers.LSTM(5, stateful=True, name="lstm")
+    keras.Model(inputs, layer(inputs))
+    assert [s.name for s in layer.states] == ["rnn_state", "rnn_state"]
+    assert not {id(s) for s in layer.states} & {id(v) for v in
+                                                 layer.variables}
+    keras_compat.name_states_apart(layer)
+    assert [s.path for s in layer.states] == ["lstm/rnn_state_0",
+                                              "lstm/rnn_state_1"]
+    assert len(layer.weights) == 3  # kernels and bias: still not weights

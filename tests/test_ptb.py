@@ -15,7 +15,6 @@ import warnings
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
 import keras_adrop
 from keras_adrop import language_modeling as lm
@@ -395,6 +394,9 @@ def test_adversarial_dropout_acts_on_every_lstm_layer(example):
 def test_perplexity_is_exp_of_mean_cross_entropy_over_the_split(example):
     args = _tiny_args(example)
     trained = example.build_model("variational", args, VOCAB)
+    # Large weights, so that a state carried or not changes the result
+    # (near the initial weights every prediction is almost uniform).
+    trained.set_weights([10.0 * w for w in trained.get_weights()])
     stateless = example.inference_model(args, VOCAB, log_probabilities=True)
     lm.copy_weights(trained, stateless)
     ids = _stream(37, 3)
@@ -416,6 +418,15 @@ def test_perplexity_is_exp_of_mean_cross_entropy_over_the_split(example):
     assert len(log_probs) == len(ids) - 1
     assert mean == pytest.approx(-np.mean(log_probs), rel=1e-5)
     assert perplexity == pytest.approx(math.exp(mean))
+    # Without the carried state (each window from zero) it differs.
+    restarted = []
+    for start in range(0, len(ids) - 1, 10):
+        stop = min(start + 10, len(ids) - 1)
+        out = keras.ops.convert_to_numpy(
+            stateless(ids[None, start:stop].astype("int32")))[0]
+        restarted.extend(out[np.arange(stop - start),
+                             ids[start + 1:stop + 1]])
+    assert abs(-np.mean(restarted) - mean) > 1e-3
 
 
 _LOAD_WITHOUT_KERAS_ADROP = textwrap.dedent("""
@@ -480,6 +491,8 @@ def test_export_serves_log_probabilities_without_keras_adrop(
         np.testing.assert_allclose(served, served_model(x), atol=1e-5)
     # The stateless export equals the stateful trained model's inference
     # output from a zero state (its batch size is fixed at 3).
+    import tensorflow as tf  # (this file's backend_neutral tests need none)
+
     lm.reset_states(trained)
     expected = tf.nn.log_softmax(trained(inputs["batch3"], training=False))
     np.testing.assert_allclose(outputs["batch3"], expected, atol=1e-5)

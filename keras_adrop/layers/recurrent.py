@@ -524,25 +524,6 @@ class MaskedRNN(keras.layers.RNN):
     cell_class = None
     fusable = False
 
-    @property
-    def variables(self):
-        """The layer's variables, with a stateful layer's carried state.
-
-        Keras keeps a stateful RNN's state (`states`) outside the variables
-        it tracks, so JAX's compiled `fit`, `predict` and `evaluate`, which
-        thread only tracked variables, drop it: under JAX, Keras' own
-        stateful layers carry nothing from one batch to the next. Listed
-        here, as non-trainable variables like a seed generator's state (not
-        in `weights`: `get_weights` and saved files are unchanged), the
-        state is carried on every backend.
-        """
-        variables = super().variables
-        if not self.stateful or self.states is None:
-            return variables
-        known = {id(v) for v in variables}
-        return variables + [state for state in keras.tree.flatten(self.states)
-                            if id(state) not in known]
-
     def __init__(self, units, **kwargs):
         use_cudnn = "auto"
         if self.fusable:
@@ -602,6 +583,34 @@ class MaskedRNN(keras.layers.RNN):
     zoneout = cell_property("zoneout")
     recurrent_dropconnect = cell_property("recurrent_dropconnect")
     dropconnect_mode = cell_property("dropconnect_mode")
+
+    def build(self, sequences_shape, initial_state_shape=None):
+        super().build(sequences_shape, initial_state_shape)
+        if self.stateful and self.states is not None:
+            keras_compat.name_states_apart(self)
+
+    @property
+    def variables(self):
+        """The layer's variables, with a stateful layer's carried state.
+
+        Keras keeps a stateful RNN's state (`states`) outside the variables
+        it tracks, so JAX's compiled `fit`, `predict` and `evaluate`, which
+        thread only tracked variables, drop it: under JAX, Keras' own
+        stateful layers carry nothing from one batch to the next. Listed
+        here (as `rnn_state_0`, `rnn_state_1`), among the non-trainable
+        variables like a seed generator's state, the state is carried on
+        every backend. It is not a weight: `get_weights`, `.keras` and
+        `.weights.h5` files are unchanged (a TensorFlow SavedModel export
+        holds it, as it needs to carry it across calls). Under JAX, reset
+        it in a callback through `self.model` (whose layers Keras syncs
+        first), as for any variable during `fit`.
+        """
+        variables = super().variables
+        if not self.stateful or self.states is None:
+            return variables
+        known = {id(v) for v in variables}
+        return variables + [state for state in keras.tree.flatten(self.states)
+                            if id(state) not in known]
 
     def check_recurrent_mask(self, mask, batch_size=None):
         """Raises a ValueError unless `mask` has shape (batch, units)."""
