@@ -407,26 +407,25 @@ def test_perplexity_is_exp_of_mean_cross_entropy_over_the_split(example):
         example.inference_model(args, VOCAB, 2, 10, stateful=True), windows)
     lm.copy_weights(trained, evaluator.model)
     perplexity, mean = evaluator()
-    # The same rows read whole by the stateless copy from a zero state.
-    row_length = 18  # ceil(36 / 2)
-    log_probs = []
-    for start in (0, row_length):
-        stop = min(start + row_length, len(ids) - 1)
-        out = keras.ops.convert_to_numpy(
-            stateless(ids[None, start:stop].astype("int32")))[0]
-        log_probs.extend(out[np.arange(stop - start), ids[start + 1:stop + 1]])
-    assert len(log_probs) == len(ids) - 1
-    assert mean == pytest.approx(-np.mean(log_probs), rel=1e-5)
+
+    def target_log_probs(length):
+        """Log-probability of each next token, the stream read in pieces
+        of `length` tokens, each by the stateless copy from a zero state."""
+        values = []
+        for start in range(0, len(ids) - 1, length):
+            stop = min(start + length, len(ids) - 1)
+            out = keras.ops.convert_to_numpy(
+                stateless(ids[None, start:stop].astype("int32")))[0]
+            values.extend(out[np.arange(stop - start),
+                              ids[start + 1:stop + 1]])
+        assert len(values) == len(ids) - 1
+        return values
+
+    # The same rows read whole (18 = ceil(36 / 2) tokens each).
+    assert mean == pytest.approx(-np.mean(target_log_probs(18)), rel=1e-5)
     assert perplexity == pytest.approx(math.exp(mean))
     # Without the carried state (each window from zero) it differs.
-    restarted = []
-    for start in range(0, len(ids) - 1, 10):
-        stop = min(start + 10, len(ids) - 1)
-        out = keras.ops.convert_to_numpy(
-            stateless(ids[None, start:stop].astype("int32")))[0]
-        restarted.extend(out[np.arange(stop - start),
-                             ids[start + 1:stop + 1]])
-    assert abs(-np.mean(restarted) - mean) > 1e-3
+    assert abs(-np.mean(target_log_probs(10)) - mean) > 1e-3
 
 
 _LOAD_WITHOUT_KERAS_ADROP = textwrap.dedent("""
