@@ -144,6 +144,32 @@ def _model(units=10, **kwargs):
     return model
 
 
+@pytest.mark.backend_neutral
+def test_the_base_pass_runs_the_attacked_layer_with_its_full_kernel():
+    """Rule 18, as the authors' code: no random DropConnect mask on the
+    attacked layer in the base pass, so the kernel mask with no drop
+    (eps0, all ones) reproduces the base pass exactly: D = 0."""
+    model = _model(units=10, delta=0.2, seed=0)
+    x, y = _data(n=16)
+    rnn = model.get_layer("lstm")
+    regularizer = model.regularizers[0]
+    batch = base_batch(model, ops.convert_to_tensor(x),
+                       ops.convert_to_tensor(y))
+    full = ops.convert_to_numpy(model(x, training=False))
+    np.testing.assert_allclose(ops.convert_to_numpy(batch.outputs), full,
+                               atol=1e-6)
+    # The layer's own random mask is active in a plain training call.
+    assert np.abs(ops.convert_to_numpy(model(x, training=True))
+                  - full).max() > 1e-3
+    no_drop = regularizer.run_with(
+        batch, {rnn: ops.ones(regularizer.eps0(batch, rnn).shape)})
+    assert float(regularizer.compare(batch, batch.outputs, no_drop)) == 0.0
+    # Every later pass of the step also sees the full kernel unless the
+    # search sets a mask.
+    np.testing.assert_allclose(ops.convert_to_numpy(batch.run()), full,
+                               atol=1e-6)
+
+
 @pytest.mark.parametrize("iterations", [1, 2])
 def test_flips_stay_within_the_per_gate_unit_budget(iterations):
     model = _model(units=10, delta=0.3, iterations=iterations, seed=0)

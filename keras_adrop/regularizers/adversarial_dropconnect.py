@@ -20,9 +20,10 @@ class AdversarialDropConnect(AdversarialDropout):
     (a random start drop, then K steps), and is rescaled by
     `units / kept`. The penalty is
     `sum_t lambda_t D[p_t(x) || p_t(x, W_adv)]`, where `p_t(x)` is the base
-    pass (with the layer's own random `recurrent_dropconnect` mask, if any)
-    and `W_adv` the adversarially masked kernel; every other random draw of
-    the pass repeats the base pass (rule 9).
+    pass, which runs the attacked layer with its full kernel (its own
+    random `recurrent_dropconnect` mask is not applied, as in the authors'
+    code), and `W_adv` the adversarially masked kernel; every other random
+    draw of the pass repeats the base pass (rule 9).
 
     The mask is one matrix, so `LSTM` and `GRU` keep their fused kernel
     (cuDNN) in every pass of the step, unlike a mask on `h_{t-1}`.
@@ -89,6 +90,11 @@ class AdversarialDropConnect(AdversarialDropout):
 
     def base_masks(self, batch_size):
         return {}
+
+    def base_kernel_masks(self):
+        # Rule 18: the attacked layers run their full kernel in the base
+        # pass (and so in the supervised loss), as the authors do.
+        return {layer: None for layer in self.layers}
 
     def eps0(self, batch, layer):
         """The full kernel, one row per gate unit: `(gates*units, units)`."""

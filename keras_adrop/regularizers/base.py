@@ -213,6 +213,11 @@ class ModelRegularizer:
         """dict layer -> "full" or "random": base masks `base_masks` sets."""
         return {}
 
+    def base_kernel_masks(self):
+        """Recurrent-kernel masks this regularizer wants in every pass of
+        the step (`recurrent_kernel_masks`; None: the full kernel)."""
+        return {}
+
     def observed_embeddings(self):
         """keras_adrop `Embedding` layers whose output shape and padding mask
         the base pass records for this regularizer (`batch.embeddings`)."""

@@ -71,6 +71,9 @@ class TrainingBatch:
         base_masks: dict layer -> base mask as given to `recurrent_masks`:
             None where the base pass ran the full network, else a tensor or
             a `(tensor, scale)` pair.
+        base_kernel_masks: dict layer -> recurrent-kernel mask of every
+            pass (`recurrent_kernel_masks`; None: the full kernel), unless a
+            `run` sets another.
         embeddings: dict keras_adrop `Embedding` layer -> `(shape, mask)` of
             its output in the base pass (`mask` the `(batch, time)` padding
             mask), for the layers a regularizer observes
@@ -87,12 +90,13 @@ class TrainingBatch:
 
     def __init__(self, model, x, outputs, weights, base_masks, state,
                  gradient, y=None, sample_weight=None, embeddings=None,
-                 replicas=1):
+                 replicas=1, base_kernel_masks=None):
         self.model = model
         self.x = x
         self.outputs = outputs
         self.weights = weights
         self.base_masks = base_masks
+        self.base_kernel_masks = base_kernel_masks or {}
         self.embeddings = embeddings or {}
         self.batch_size = ops.shape(weights)[0]
         self.state = state
@@ -116,11 +120,12 @@ class TrainingBatch:
             perturbations: Embedding perturbations
                 (`embedding_perturbations`).
             kernel_masks: DropConnect masks on recurrent kernels
-                (`recurrent_kernel_masks`).
+                (`recurrent_kernel_masks`), set over `base_kernel_masks`.
         """
         self.state.rewind()
         with recurrent_masks({**self.base_masks, **(masks or {})}), \
-                recurrent_kernel_masks(kernel_masks or {}), \
+                recurrent_kernel_masks(
+                    {**self.base_kernel_masks, **(kernel_masks or {})}), \
                 output_masks(outputs or {}), \
                 embedding_perturbations(perturbations or {}):
             return self.model(self.x, training=True)

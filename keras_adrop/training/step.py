@@ -24,6 +24,7 @@ from keras import ops
 from keras_adrop import divergences
 from keras_adrop import keras_compat
 from keras_adrop.layers.embedding import embedding_perturbations
+from keras_adrop.layers.recurrent import recurrent_kernel_masks
 from keras_adrop.layers.recurrent import recurrent_masks
 from keras_adrop.regularizers.base import Penalty
 from keras_adrop.regularizers.base import all_layers
@@ -159,10 +160,26 @@ def base_masks(model, batch_size):
     return masks
 
 
+def base_kernel_masks(model):
+    """The recurrent-kernel masks every regularizer wants in every pass."""
+    masks = {}
+    for regularizer in model.regularizers:
+        for layer, mask in regularizer.base_kernel_masks().items():
+            if layer in masks and (masks[layer] is not None
+                                   or mask is not None):
+                raise ValueError(
+                    f"Two regularizers set the base recurrent-kernel mask "
+                    f"of layer '{layer.name}'; they cannot be combined."
+                )
+            masks[layer] = mask
+    return masks
+
+
 def base_pass(model, x, gradient, y=None, sample_weight=None, replicas=1):
     """Runs eps0 on `x`; returns the `TrainingBatch` of its outputs."""
     state = model_state(model)
     masks = base_masks(model, batch_size_of(x))
+    kernel_masks = base_kernel_masks(model)
     embeddings = {}
 
     def record(layer):
@@ -173,7 +190,8 @@ def base_pass(model, x, gradient, y=None, sample_weight=None, replicas=1):
 
     recorders = {layer: record(layer) for regularizer in model.regularizers
                  for layer in regularizer.observed_embeddings()}
-    with recurrent_masks(masks), embedding_perturbations(recorders):
+    with recurrent_masks(masks), recurrent_kernel_masks(kernel_masks), \
+            embedding_perturbations(recorders):
         outputs = model(x, training=True)
     state.base_pass_done()
     if keras.tree.is_nested(outputs):
@@ -184,7 +202,8 @@ def base_pass(model, x, gradient, y=None, sample_weight=None, replicas=1):
     weights = divergences.step_weights(
         outputs, sample_weight, keras_compat.keras_mask(outputs))
     return TrainingBatch(model, x, outputs, weights, masks, state, gradient,
-                         y, sample_weight, embeddings, replicas)
+                         y, sample_weight, embeddings, replicas,
+                         base_kernel_masks=kernel_masks)
 
 
 def regularized_loss(model, data, gradient, replicas=1, states=None):
