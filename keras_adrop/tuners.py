@@ -14,7 +14,8 @@ Every tuner works with it: `fit` passes Hyperband's `epochs` and
 `model.fit`; distributed tuning and resuming a search (`overwrite=False`)
 are KerasTuner's own, as for any HyperModel.
 
-Needs keras-tuner (`pip install keras-tuner`, or `keras_adrop[tuner]`),
+Needs KerasTuner with what it imports on either backend (`six`, and
+`tensorboard` under TensorFlow): `pip install "keras_adrop[tuner]"`. It is
 imported when `AdversarialDropoutHyperModel` is first used.
 
 Example:
@@ -55,9 +56,21 @@ def _keras_tuner():
         import keras_tuner
     except ImportError as error:
         raise ImportError(
-            "keras_adrop.tuners needs KerasTuner: pip install keras-tuner "
-            "(or pip install 'keras_adrop[tuner]')."
+            "keras_adrop.tuners needs KerasTuner and what it imports (six, "
+            "and tensorboard under TensorFlow): pip install "
+            f"'keras_adrop[tuner]'. Missing: {error}"
         ) from error
+    if keras.backend.backend() == "tensorflow":
+        # KerasTuner imports tensorboard in every trial under TensorFlow;
+        # without it each trial fails and the search gives up after three.
+        try:
+            import tensorboard  # noqa: F401
+        except ImportError as error:
+            raise ImportError(
+                "KerasTuner imports tensorboard in every trial under the "
+                "TensorFlow backend, and it is not installed: pip install "
+                "tensorboard (or pip install 'keras_adrop[tuner]')."
+            ) from error
     return keras_tuner
 
 

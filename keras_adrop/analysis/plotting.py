@@ -1,7 +1,7 @@
 """PNG figures of the analysis results (matplotlib, Agg backend).
 
 matplotlib is imported when a figure is drawn, not when the package is
-imported (`pip install matplotlib`, or the package's `[examples]` extra).
+imported (`pip install matplotlib`, or the package's `[plots]` extra).
 Every function takes the result of one analysis tool and a path, writes one
 PNG and returns the path.
 """
@@ -17,7 +17,7 @@ def _pyplot():
     except ImportError as error:
         raise ImportError(
             "Plotting needs matplotlib: `pip install matplotlib` (or "
-            "`pip install keras_adrop[examples]`)."
+            "`pip install 'keras_adrop[plots]'`)."
         ) from error
     # No backend switch: a headless process falls back to Agg by itself,
     # and a notebook keeps its inline backend.
