@@ -156,11 +156,25 @@ class RegularizedModel(keras_compat.CloneSettings, trainer_class(),
 
     def get_metrics_result(self):
         # Evaluation does not compute penalties: leave out the training-only
-        # metrics when they saw no update (no "val_*_penalty: 0.0" in logs).
+        # metrics when no training step was counted (no "val_*_penalty: 0.0"
+        # in logs). Skipped steps are left out of every other metric, so
+        # that the logs are means over the applied steps; when every step
+        # so far was skipped there is no such mean: the logs are NaN (not
+        # the 0.0 of an empty `Mean`), which Keras' callbacks
+        # (`ModelCheckpoint(save_best_only=True)`, `EarlyStopping`) never
+        # take for an improvement.
         result = super().get_metrics_result()
-        for tracker in self._training_only_trackers():
-            if not self._metric_seen(tracker):
+        skipped = self.skipped_steps_tracker
+        if not self._metric_seen(skipped):
+            for tracker in self._training_only_trackers():
                 result.pop(tracker.name, None)
+            return result
+        none_applied = keras.ops.logical_and(
+            skipped.count.value > 0.0,
+            skipped.skipped.value >= skipped.count.value)
+        for name, value in result.items():
+            if name != skipped.name:
+                result[name] = _nan_where(none_applied, value)
         return result
 
     def get_config(self):
@@ -188,6 +202,15 @@ class RegularizedModel(keras_compat.CloneSettings, trainer_class(),
                 f"filepath={str(filepath)!r}"
             )
         return super().save(filepath, *args, **kwargs)
+
+
+def _nan_where(condition, value):
+    """`value`, or NaN where `condition` holds (floating values only)."""
+    value = keras.ops.convert_to_tensor(value)
+    if "float" not in keras.backend.standardize_dtype(value.dtype):
+        return value
+    return keras.ops.where(condition, keras.ops.cast(float("nan"),
+                                                     value.dtype), value)
 
 
 def _check_base_masks_agree(regularizers):

@@ -1,0 +1,122 @@
+"""Issue 27: no silent wrong result (docs/reliability.md).
+
+Skipped steps never look like good steps in the logs, an update that
+overflows is skipped like a non-finite gradient, seeds are checked against
+the range of every backend, continued training equals uninterrupted
+training, and the data cache reports its faults.
+"""
+
+import warnings
+
+import keras
+import numpy as np
+import pytest
+
+import keras_adrop
+from keras_adrop import layers
+
+neutral = pytest.mark.backend_neutral
+JAX = keras.backend.backend() == "jax"
+
+STEPS, FEATURES, CLASSES = 5, 2, 3
+
+
+def _model(max_consecutive_skips=1, jit_compile="auto", run_eagerly=False,
+           penalty_weight=1.0, optimizer=None, **settings):
+    inputs = keras.Input((STEPS, FEATURES))
+    h = layers.LSTM(8, seed=1, name="lstm")(inputs)
+    model = keras_adrop.AdversarialDropoutModel(
+        inputs, keras.layers.Dense(CLASSES)(h), delta=0.25, seed=1,
+        penalty_weight=penalty_weight,
+        max_consecutive_skips=max_consecutive_skips, **settings)
+    model.compile(optimizer or keras.optimizers.Adam(0.01), "mse",
+                  run_eagerly=run_eagerly, jit_compile=jit_compile)
+    return model
+
+
+class _Epochs(keras.utils.PyDataset):
+    """`epochs` epochs of `batches` batches of 8, read in order by `fit`
+    with `steps_per_epoch=batches`; every batch of the epochs in `bad`
+    has a NaN input."""
+
+    def __init__(self, epochs, bad=(), batches=2):
+        super().__init__()
+        self.epochs, self.bad, self.batches = epochs, set(bad), batches
+        rng = np.random.RandomState(0)
+        self.x = rng.rand(8 * batches, STEPS, FEATURES).astype("float32")
+        self.y = rng.rand(8 * batches, CLASSES).astype("float32")
+
+    def __len__(self):
+        return self.epochs * self.batches
+
+    def __getitem__(self, index):
+        epoch, index = divmod(index, self.batches)
+        x = self.x[8 * index:8 * index + 8].copy()
+        if epoch in self.bad:
+            x[3, 2, 0] = np.nan
+        return x, self.y[8 * index:8 * index + 8]
+
+
+def _fit(model, epochs, bad, callbacks=()):
+    data = _Epochs(epochs, bad)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return model.fit(data, epochs=epochs, steps_per_epoch=data.batches,
+                         shuffle=False,
+                         verbose=0, callbacks=list(callbacks)).history
+
+
+# 1. Skipped steps never look like good steps.
+
+@neutral
+def test_an_epoch_without_an_applied_step_logs_nan(tmp_path):
+    """The issue's case: a NaN in the first batch of epoch 2 (the default
+    max_consecutive_skips=1) was logged `loss: 0.0` and saved as best."""
+    model = _model()
+    checkpoint = keras.callbacks.ModelCheckpoint(
+        str(tmp_path / "e{epoch}.weights.h5"), monitor="loss",
+        save_best_only=True, save_weights_only=True)
+    history = _fit(model, 2, [1], [checkpoint])
+    assert len(history["loss"]) == 2 and np.isfinite(history["loss"][0])
+    for key in ("loss", "supervised_loss", "adversarial_dropout_penalty"):
+        assert np.isnan(history[key][1]), (key, history[key])
+    assert history["skipped_steps"] == [0.0, 1.0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["e1.weights.h5"]
+
+
+@neutral
+def test_early_stopping_sees_no_improvement_in_a_skipped_epoch():
+    """All of epoch 2 skipped, more skips allowed: before, its `loss: 0.0`
+    was the best, and training stopped while the loss still fell."""
+    model = _model(max_consecutive_skips=10)
+    stopping = keras.callbacks.EarlyStopping(monitor="loss", patience=2)
+    history = _fit(model, 5, [1], [stopping])
+    assert len(history["loss"]) == 5 and stopping.stopped_epoch == 0
+    assert np.isnan(history["loss"][1])
+    finite = [history["loss"][i] for i in (0, 2, 3, 4)]
+    assert finite == sorted(finite, reverse=True)  # still falling
+    assert history["skipped_steps"] == [0.0, 2.0, 0.0, 0.0, 0.0]
+
+
+@neutral
+def test_the_logs_are_means_over_the_applied_steps():
+    """A skipped step leaves the running means as they were."""
+    model = _model(max_consecutive_skips=2)
+    kept = []
+
+    class Keep(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            kept.append(dict(logs))
+
+    rng = np.random.RandomState(0)
+    x = rng.rand(24, STEPS, FEATURES).astype("float32")
+    y = rng.rand(24, CLASSES).astype("float32")
+    x[8 + 3, 2, 0] = np.nan  # the second of three batches
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        history = model.fit(x, y, batch_size=8, epochs=1, shuffle=False,
+                            verbose=0, callbacks=[Keep()]).history
+    for key in ("loss", "supervised_loss", "adversarial_dropout_penalty"):
+        assert kept[1][key] == kept[0][key], key
+        assert np.isfinite(history[key][0])
+    assert history["skipped_steps"] == [1.0]
