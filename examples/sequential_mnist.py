@@ -79,11 +79,8 @@ PAPER_DEFAULTS = sequence_classification.PRESETS["paper"]
 
 
 def load_data(args):
-    """The `--dataset` sequences: `(train, validation, test)` `(x, y)` pairs.
-
-    For the digits, and for MNIST without `--validation-size`, `validation`
-    is the test set (the learning curves then show test error).
-    """
+    """The `--dataset` sequences: `(train, validation, test)` `(x, y)` pairs
+    (`validation` None with `--validation-size 0`; never the test set)."""
     return sequence_classification.load_data(
         args.dataset, args.train_size, args.validation_size, args.seed)
 
@@ -103,12 +100,17 @@ def train(method, args, train_data, validation_data, test_data):
     model = build_model(method, args)
     timer = reporting.EpochTimer()
     callbacks = [timer]
+    if validation_data is not None:
+        # Keep the weights of the epoch with the best validation loss (the
+        # patience of every epoch: training is never stopped early).
+        callbacks.append(keras.callbacks.EarlyStopping(
+            "val_loss", patience=args.epochs, restore_best_weights=True))
     if args.tensorboard:
         log_dir = os.path.join(args.tensorboard, method)
         callbacks.append(keras.callbacks.TensorBoard(log_dir))
         if method.startswith("adversarial"):
             callbacks.append(keras_adrop.callbacks.AdversarialMaskTensorBoard(
-                log_dir, validation_data[0]))
+                log_dir, (validation_data or test_data)[0]))
     print(f"\n== {method} ==", flush=True)
     history = model.fit(
         *train_data,
@@ -127,10 +129,8 @@ def train(method, args, train_data, validation_data, test_data):
     # The adversarial models log `loss` = cross-entropy + penalty; compare the
     # cross-entropy alone (`supervised_loss`), which every method has.
     train_loss = reporting.supervised_loss(history)
-    return {
+    result = {
         "test_error_percent": 100.0 * (1.0 - float(test["accuracy"])),
-        "validation_error_percent": 100.0 * (
-            1.0 - float(history["val_accuracy"][-1])),
         "test_loss": float(test["loss"]),
         # The median ignores the first epoch's graph tracing.
         "train_seconds_per_epoch": float(np.median(timer.times)),
@@ -139,6 +139,13 @@ def train(method, args, train_data, validation_data, test_data):
         "final_train_accuracy": history["accuracy"][-1],
         "history": history,
     }
+    if validation_data is not None:
+        best = int(np.argmin(history["val_loss"]))
+        result.update(
+            best_epoch=best + 1,
+            validation_error_percent=100.0 * (
+                1.0 - float(history["val_accuracy"][best])))
+    return result
 
 
 TABLE = [
@@ -148,7 +155,7 @@ TABLE = [
 ]
 CURVES = [
     reporting.Panel("val_accuracy", "validation error (%)",
-                    "Validation error (the test set for the digits)",
+                    "Validation error",
                     transform=reporting.error_percent,
                     ticks=(1, 2, 3, 5, 10, 20, 50, 100)),
     reporting.Panel(reporting.supervised_loss, "cross-entropy",
@@ -172,7 +179,8 @@ def parse_args(argv=None):
             "LSTM reading scikit-learn's 8x8 digits pixel by pixel (64 steps "
             "of 1 feature), or real MNIST with --dataset. Digits: fixed "
             "stratified split with --seed, --train-size images (default "
-            "1000) for training, the rest of the 1,797 for testing. "
+            "800) for training, --validation-size (default 200) for "
+            "choosing the best epoch, the rest of the 1,797 for testing. "
             "Defaults: units=64 and delta=0.05, so the adversarial mask may "
             "flip floor(0.05 * 64) = 3 units per sequence."
         ),
@@ -190,8 +198,10 @@ def parse_args(argv=None):
     parser.add_argument(
         "--validation-size", type=int,
         help=(
-            "MNIST only: training images held out for the validation curves "
-            "(default 0: the curves show test error)."
+            "Images held out for validation: the learning curves and the "
+            "best epoch, whose weights are kept (digits: beside the "
+            "training images; MNIST: out of its 60,000 training images; "
+            f"default {DEFAULTS['validation_size']}; 0: none)."
         ),
     )
     parser.add_argument(
@@ -319,7 +329,7 @@ def main(argv=None):
         f"{args.dataset}: {steps} steps of {features} feature(s), "
         f"{len(train_data[1])} train / "
         + (f"{len(validation_data[1])} validation / "
-           if validation_data is not test_data else "")
+           if validation_data is not None else "")
         + f"{len(test_data[1])} test (stratified, seed {args.seed}). "
         f"LSTM({args.units}), recurrent dropout {args.recurrent_dropout}, "
         + (f"delta {args.delta} -> {budget} flips, " if adversarial else "")
@@ -331,8 +341,7 @@ def main(argv=None):
         input_shape=list(args.input_shape),
         train_examples=len(train_data[1]),
         validation_examples=(
-            len(validation_data[1]) if validation_data is not test_data
-            else 0),
+            len(validation_data[1]) if validation_data is not None else 0),
         test_examples=len(test_data[1]),
     )
     metrics = {}

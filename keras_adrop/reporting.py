@@ -241,6 +241,10 @@ class Panel:
     marker: str = None
     reference: tuple = None
 
+    def available(self, history):
+        """Whether `history` has this panel's values."""
+        return callable(self.key) or self.key in history
+
     def values(self, history):
         values = (self.key(history) if callable(self.key)
                   else history[self.key])
@@ -257,7 +261,8 @@ def plot_curves(runs, path, panels, dpi=120, sharey=False):
     Args:
         runs: `{method: [history dict, ...]}` or `{method: history dict}`.
         path: The PNG to write.
-        panels: `Panel`s, left to right.
+        panels: `Panel`s, left to right; one whose history key some run
+            lacks is left out.
         dpi: Resolution. Default 120.
         sharey: Whether the panels share their y axis.
     """
@@ -267,6 +272,10 @@ def plot_curves(runs, path, panels, dpi=120, sharey=False):
     import matplotlib.pyplot as plt
     from matplotlib import ticker
 
+    # A panel whose values some run lacks (no validation data) is left out.
+    histories = [h for hs in runs.values()
+                 for h in ([hs] if isinstance(hs, dict) else hs)]
+    panels = [p for p in panels if all(p.available(h) for h in histories)]
     fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4),
                              sharey=sharey, squeeze=False)
     axes = axes[0]

@@ -21,6 +21,8 @@ model.fit(*train, epochs=80, batch_size=32)
 
 import keras
 
+from keras_adrop import arguments
+
 from keras_adrop import layers
 from keras_adrop.methods import get_method
 
@@ -59,8 +61,8 @@ PRESETS = {
         "learning_rate": 1e-2,
         "recurrent_dropout": 0.1,
         "delta": 0.05,
-        "train_size": 1000,
-        "validation_size": 0,
+        "train_size": 800,
+        "validation_size": 200,
     },
     "quick": {
         "dataset": "digits",
@@ -71,7 +73,7 @@ PRESETS = {
         "recurrent_dropout": 0.1,
         "delta": 0.2,
         "train_size": 200,
-        "validation_size": 0,
+        "validation_size": 100,
     },
     "paper": {
         "dataset": "smnist",
@@ -87,8 +89,12 @@ PRESETS = {
 }
 
 
-def load_data(dataset="digits", train_size=1000, validation_size=0, seed=0):
+def load_data(dataset="digits", train_size=800, validation_size=200, seed=0):
     """Loads images as sequences of pixels (or rows).
+
+    Three disjoint splits: the model is fitted on `train`, its settings and
+    best epoch are chosen on `validation`, and `test` is read once at the
+    end.
 
     Args:
         dataset: `"digits"` (scikit-learn's 1,797 embedded 8x8 images, 64
@@ -97,21 +103,25 @@ def load_data(dataset="digits", train_size=1000, validation_size=0, seed=0):
             `"smnist196"` / `"pmnist196"` (14x14 averages, 196 steps) or
             `"rows"` (28 steps of a 28-pixel row).
         train_size: Training images, a stratified subset drawn with `seed`
-            (digits: the rest are the test set; MNIST: None for all 60,000).
-        validation_size: MNIST only: training images held out.
-        seed: Seed of the split and the permutation.
+            (MNIST: None for all the training images left after
+            `validation_size`).
+        validation_size: Images held out for validation (0: none). For the
+            digits they come from the 1,797 images beside the training
+            images, and the rest is the test set; for MNIST from its 60,000
+            training images (the 10,000 test images are the test set).
+        seed: Seed of the splits and the permutation.
 
     Returns:
         `(train, validation, test)`, each an `(x, y)` pair of arrays of
-        shape `(examples, steps, features)` and `(examples,)`. Without a
-        validation split (the digits; MNIST with `validation_size=0`),
-        `validation` is the test set.
+        shape `(examples, steps, features)` and `(examples,)`;
+        `validation` is None when `validation_size` is 0 (never the test
+        set).
 
     Example:
 
-    >>> train, validation, test = load_data("digits", train_size=1000)
-    >>> train[0].shape, test[0].shape
-    ((1000, 64, 1), (797, 64, 1))
+    >>> train, validation, test = load_data("digits", 800, 200)
+    >>> train[0].shape, validation[0].shape, test[0].shape
+    ((800, 64, 1), (200, 64, 1), (797, 64, 1))
     """
     if dataset not in DATASETS:
         raise ValueError(f"Unknown dataset {dataset!r}; choose from "
@@ -119,13 +129,24 @@ def load_data(dataset="digits", train_size=1000, validation_size=0, seed=0):
     from keras_adrop import datasets
 
     if dataset == "digits":
-        train, test = datasets.digits.load(train_size, seed)
-        return train, test, test
+        train_size = arguments.check_integer("train_size", train_size,
+                                             minimum=10)
+        validation_size = arguments.check_integer(
+            "validation_size", validation_size, minimum=0)
+        pool, test = datasets.digits.load(train_size + validation_size, seed)
+        if not validation_size:
+            return pool, None, test
+        from sklearn.model_selection import train_test_split
+
+        x_train, x_val, y_train, y_val = train_test_split(
+            *pool, test_size=validation_size, stratify=pool[1],
+            random_state=seed)
+        return (x_train, y_train), (x_val, y_val), test
     variant, permuted = DATASETS[dataset]
     data = datasets.mnist.load(
         variant, permuted=permuted, downsample=2, train_size=train_size,
         validation_size=validation_size, seed=seed)
-    return data["train"], data.get("validation", data["test"]), data["test"]
+    return data["train"], data.get("validation"), data["test"]
 
 
 def compile_classifier(model, learning_rate, decay_steps, clipnorm=None):

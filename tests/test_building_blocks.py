@@ -217,6 +217,27 @@ def test_lstm_classifier_starts_every_method_from_the_same_weights():
 
 
 @pytest.mark.backend_neutral
+def test_digits_validate_on_images_that_are_neither_trained_nor_tested():
+    from keras_adrop import sequence_classification
+
+    train, validation, test = sequence_classification.load_data(
+        "digits", train_size=800, validation_size=200, seed=3)
+    assert [len(y) for _, y in (train, validation, test)] == [800, 200, 797]
+    # The three splits are the 1,797 images, each once.
+    rows = np.concatenate([x for x, _ in (train, validation, test)])
+    from sklearn.datasets import load_digits
+    everything = (load_digits().data / 16.0).astype("float32")
+    assert (sorted(map(tuple, rows.reshape(1797, 64)))
+            == sorted(map(tuple, everything)))
+    assert set(np.unique(validation[1])) == set(range(10))  # stratified
+    again = sequence_classification.load_data("digits", 800, 200, seed=3)
+    np.testing.assert_array_equal(again[1][0], validation[0])
+    _, none, test_again = sequence_classification.load_data(
+        "digits", 800, 0, seed=3)
+    assert none is None and len(test_again[1]) == 997
+
+
+@pytest.mark.backend_neutral
 def test_text_classifier_loads_pretrained_embedding_and_lstm():
     first = text.text_classifier("variational", 12, 5, embedding_dim=3,
                                  units=4, seed=1)
