@@ -120,3 +120,53 @@ def test_the_logs_are_means_over_the_applied_steps():
         assert kept[1][key] == kept[0][key], key
         assert np.isfinite(history[key][0])
     assert history["skipped_steps"] == [1.0]
+
+
+# 2. The non-finite guard covers the update.
+
+MODES = {"eager": dict(run_eagerly=True),
+         "graph": dict(jit_compile=False),
+         "xla": dict(jit_compile=True)}
+
+
+def _overflowing_fit(mode):
+    """penalty_weight=3e38: the loss and gradients are finite, but the
+    squared gradient overflows Adam's second moment (the issue's case)."""
+    model = _model(penalty_weight=3e38, **MODES[mode])
+    rng = np.random.RandomState(0)
+    x = rng.rand(16, STEPS, FEATURES).astype("float32")
+    y = rng.rand(16, CLASSES).astype("float32")
+    model.optimizer.build(model.trainable_variables)
+    before = ([np.array(w) for w in model.get_weights()],
+              [np.array(v) for v in model.optimizer.variables])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        history = model.fit(x, y, batch_size=8, epochs=1, shuffle=False,
+                            verbose=0).history
+    stops = [str(w.message) for w in caught
+             if issubclass(w.category, RuntimeWarning)
+             and "Non-finite" in str(w.message)]
+    return model, before, history, stops
+
+
+@neutral
+@pytest.mark.parametrize("mode", sorted(MODES))
+def test_an_update_that_overflows_is_skipped(mode):
+    if JAX and mode != "xla":
+        pytest.skip("under JAX the jitted step is fit's path")
+    model, (weights, slots), history, stops = _overflowing_fit(mode)
+    # Nothing applied: the weights and every optimizer slot as before.
+    for before, after in zip(weights, model.get_weights()):
+        np.testing.assert_array_equal(before, after)
+    for before, after in zip(slots, model.optimizer.variables):
+        np.testing.assert_array_equal(before, np.array(after))
+    assert int(keras.ops.convert_to_numpy(model.optimizer.iterations)) == 0
+    assert history["skipped_steps"] == [1.0]
+    assert len(stops) == 1 and stops[0] == model.nonfinite_stop
+    # The message is true: the terms and gradients were finite, the update
+    # was not, and it was not applied.
+    assert "non-finite: the update (weights or optimizer state" in stops[0]
+    assert "supervised_loss = nan" not in stops[0]
+    assert "gradients" not in stops[0].split("non-finite:")[1].split(".")[0]
+    assert "keeps the weights and optimizer state of the last finite" \
+        in stops[0]

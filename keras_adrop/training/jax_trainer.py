@@ -90,11 +90,18 @@ class JAXTrainer:
             jax.value_and_grad(loss_fn, has_aux=True)(trainable))
         new_trainable, new_optimizer = self.optimizer.stateless_apply(
             optimizer_values, grads, trainable)
-        # A non-finite loss or gradient never reaches the weights: the step
-        # is skipped (weights, optimizer and random state kept).
+        # A non-finite loss or gradient never reaches the weights, nor does
+        # an update that would leave a weight or optimizer slot non-finite
+        # (an overflowing second moment): the step is skipped (weights,
+        # optimizer and random state kept).
         terms_finite, gradients_finite = step_lib.finite_checks(
             self, loss, grads)
-        finite = ops.logical_and(terms_finite, gradients_finite)
+        applied = ops.logical_and(terms_finite, gradients_finite)
+        # Only an update that would be applied is judged (as on TensorFlow).
+        update_finite = ops.logical_or(
+            ops.logical_not(applied), step_lib.all_finite_values(
+                list(new_trainable) + list(new_optimizer)))
+        finite = ops.logical_and(applied, update_finite)
 
         def keep(new, old):
             return [ops.where(finite, n, o) for n, o in zip(new, old)]
@@ -109,7 +116,8 @@ class JAXTrainer:
                 + list(zip(self.optimizer.variables, optimizer_values))
         ) as scope:
             logs = step_lib.record_and_log(
-                self, loss, x, y, sample_weight, finite, gradients_finite)
+                self, loss, x, y, sample_weight, finite, gradients_finite,
+                update_finite=update_finite)
         metric_values = _values(scope, self.metrics_variables, metric_values)
         return logs, (trainable, non_trainable, optimizer_values,
                       metric_values)

@@ -322,8 +322,9 @@ def record_step(model, step_loss, batch_size, replicas=1):
 
 
 # Non-finite steps (docs/reliability.md): a step whose loss terms or
-# gradients are not all finite is skipped on every backend and path (the
-# trainer applies no update and rewinds the model's state), counted in the
+# gradients are not all finite, or whose update would leave a weight or an
+# optimizer slot that is not finite, is skipped on every backend and path
+# (the trainer applies no update and rewinds the model's state), counted in the
 # `skipped_steps` log, and `fit` stops after `max_consecutive_skips` in a
 # row. The decision is taken inside the compiled step (no assertion, which
 # XLA would drop); the stop is decided in Python after the step, from a
@@ -361,13 +362,34 @@ def finite_checks(model, step_loss, gradients):
     return terms, ops.all(ops.stack(grads))
 
 
+def all_finite(variables):
+    """Whether every floating-point value of `variables` is finite (a
+    boolean scalar); integer variables (step counts) are left out."""
+    checks = [ops.all(ops.isfinite(v.value)) for v in variables
+              if "float" in keras.backend.standardize_dtype(v.dtype)]
+    if not checks:
+        return ops.convert_to_tensor(True)
+    return ops.all(ops.stack(checks))
+
+
+def all_finite_values(values):
+    """`all_finite` of arrays (the new values of a stateless update)."""
+    checks = [ops.all(ops.isfinite(v)) for v in values
+              if "float" in keras.backend.standardize_dtype(v.dtype)]
+    if not checks:
+        return ops.convert_to_tensor(True)
+    return ops.all(ops.stack(checks))
+
+
 class SkippedSteps(keras.metrics.Metric):
     """Counts the training steps skipped because they were not finite.
 
     Its result, logged as `skipped_steps`, is the number of steps of the
     epoch that were skipped. It also holds the number of consecutive skips
-    (carried across epochs) and the loss terms of the last skipped step,
-    which the train function's guard reads to stop training.
+    (carried across epochs) and what was not finite in the last skipped
+    step (its loss terms, its gradients, or the weights and optimizer state
+    its update would have left), which the train function's guard reads to
+    stop training.
 
     Args:
         terms: Number of loss terms checked.
@@ -386,21 +408,22 @@ class SkippedSteps(keras.metrics.Metric):
         self.consecutive = self.add_variable(
             (), "zeros", dtype="float32", aggregation="only_first_replica",
             name="consecutive")
-        # [optimizer step, gradients finite, term values...] of the last
-        # skipped step.
+        # [optimizer step, gradients finite, update finite, term values...]
+        # of the last skipped step.
         self.last = self.add_variable(
-            (self.terms + 2,), "zeros", dtype="float32",
+            (self.terms + 3,), "zeros", dtype="float32",
             aggregation="only_first_replica", name="last")
 
     def update_state(self, finite, step=0, gradients_finite=True,
-                     values=()):
+                     values=(), update_finite=True):
         kept = ops.cast(finite, "float32")
         self.skipped.assign(self.skipped.value + (1.0 - kept))
         self.count.assign(self.count.value + 1.0)
         self.consecutive.assign((self.consecutive.value + 1.0)
                                 * (1.0 - kept))
         record = ops.stack(
-            [ops.cast(step, "float32"), ops.cast(gradients_finite, "float32")]
+            [ops.cast(step, "float32"), ops.cast(gradients_finite, "float32"),
+             ops.cast(update_finite, "float32")]
             + [ops.cast(v, "float32") for v in values])
         self.last.assign(ops.where(finite, self.last.value, record))
 
@@ -408,7 +431,8 @@ class SkippedSteps(keras.metrics.Metric):
         return ops.add(self.skipped.value, 0.0)  # a tensor, not the variable
 
     def info(self):
-        """`[consecutive skips, step, gradients finite, terms...]`."""
+        """`[consecutive skips, step, gradients finite, update finite,
+        terms...]`."""
         return ops.concatenate(
             [ops.reshape(self.consecutive.value, (1,)), self.last.value])
 
@@ -422,12 +446,13 @@ class SkippedSteps(keras.metrics.Metric):
 
 
 def record_and_log(model, step_loss, x, y, sample_weight, finite,
-                   gradients_finite, replicas=1):
+                   gradients_finite, replicas=1, update_finite=True):
     """Updates every metric for a step and returns the step's logs.
 
     A skipped step (`finite` False) leaves every metric as it was, except
-    `skipped_steps`. Returns `model.get_metrics_result()` plus the private
-    entry that `guard_train_function` reads.
+    `skipped_steps`. `update_finite` says whether the weights and optimizer
+    state the update left were finite. Returns `model.get_metrics_result()`
+    plus the private entry that `guard_train_function` reads.
     """
     tracker = model.skipped_steps_tracker
     skip = {id(v) for v in tracker.variables}
@@ -439,7 +464,8 @@ def record_and_log(model, step_loss, x, y, sample_weight, finite,
         variable.assign(ops.where(finite, variable.value, old))
     tracker.update_state(
         finite, model.optimizer.iterations, gradients_finite,
-        [value for _, value in penalty_terms(model, step_loss)])
+        [value for _, value in penalty_terms(model, step_loss)],
+        update_finite)
     logs = model.get_metrics_result()
     logs[NONFINITE_LOG] = tracker.info()
     return logs
@@ -476,12 +502,16 @@ def check_skips(model, info):
     consecutive = int(info[0])
     if consecutive < model.max_consecutive_skips:
         return
-    step, gradients_finite, values = int(info[1]), bool(info[2]), info[3:]
+    step, gradients_finite = int(info[1]), bool(info[2])
+    update_finite, values = bool(info[3]), info[4:]
     names = term_names(model)
     bad = [name for name, value in zip(names, values)
            if not np.isfinite(value)]
     if not gradients_finite:
         bad.append("gradients")
+    if not update_finite:
+        bad.append("the update (weights or optimizer state after it, e.g. "
+                   "an overflowing second moment; not applied)")
     terms = ", ".join(f"{name} = {value:g}"
                       for name, value in zip(names, values))
     message = (
@@ -491,7 +521,7 @@ def check_skips(model, info):
         f"{', '.join(bad) or 'none'}. Loss terms: {terms}. Training stops; "
         "the model keeps the weights and optimizer state of the last "
         "finite step. Look for NaN/inf in the inputs or labels, or lower "
-        "the learning rate."
+        "the learning rate or the penalty weights."
     )
     model.nonfinite_stop = message
     model.stop_training = True

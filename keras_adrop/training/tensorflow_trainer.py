@@ -57,12 +57,16 @@ class TensorFlowTrainer:
         terms_finite, gradients_finite = step_lib.finite_checks(
             self, loss, gradients)
         finite = all_replicas(tf.logical_and(terms_finite, gradients_finite))
-        apply_if(self.optimizer, finite, gradients, self.trainable_weights)
+        # An update that leaves a weight or optimizer slot non-finite (an
+        # overflowing second moment) is taken back: skipped alike.
+        update_finite = apply_if(self.optimizer, finite, gradients,
+                                 self.trainable_weights)
+        finite = tf.logical_and(finite, update_finite)
         states[0].rewind_unless(finite)
         x, y, sample_weight = step_lib.labeled_data(data, self)
         return step_lib.record_and_log(
             self, loss, x, y, sample_weight, finite,
-            all_replicas(gradients_finite), replicas)
+            all_replicas(gradients_finite), replicas, update_finite)
 
     def make_train_function(self, force=False):
         super().make_train_function(force)
@@ -97,26 +101,48 @@ def apply_if(optimizer, finite, gradients, variables):
     """`optimizer.apply(gradients, variables)` only where `finite` holds.
 
     A skipped step changes nothing: no weight, no optimizer slot, no step
-    count. Works eagerly, in a `tf.function`, under XLA and in the replica
-    context of a `tf.distribute` strategy (as Keras' `LossScaleOptimizer`
-    does: the condition is taken in the cross-replica context).
+    count. An update that leaves a weight or an optimizer slot that is not
+    finite (an overflowing second moment: finite gradients can still square
+    to inf) is taken back, every variable restored to its value before it.
+    Works eagerly, in a `tf.function`, under XLA and in the replica context
+    of a `tf.distribute` strategy (as Keras' `LossScaleOptimizer` does: the
+    condition is taken in the cross-replica context).
+
+    Returns:
+        A boolean scalar: whether the state after the update was finite
+        (True when nothing was applied and the state was finite).
     """
     if not optimizer.built:  # no variable may be created inside the cond
         optimizer.build(variables)
+    state = list(variables) + list(optimizer.variables)
     if not tf.distribute.has_strategy() or (
             tf.distribute.get_replica_context() is None):
-        ops.cond(finite, lambda: optimizer.apply(gradients, variables),
-                 lambda: None)
-        return
+        return _apply_checked(
+            finite, lambda: optimizer.apply(gradients, variables), state)
 
     def cross_replica(distribution, finite, gradients):
-        finite = distribution.experimental_local_results(finite)[0]
-
         def apply_fn():
             distribution.extended.call_for_each_replica(
                 optimizer.apply, args=(gradients, variables))
 
-        ops.cond(finite, apply_fn, lambda: None)
+        return _apply_checked(
+            distribution.experimental_local_results(finite)[0], apply_fn,
+            state)
 
-    tf.distribute.get_replica_context().merge_call(
+    return tf.distribute.get_replica_context().merge_call(
         cross_replica, args=(finite, gradients))
+
+
+def _apply_checked(finite, apply_fn, state):
+    """Runs `apply_fn` if `finite`; restores `state` if it became
+    non-finite. Returns whether the state after it is finite."""
+    saved = [tf.identity(v.value) for v in state]
+    ops.cond(finite, apply_fn, lambda: None)
+    update_finite = step_lib.all_finite(state)
+
+    def restore():
+        for variable, value in zip(state, saved):
+            variable.assign(value)
+
+    ops.cond(update_finite, lambda: None, restore)
+    return update_finite

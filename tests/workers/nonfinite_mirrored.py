@@ -1,4 +1,5 @@
-"""A non-finite share on one of two replicas: both skip the step.
+"""A non-finite share on one of two replicas: both skip the step; an
+update that overflows (`overflow`) is skipped on both.
 
 Run by tests/test_reliability_distributed.py in a fresh process (logical
 devices must be set before TensorFlow starts). Prints one JSON line.
@@ -23,14 +24,17 @@ import keras  # noqa: E402
 import keras_adrop  # noqa: E402
 
 
-def main(jit_compile):
+def main(jit_compile, case="nan"):
     keras.utils.set_random_seed(0)
     strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
     with strategy.scope():
         inputs = keras.Input((5, 2))
         h = keras_adrop.layers.LSTM(8)(inputs)
+        # "overflow": finite terms and gradients whose square overflows
+        # Adam's second moment at the first step.
         model = keras_adrop.AdversarialDropoutModel(
-            inputs, keras.layers.Dense(3)(h), delta=0.25, seed=1)
+            inputs, keras.layers.Dense(3)(h), delta=0.25, seed=1,
+            penalty_weight=3e38 if case == "overflow" else 1.0)
         model.compile(
             keras.optimizers.Adam(0.01),
             keras.losses.SparseCategoricalCrossentropy(from_logits=True),
@@ -38,7 +42,9 @@ def main(jit_compile):
     rng = np.random.RandomState(0)
     x = rng.rand(32, 5, 2).astype("float32")
     y = rng.randint(0, 3, size=32)
-    x[8 + 6, 1, 0] = np.nan  # batch 2, the second replica's half
+    if case == "nan":
+        x[8 + 6, 1, 0] = np.nan  # batch 2, the second replica's half
+    initial = [w.tolist() for w in model.get_weights()]
     weights = []
 
     class Keep(keras.callbacks.Callback):
@@ -52,6 +58,7 @@ def main(jit_compile):
     print(json.dumps({
         "steps": len(weights),
         "same": weights[0] == weights[-1],
+        "initial": weights[-1] == initial,
         "iterations": int(model.optimizer.iterations.numpy()),
         "skipped": history["skipped_steps"],
         "finite": all(np.isfinite(w).all() for w in model.get_weights()),
@@ -61,4 +68,4 @@ def main(jit_compile):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1] == "xla")
+    main(sys.argv[1] == "xla", *sys.argv[2:])
