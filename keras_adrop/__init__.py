@@ -42,10 +42,10 @@ from keras_adrop.models import RegularizedModel
 
 __version__ = "0.1.0"
 
-# Imported when first used: the data loaders, the analysis tools and the
-# callbacks need TensorFlow (tf.data, SavedModel, summaries), which a JAX
-# user may not have installed; the tuners need keras-tuner, the reports
-# matplotlib. (`text` and `language_modeling` are imported above, so that a
+# Imported when first used: the data loaders and the callbacks need
+# TensorFlow (tf.data, summaries), which a JAX user may not have installed;
+# the tuners need keras-tuner, the reports matplotlib. (The analysis tools
+# run on TensorFlow and JAX alike; only a SavedModel needs TensorFlow.) (`text` and `language_modeling` are imported above, so that a
 # `.keras` file of their layers loads after `import keras_adrop`; they
 # import TensorFlow only when a layer that needs it runs.)
 _LAZY_MODULES = ("analysis", "callbacks", "datasets", "reporting", "tuners")

@@ -10,6 +10,8 @@ from keras_adrop import analysis
 UNITS = 6
 RATE = 0.5
 
+pytestmark = pytest.mark.backend_neutral
+
 
 def _model(stateful=False, batch_size=None):
     keras.utils.set_random_seed(0)
@@ -125,3 +127,37 @@ def test_unknown_networks_mode_names_the_argument():
     model, x = _model(), _data()
     with pytest.raises(ValueError, match="`networks` must be one of"):
         analysis.mc_dropout_predict(model, x, networks="shared")
+
+
+def test_interval_coverage_counts_targets_inside_the_gaussian_interval():
+    mc = analysis.MonteCarloPrediction(
+        mean=np.zeros((6, 1)), std=np.ones((6, 1)), samples=None, rates={})
+    targets = np.array([0.0, -0.5, 1.0, 1.5, -2.0, 3.0])  # one output, flat
+    coverage = analysis.interval_coverage(mc, targets,
+                                          levels=(0.7, 0.95))
+    assert coverage == {0.7: 3 / 6, 0.95: 4 / 6}  # z = 1.04, 1.96
+    with pytest.raises(ValueError, match=r"`levels`.*\(0, 1\).*1\.5"):
+        analysis.interval_coverage(mc, targets, levels=(0.5, 1.5))
+    with pytest.raises(ValueError, match=r"`targets`.*\(6, 1\).*\(5,\)"):
+        analysis.interval_coverage(mc, targets[:5])
+
+
+def test_mc_uncertainty_plot_of_a_regression_model(tmp_path):
+    pytest.importorskip("matplotlib")
+    model = _model()
+    x = _data(n=16)
+    y = x[:, -1, :1] + 0.1  # real-valued targets, one output
+    regressor = keras.Model(model.inputs, model.outputs[0][:, :1])
+    mc = analysis.mc_dropout_predict(regressor, x, samples=5, rate=RATE)
+    path = analysis.plot_mc_uncertainty({"a": mc, "b": mc}, y,
+                                        tmp_path / "mc.png")
+    data = (tmp_path / "mc.png").read_bytes()
+    assert str(path).endswith("mc.png") and data[:4] == b"\x89PNG"
+    assert len(data) > 5000
+    analysis.plot_mc_uncertainty(mc, y, tmp_path / "mc2.png",
+                                 task="regression", level=0.5)
+    with pytest.raises(ValueError, match=r"`task`.*classification.*forecast"):
+        analysis.plot_mc_uncertainty(mc, y, tmp_path / "x.png",
+                                     task="forecast")
+    with pytest.raises(ValueError, match=r"`level`.*\(0, 1\)"):
+        analysis.plot_mc_uncertainty(mc, y, tmp_path / "x.png", level=95)

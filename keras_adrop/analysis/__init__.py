@@ -18,7 +18,12 @@ plotting helper in `keras_adrop.analysis.plotting` that writes a PNG
   or a SavedModel) and labeled texts for `corruption_robustness`.
 - `mc_dropout_predict`: mean and spread of T passes with random recurrent
   masks (Gal & Ghahramani 2016), a fresh mask per example or T fixed
-  networks (`networks="fixed"`, `FixedNetworks` across calls).
+  networks (`networks="fixed"`, `FixedNetworks` across calls);
+  `interval_coverage`: how often its intervals cover a regression's
+  targets.
+
+None of them needs TensorFlow (they run on TensorFlow and JAX), except
+loading a SavedModel text classifier in `load_text_classifier`.
 
 See docs/analysis.md for the choices each tool makes.
 """
@@ -33,6 +38,7 @@ from keras_adrop.analysis.mask_statistics import AdversarialMaskStatistics
 from keras_adrop.analysis.mask_statistics import effective_units
 from keras_adrop.analysis.monte_carlo import FixedNetworks
 from keras_adrop.analysis.monte_carlo import MonteCarloPrediction
+from keras_adrop.analysis.monte_carlo import interval_coverage
 from keras_adrop.analysis.monte_carlo import mc_dropout_predict
 from keras_adrop.analysis.plotting import plot_corruption_robustness
 from keras_adrop.analysis.plotting import plot_loss_landscape
@@ -65,6 +71,7 @@ __all__ = [
     "corruption_robustness",
     "effective_units",
     "filter_normalized_direction",
+    "interval_coverage",
     "load_text_classifier",
     "loss_landscape",
     "mc_dropout_predict",

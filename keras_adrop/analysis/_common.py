@@ -124,31 +124,85 @@ def progress_bar(total, verbose):
     return keras.utils.Progbar(total, verbose=1 if verbose else 0)
 
 
-def batch_spec(x):
-    """`tf.TensorSpec`s of `x` with the batch dimension left open."""
-    import tensorflow as tf
+def compiled(model, fn, *example_args):
+    """`fn(*args)` compiled for `model`'s backend, once for any batch size.
 
-    def spec(a):
-        a = np.asarray(a)
-        return tf.TensorSpec((None,) + a.shape[1:], tf.as_dtype(a.dtype))
-
-    return keras.tree.map_structure(spec, x)
-
-
-def traced_once(fn, *specs):
-    """`fn` as a `tf.function` traced once for any batch size.
+    `fn` calls `model` (and may assign its variables, such as a stateful
+    layer's carried state); the compiled function takes and returns numpy
+    arrays (or nested structures of them). On TensorFlow it is a
+    `tf.function` traced once with the batch dimension left open; on JAX a
+    `jax.jit` of `fn` inside a `keras.StatelessScope` that receives the
+    model's current variable values at every call (so later weight changes
+    are seen) and writes back what `fn` assigned; elsewhere `fn` runs
+    eagerly.
 
     Args:
+        model: The `keras.Model` that `fn` runs.
         fn: The function to compile.
-        *specs: One spec (or nested specs) per positional argument.
+        *example_args: One example of each positional argument (numpy
+            arrays or nested structures of them, examples first; scalars
+            allowed), which fixes every dimension but the first.
+
+    Example:
+
+    ```python
+    run = compiled(model, lambda x: model(x, training=False), x[:1])
+    outputs = run(x[:32])   # numpy in, numpy out
+    ```
     """
-    import tensorflow as tf
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
 
-    return tf.function(fn, input_signature=list(specs))
+        def spec(a):
+            a = np.asarray(a)
+            shape = (None,) + a.shape[1:] if a.ndim else ()
+            return tf.TensorSpec(shape, tf.as_dtype(a.dtype))
+
+        traced = tf.function(fn, input_signature=[
+            keras.tree.map_structure(spec, a) for a in example_args])
+
+        def call(*args):
+            return _to_numpy(traced(*args))
+
+        return call
+    if backend == "jax":
+        import jax
+
+        variables = _unique(model.variables)
+
+        def pure(values, args):
+            with keras.StatelessScope(list(zip(variables, values))) as scope:
+                outputs = fn(*args)
+            return outputs, [scope.get_current_value(v) for v in variables]
+
+        jitted = jax.jit(pure)
+
+        def call(*args):
+            outputs, assigned = jitted([v.value for v in variables], args)
+            for variable, value in zip(variables, assigned):
+                if value is not None:
+                    variable.assign(value)
+            return _to_numpy(outputs)
+
+        return call
+
+    def call(*args):
+        return _to_numpy(fn(*keras.tree.map_structure(
+            keras.ops.convert_to_tensor, args)))
+
+    return call
 
 
-def mask_specs(layers):
-    """Specs of one float32 `(batch, units)` mask per layer."""
-    import tensorflow as tf
+def _unique(variables):
+    seen, unique = set(), []
+    for variable in variables:
+        if id(variable) not in seen:
+            seen.add(id(variable))
+            unique.append(variable)
+    return unique
 
-    return [tf.TensorSpec((None, layer.units), tf.float32) for layer in layers]
+
+def _to_numpy(outputs):
+    return keras.tree.map_structure(
+        lambda t: np.asarray(keras.ops.convert_to_numpy(t)), outputs)

@@ -27,7 +27,6 @@ import dataclasses
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from keras_adrop.analysis import _common
 
@@ -272,18 +271,15 @@ def _evaluator(model, loss_fn, x, y):
         return value, outputs
 
     first = slice(0, 1)
-    return _common.traced_once(
-        evaluate, _common.batch_spec(_common.take(x, first)),
-        _common.batch_spec(np.asarray(y)[first]),
-    )
+    return _common.compiled(
+        model, evaluate, _common.take(x, first), np.asarray(y)[first])
 
 
 def _evaluate_all(evaluate, x, y, batch_size, keep_outputs):
     count = _common.num_examples(x)
     total, outputs = 0.0, []
     for part in _common.batch_slices(count, batch_size):
-        xb = tf.nest.map_structure(tf.convert_to_tensor, _common.take(x, part))
-        value, out = evaluate(xb, tf.convert_to_tensor(np.asarray(y)[part]))
+        value, out = evaluate(_common.take(x, part), np.asarray(y)[part])
         total += float(value) * (part.stop - part.start)
         if keep_outputs:
             outputs.append(np.asarray(out))

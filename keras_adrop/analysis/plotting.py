@@ -251,31 +251,65 @@ def plot_corruption_robustness(results, path, dpi=100, title=None):
     return _save(fig, path, dpi)
 
 
-def plot_mc_uncertainty(predictions, labels, path, dpi=100, title=None,
-                        from_logits=None):
-    """Spread of the Monte Carlo passes on right vs wrong predictions.
+MC_TASKS = ("classification", "regression")
 
-    Histograms of the standard deviation (over passes) of the predicted
-    class's output, split by whether the MC mean classifies the example
-    correctly: a useful uncertainty is larger on the mistakes.
+
+def plot_mc_uncertainty(predictions, labels, path, dpi=100, title=None,
+                        from_logits=None, task=None, level=0.95):
+    """What the spread of Monte Carlo passes says, for a classifier or a
+    regression.
+
+    Classification: histograms of the standard deviation (over passes) of
+    the predicted class's output, split by whether the MC mean classifies
+    the example correctly: a useful uncertainty is larger on the mistakes.
+
+    Regression: the predictive mean of every example (in the order given,
+    first output) with its `level` band (`mean +- z * std`) and the
+    targets, and beside it the coverage of the intervals at every level
+    (`interval_coverage`) against the nominal level: calibrated intervals
+    lie on the diagonal, over-confident ones below it.
 
     Args:
         predictions: A `MonteCarloPrediction`, or a dict label -> one.
-        labels: Integer (or one-hot) labels of the examples.
+        labels: Integer (or one-hot) labels of the examples, or the
+            regression targets.
         path: The PNG to write.
         dpi: Resolution.
         title: Optional figure title.
-        from_logits: For a one-unit output: whether `mean` holds logits.
+        from_logits: For a one-unit classifier: whether `mean` holds logits.
+        task: "classification" or "regression"; default: regression when
+            `labels` are floating-point values that are not all whole
+            numbers, else classification.
+        level: The level of the regression band, in (0, 1).
+
+    Example:
+
+    ```python
+    mc = mc_dropout_predict(regressor, x_test, samples=30, rate=0.1)
+    plot_mc_uncertainty(mc, y_test, "mc.png", task="regression")
+    ```
     """
     from keras_adrop.analysis import _common
 
-    plt = _pyplot()
+    labels = np.asarray(labels)
+    if task is None:
+        task = ("regression" if labels.dtype.kind == "f"
+                and not np.all(labels == np.round(labels)) else
+                "classification")
+    if task not in MC_TASKS:
+        raise ValueError(
+            f"`task` must be one of {MC_TASKS} (or None to infer it from "
+            f"`labels`). Received: task={task!r}"
+        )
     if not isinstance(predictions, dict):
         predictions = {"": predictions}
+    if task == "regression":
+        return _plot_mc_regression(predictions, labels, path, dpi, title,
+                                   level)
+    plt = _pyplot()
     fig, axes = plt.subplots(1, len(predictions),
                              figsize=(4.2 * len(predictions), 3.4),
                              squeeze=False)
-    labels = np.asarray(labels)
     for ax, (label, mc) in zip(axes[0], predictions.items()):
         predicted = _common.predicted_labels(mc.mean, from_logits)
         truth = labels if labels.ndim == predicted.ndim else labels.argmax(-1)
@@ -294,6 +328,51 @@ def plot_mc_uncertainty(predictions, labels, path, dpi=100, title=None,
                ylabel="density", title=label)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
+    return _save(fig, path, dpi)
+
+
+def _plot_mc_regression(predictions, targets, path, dpi, title, level):
+    import statistics
+
+    from keras_adrop.analysis.monte_carlo import DEFAULT_LEVELS
+    from keras_adrop.analysis.monte_carlo import interval_coverage
+
+    if (isinstance(level, bool) or not isinstance(level, (int, float))
+            or not 0.0 < level < 1.0):
+        raise ValueError(
+            f"`level` must be a number in (0, 1). Received: level={level!r}")
+    z = statistics.NormalDist().inv_cdf(0.5 + level / 2.0)
+    plt = _pyplot()
+    fig, axes = plt.subplots(len(predictions), 2,
+                             figsize=(10.0, 3.4 * len(predictions)),
+                             squeeze=False,
+                             gridspec_kw={"width_ratios": [2.2, 1]})
+    for (ax, cover_ax), (label, mc) in zip(axes, predictions.items()):
+        levels = sorted(set(DEFAULT_LEVELS) | {float(level)})
+        coverage = interval_coverage(mc, targets, levels)
+        count = len(np.asarray(mc.mean))
+        mean = np.asarray(mc.mean, "float64").reshape(count, -1)[:, 0]
+        std = np.asarray(mc.std, "float64").reshape(count, -1)[:, 0]
+        truth = np.asarray(targets, "float64").reshape(count, -1)[:, 0]
+        index = np.arange(count)
+        ax.fill_between(index, mean - z * std, mean + z * std, alpha=0.3,
+                        label=f"{level:.0%} band (covers "
+                              f"{coverage[float(level)]:.0%})")
+        ax.plot(index, mean, lw=1.2, label="MC mean")
+        ax.plot(index, truth, ".", ms=3, color="black", label="target")
+        ax.set(xlabel="example", ylabel="output", title=label)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+        cover_ax.plot([0, 1], [0, 1], "--", color="gray", lw=1,
+                      label="calibrated")
+        cover_ax.plot(levels, [coverage[l] for l in levels], "o-",
+                      label="observed")
+        cover_ax.set(xlabel="nominal level", ylabel="coverage",
+                     xlim=(0, 1), ylim=(0, 1.02), title="interval coverage")
+        cover_ax.grid(alpha=0.3)
+        cover_ax.legend(fontsize=8)
     if title:
         fig.suptitle(title)
     return _save(fig, path, dpi)

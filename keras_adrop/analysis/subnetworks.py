@@ -31,7 +31,6 @@ import dataclasses
 import warnings
 
 import numpy as np
-import tensorflow as tf
 
 from keras_adrop import divergences
 from keras_adrop import keras_compat
@@ -140,27 +139,22 @@ class AdversarialMaskSearch:
         count = _common.num_examples(x)
         run_masked = bool(run_masked)
         if run_masked not in self._compiled:
-            self._compiled[run_masked] = _common.traced_once(
+            self._compiled[run_masked] = _common.compiled(
+                self.model,
                 lambda inputs: self._search_batch(inputs, run_masked),
-                _common.batch_spec(_common.take(x, slice(0, 1))),
+                _common.take(x, slice(0, 1)),
             )
         search = self._compiled[run_masked]
         masks = {layer.name: [] for layer in self.layers}
         outputs = []
         for part in _common.batch_slices(count, self.batch_size):
-            batch = keras_tensors(_common.take(x, part))
-            found, masked = search(batch)
+            found, masked = search(_common.take(x, part))
             for layer, mask in zip(self.layers, found):
                 masks[layer.name].append(np.asarray(mask))
             if run_masked:
                 outputs.append(np.asarray(masked))
         masks = {name: np.concatenate(parts) for name, parts in masks.items()}
         return masks, (np.concatenate(outputs) if run_masked else None)
-
-
-def keras_tensors(x):
-    """Numpy inputs as tensors (one trace per shape under tf.function)."""
-    return tf.nest.map_structure(tf.convert_to_tensor, x)
 
 
 def adversarial_masks(model, x, delta=0.03, iterations=1, layers=None,
@@ -341,17 +335,18 @@ def _masked_runner(model, layers, x):
         with recurrent_masks(masks):
             return model(inputs, training=False)
 
-    return _common.traced_once(
-        run, _common.batch_spec(_common.take(x, slice(0, 1))),
-        _common.mask_specs(layers), tf.TensorSpec((), tf.float32),
+    return _common.compiled(
+        model, run, _common.take(x, slice(0, 1)),
+        [np.ones((1, layer.units), "float32") for layer in layers],
+        np.float32(1.0),
     )
 
 
 def _predict_in_batches(run, x, keeps, scale, batch_size):
     outputs = []
-    scale = tf.constant(scale, tf.float32)
+    scale = np.float32(scale)
     for part in _common.batch_slices(_common.num_examples(x), batch_size):
-        outputs.append(np.asarray(run(
-            keras_tensors(_common.take(x, part)), [k[part] for k in keeps],
-            scale)))
+        outputs.append(run(
+            _common.take(x, part),
+            [np.ascontiguousarray(k[part], "float32") for k in keeps], scale))
     return np.concatenate(outputs)
