@@ -25,7 +25,10 @@ docs/ptb.md reads the runs (section "Diagnosis").
         --embedding-dropout 0 --input-dropout 0.1 --hidden-dropout 0.1 \\
         --output-dropout 0.1 --weight-dropout 0.1
 
-TensorFlow only (the loop is a `tf.function`).
+TensorFlow only (the loop is a `tf.function`). The figure and per-epoch
+summary of saved runs:
+
+    python examples/ptb_diagnosis.py --plot FIGURE.png RUN.json [RUN.json ...]
 """
 
 import argparse
@@ -169,8 +172,94 @@ def rounded(value):
     return [rounded(v) for v in value]
 
 
+def epoch_summary(result):
+    """Per epoch: validation perplexity, the largest carried cell state of
+    each layer, and per variable the median norms of the cross-entropy's
+    gradient, of lambda times the penalties' gradient, and of the update."""
+    log = result["log"]
+    epochs = np.asarray(log["epoch"])
+    rows = []
+    for info in result["epochs"]:
+        at = epochs == info["epoch"]
+
+        def median(key):
+            return np.median(np.asarray(log[key])[at], axis=0)
+
+        weighted = np.einsum(
+            "sr,srv->sv", np.asarray(log["lambda"])[at],
+            np.asarray(log["penalty_grads"])[at]) if log["regularizers"] \
+            else np.zeros((int(at.sum()), len(log["variables"])))
+        rows.append({
+            **info,
+            "max_c": np.max(np.asarray(log["max_c"])[at], axis=0).tolist(),
+            "ce_grad": median("ce_grad").tolist(),
+            "weighted_penalty_grad": np.median(weighted, axis=0).tolist(),
+            "update": median("update").tolist(),
+        })
+    return rows
+
+
+def plot(paths, figure):
+    """One figure of several runs: max |c| of each layer, the training
+    cross-entropy, and the gradient norms of the first layer's kernel."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    runs = {pathlib.Path(p).stem: json.loads(pathlib.Path(p).read_text())
+            for p in paths}
+    fig, axes = plt.subplots(1, 4, figsize=(22, 4.2))
+    for name, result in runs.items():
+        log = result["log"]
+        steps = np.asarray(log["step"])
+        max_c = np.asarray(log["max_c"])
+        line, = axes[0].plot(steps, max_c[:, -1], label=name)
+        axes[0].plot(steps, max_c[:, 0], color=line.get_color(),
+                     linestyle=":")
+        axes[1].plot(steps, log["cross_entropy"], color=line.get_color(),
+                     label=name)
+        kernel = log["variables"].index("lstm_1/lstm_cell/kernel")
+        axes[2].plot(steps, np.asarray(log["ce_grad"])[:, kernel],
+                     color=line.get_color(), label=name)
+        if log["regularizers"]:
+            weighted = (np.asarray(log["lambda"])[:, :, None]
+                        * np.asarray(log["penalty_grads"])).sum(1)
+            axes[2].plot(steps, weighted[:, kernel], color=line.get_color(),
+                         linestyle="--")
+        axes[3].plot(steps, np.asarray(log["update"])[:, kernel],
+                     color=line.get_color(), label=name)
+    titles = [
+        "max |c| carried (solid: last LSTM, dotted: first)",
+        "training cross-entropy (base pass)",
+        "lstm_1 kernel: |grad CE| (solid), |lambda grad R| (dashed)",
+        "lstm_1 kernel: |update|",
+    ]
+    for ax, title in zip(axes, titles):
+        ax.set(title=title, xlabel="optimizer step")
+        ax.set_yscale("log" if ax is not axes[1] else "linear")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(figure, dpi=90)
+    print(f"wrote {figure}")
+
+
+def rounded_tree(row):
+    return {k: (rounded(v) if isinstance(v, (list, float)) else v)
+            for k, v in row.items()}
+
+
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "--plot":
+        figure, *paths = argv[1:]
+        plot(paths, figure)
+        for path in paths:
+            result = json.loads(pathlib.Path(path).read_text())
+            print(f"\n{path} ({result['method']})")
+            for row in epoch_summary(result):
+                print(json.dumps(rounded_tree(row)))
+        return None
     own = argparse.ArgumentParser(add_help=False)
     own.add_argument("--method", required=True)
     own.add_argument("--stop-after", type=int, default=3,

@@ -219,8 +219,8 @@ def parse_args(argv=None):
          "floor(delta * units)"),
         ("dropconnect_weight", float, "adversarial_dropconnect: penalty "
          "weight lambda (squared logit error)"),
-        ("rampup_fraction", float, "adversarial_dropconnect: fraction of "
-         "the training steps over which lambda ramps up"),
+        ("rampup_fraction", float, "Adversarial methods: fraction of the "
+         "training steps over which lambda ramps up as exp(-5 (1 - t)^2)"),
     ]
     for name, kind, text in options:
         parser.add_argument(

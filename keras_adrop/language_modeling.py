@@ -544,8 +544,10 @@ class AWDLSTMConfig:
             weight and divergence.
         fraternal_kappa, el_kappa: The weights of fraternal dropout and
             expectation-linearization.
-        dropconnect_delta, dropconnect_weight, rampup_fraction:
-            `adversarial_dropconnect` (the authors' PTB recipe).
+        dropconnect_delta, dropconnect_weight: `adversarial_dropconnect`
+            (the authors' PTB recipe).
+        rampup_fraction: Fraction of the training steps over which every
+            adversarial method's penalty weight ramps up.
         seed: Seed of the weights and every draw.
 
     Example:
@@ -670,8 +672,9 @@ def awd_lstm_method(method, config, total_steps=0):
 
     The adversarial penalty weight and divergence, the kappa of fraternal
     dropout or expectation-linearization, or for `adversarial_dropconnect`
-    the authors' recipe (the last LSTM's kernel, squared logits, lambda
-    ramped up over `rampup_fraction * total_steps` steps).
+    the authors' recipe (the last LSTM's kernel, squared logits). Every
+    adversarial method ramps its weight up as `exp(-5 (1 - t)^2)` over the
+    first `rampup_fraction * total_steps` optimizer steps.
 
     Example:
 
@@ -691,10 +694,12 @@ def awd_lstm_method(method, config, total_steps=0):
     weight = {"fraternal": config.fraternal_kappa,
               "expectation_linearization": config.el_kappa}.get(
                   method, config.penalty_weight)
-    divergence = (config.divergence if method.startswith("adversarial")
-                  else None)
+    if not method.startswith("adversarial"):
+        return get_method(method, delta=config.delta, penalty_weight=weight,
+                          seed=config.seed)
     return get_method(method, delta=config.delta, penalty_weight=weight,
-                      divergence=divergence, seed=config.seed)
+                      divergence=config.divergence, seed=config.seed,
+                      rampup_steps=int(config.rampup_fraction * total_steps))
 
 
 def _optimizer(config, total_steps):

@@ -263,6 +263,15 @@ def test_awd_lstm_config_presets_and_training_model():
         lm.AWDLSTMConfig.from_preset("huge")
     assert lm.awd_lstm_method(
         "fraternal", config).regularizers[0].penalty_weight == 0.1
+    # Every adversarial method ramps its weight up over the same steps.
+    for method in ("adversarial_k1", "adversarial_k2",
+                   "adversarial_dropconnect"):
+        regularizer, = lm.awd_lstm_method(
+            method, config, total_steps=1000).regularizers
+        assert regularizer.rampup_steps == int(config.rampup_fraction * 1000)
+    assert lm.awd_lstm_method(
+        "fraternal", config, total_steps=1000).regularizers[0].rampup_steps \
+        == 0
     small = lm.AWDLSTMConfig.from_preset(
         "quick", embedding_dim=4, units=5, layers=2, batch_size=2, bptt=3,
         delta=0.5)
