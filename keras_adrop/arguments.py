@@ -230,9 +230,26 @@ def check_names(name, value, what="layer names"):
     )
 
 
-def check_seed(name, value):
-    """None or a non-negative integer (NumPy integers included)."""
-    return check_integer(name, value, minimum=0, allow_none=True)
+# Seeds are unsigned 32-bit integers to Keras: JAX keeps a
+# `keras.random.SeedGenerator`'s state in uint32 (a larger seed overflows),
+# TensorFlow in int64, NumPy's `RandomState` takes [0, 2**32 - 1]. The
+# range every backend accepts, so that a `.keras` file saved on one loads
+# on the other.
+MAX_SEED = 2**32 - 1
+
+
+def check_seed(name, value, allow_none=True):
+    """None or an integer in [0, 2**32 - 1] (NumPy integers included).
+
+    Example:
+
+    >>> check_seed("seed", np.int64(7))
+    7
+    """
+    return check_integer(
+        name, value, minimum=0, maximum=MAX_SEED, allow_none=allow_none,
+        what=" (2**32 - 1 = 4294967295 is the largest seed every Keras "
+             "backend accepts: JAX keeps seeds in uint32)")
 
 
 _WARNED = set()

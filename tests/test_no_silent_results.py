@@ -22,11 +22,11 @@ STEPS, FEATURES, CLASSES = 5, 2, 3
 
 
 def _model(max_consecutive_skips=1, jit_compile="auto", run_eagerly=False,
-           penalty_weight=1.0, optimizer=None, **settings):
+           penalty_weight=1.0, optimizer=None, seed=1, **settings):
     inputs = keras.Input((STEPS, FEATURES))
     h = layers.LSTM(8, seed=1, name="lstm")(inputs)
     model = keras_adrop.AdversarialDropoutModel(
-        inputs, keras.layers.Dense(CLASSES)(h), delta=0.25, seed=1,
+        inputs, keras.layers.Dense(CLASSES)(h), delta=0.25, seed=seed,
         penalty_weight=penalty_weight,
         max_consecutive_skips=max_consecutive_skips, **settings)
     model.compile(optimizer or keras.optimizers.Adam(0.01), "mse",
@@ -170,3 +170,78 @@ def test_an_update_that_overflows_is_skipped(mode):
     assert "gradients" not in stops[0].split("non-finite:")[1].split(".")[0]
     assert "keeps the weights and optimizer state of the last finite" \
         in stops[0]
+
+
+# 3. Seeds are checked against the range every backend accepts.
+
+SEEDED = {
+    "AdversarialDropoutModel": lambda seed: _model(seed=seed),
+    "AdversarialDropout": lambda seed: keras_adrop.regularizers
+    .AdversarialDropout(seed=seed),
+    "FraternalDropout": lambda seed: keras_adrop.regularizers
+    .FraternalDropout(seed=seed),
+    "LSTM": lambda seed: layers.LSTM(4, seed=seed),
+    "Embedding": lambda seed: layers.Embedding(10, 4, seed=seed),
+}
+
+
+@neutral
+@pytest.mark.parametrize("owner", sorted(SEEDED))
+@pytest.mark.parametrize("seed", [2**32, 2**64, -1, 1.5])
+def test_a_seed_out_of_range_is_refused_naming_seed_and_the_range(
+        owner, seed):
+    with pytest.raises(ValueError) as error:
+        SEEDED[owner](seed)
+    message = str(error.value)
+    assert "`seed` must be an integer in [0, 4294967295] or None" in message
+    assert f"Received: seed={seed!r} (of type " in message
+
+
+@neutral
+@pytest.mark.parametrize("owner", sorted(SEEDED))
+def test_the_largest_seed_is_accepted(owner):
+    SEEDED[owner](np.uint32(2**32 - 1))
+    SEEDED[owner](2**32 - 1)
+
+
+@neutral
+def test_dataset_seeds_are_checked_alike():
+    from keras_adrop.datasets import digits
+
+    with pytest.raises(ValueError, match=r"`seed` must be an integer in "
+                                         r"\[0, 4294967295\]"):
+        digits.load(seed=2**32)
+
+
+def _other_backend_loads(path):
+    """Loads `path` on the other backend and trains a step there."""
+    import os
+    import subprocess
+    import sys
+
+    other = "tensorflow" if JAX else "jax"
+    code = (
+        "import sys, numpy as np, keras, keras_adrop\n"
+        "m = keras.saving.load_model(sys.argv[1])\n"
+        "r = m.regularizers[0]\n"
+        "x = np.random.rand(8, 5, 2).astype('float32')\n"
+        "y = np.random.rand(8, 3).astype('float32')\n"
+        "m.fit(x, y, verbose=0)\n"
+        "print(r.seed, keras.backend.backend())\n")
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(path)], capture_output=True,
+        text=True, timeout=300,
+        env=dict(os.environ, KERAS_BACKEND=other, TF_CPP_MIN_LOG_LEVEL="3"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout.split()[-2:]
+
+
+@neutral
+def test_a_file_with_the_largest_seed_loads_on_the_other_backend(tmp_path):
+    pytest.importorskip("jax")
+    pytest.importorskip("tensorflow")
+    model = _model(seed=2**32 - 1)
+    model.save(tmp_path / "m.keras")
+    seed, backend = _other_backend_loads(tmp_path / "m.keras")
+    assert seed == str(2**32 - 1)
+    assert backend == ("tensorflow" if JAX else "jax")

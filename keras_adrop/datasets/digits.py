@@ -35,7 +35,7 @@ def load(train_size=1000, seed=0):
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 
-    arguments.check_integer("seed", seed, minimum=0)
+    arguments.check_seed("seed", seed, allow_none=False)
     digits = load_digits()
     n = len(digits.target)
     train_size = arguments.check_integer(

@@ -194,7 +194,7 @@ def load(variant="pixel", permuted=False, downsample=2, train_size=None,
     arguments.check_integer("validation_size", validation_size, minimum=0)
     arguments.check_integer("train_size", train_size, minimum=1,
                             allow_none=True)
-    arguments.check_integer("seed", seed, minimum=0)
+    arguments.check_seed("seed", seed, allow_none=False)
     (x_all, y_all), (x_test, y_test) = load_images(source)
     validation_size = arguments.check_integer(
         "validation_size", validation_size, minimum=0,

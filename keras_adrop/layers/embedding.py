@@ -65,7 +65,7 @@ class Embedding(keras.layers.ReversibleEmbedding):
             "embedding_dropout", embedding_dropout,
             what=" (the fraction of word types dropped per batch)")
         self.seed = arguments.check_seed("seed", seed)
-        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.seed_generator = keras.random.SeedGenerator(self.seed)
 
     def call(self, inputs, reverse=False, training=False):
         if reverse:

@@ -36,6 +36,7 @@ from keras import ops
 from keras_adrop import keras_compat
 from keras_adrop.arguments import check_choice  # noqa: F401 (re-exported)
 from keras_adrop.arguments import check_rate  # noqa: F401 (re-exported)
+from keras_adrop.arguments import check_seed
 from keras_adrop.arguments import check_units  # noqa: F401 (re-exported)
 
 # Masks set from outside, per thread: under `tf.distribute.MirroredStrategy`
@@ -351,8 +352,8 @@ class MaskedCell(keras.layers.Layer):
         )
         self.dropconnect_mode = check_choice(
             "dropconnect_mode", dropconnect_mode, DROPCONNECT_MODES)
-        self.seed = seed
-        self.seed_generator = keras.random.SeedGenerator(seed=seed)
+        self.seed = check_seed("seed", seed)
+        self.seed_generator = keras.random.SeedGenerator(seed=self.seed)
 
     def zoneout_rates(self):
         """Zoneout rate of each zoned state, in state order (h first)."""
