@@ -192,6 +192,30 @@ def clone_source(cls, args, kwargs):
     return source
 
 
+def single_input(args, kwargs):
+    """A functional model's `(args, kwargs)` with a list of one input
+    unwrapped.
+
+    `model.inputs` is always a list, so `Model(base.inputs, base.outputs)`
+    builds a model whose input structure is a list of one tensor: Keras
+    then warns "The structure of `inputs` doesn't match the expected
+    structure" whenever it is called with the tensor itself (every JAX
+    `predict`, `evaluate` and `fit`), and its SavedModel export's `serve`
+    refuses a tensor (it wants `[x]`). One input tensor is what a
+    single-input model means; several inputs and dicts are kept as given.
+    """
+    if args and _one_tensor_list(args[0]):
+        args = (args[0][0],) + tuple(args[1:])
+    elif _one_tensor_list(kwargs.get("inputs")):
+        kwargs = {**kwargs, "inputs": kwargs["inputs"][0]}
+    return args, kwargs
+
+
+def _one_tensor_list(inputs):
+    return (isinstance(inputs, (list, tuple)) and len(inputs) == 1
+            and isinstance(inputs[0], keras.KerasTensor))
+
+
 # Stateful RNNs (keras_adrop.layers.MaskedRNN).
 
 

@@ -80,6 +80,7 @@ class RegularizedModel(keras_compat.CloneSettings, trainer_class(),
 
     def __init__(self, *args, regularizers=None, max_consecutive_skips=1,
                  **kwargs):
+        args, kwargs = keras_compat.single_input(args, kwargs)
         source = None
         if regularizers is None:
             source = keras_compat.clone_source(type(self), args, kwargs)
