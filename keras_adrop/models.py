@@ -127,11 +127,13 @@ class RegularizedModel(keras_compat.CloneSettings, trainer_class(),
             regularizer.build(self)
         _check_base_masks_agree(regularizers)
         self.regularizers = regularizers
-        # Tracked here so that the draws are saved and distributed with the
-        # model; excluded from the rewound state (rule 9).
-        self.regularizer_seed_generators = [
-            r.seed_generator for r in regularizers
-        ]
+        # The regularizers' random draws are part of the model's state:
+        # listed among its variables (distributed with it, carried by the
+        # JAX trainer; excluded from the rewound state, rule 9) and saved
+        # in `.keras` and weights files, so that training continued from a
+        # save (BackupAndRestore) draws what it would have drawn.
+        self.regularizer_random_state = RegularizerRandomState(
+            [r.seed_generator for r in regularizers])
         self.supervised_loss_tracker = keras.metrics.Mean(
             name="supervised_loss"
         )
@@ -143,6 +145,11 @@ class RegularizedModel(keras_compat.CloneSettings, trainer_class(),
         self.nonfinite_stop = None
         self.skipped_steps_tracker = step_lib.SkippedSteps(
             len(step_lib.term_names(self)))
+
+    @property
+    def regularizer_seed_generators(self):
+        """The `keras.random.SeedGenerator` of each regularizer, in order."""
+        return self.regularizer_random_state.seed_generators
 
     def _training_only_trackers(self):
         return [self.supervised_loss_tracker] + [
@@ -203,6 +210,46 @@ class RegularizedModel(keras_compat.CloneSettings, trainer_class(),
                 f"filepath={str(filepath)!r}"
             )
         return super().save(filepath, *args, **kwargs)
+
+
+class RegularizerRandomState(keras.layers.Layer):
+    """The regularizers' random state, saved with the model.
+
+    Keras saves no `SeedGenerator` state of its own (a `.keras` file or a
+    `save_weights` file has the weights and the optimizer, not the random
+    draws): a model reloaded or restored by `BackupAndRestore` would draw
+    the regularizers' masks again from their first draw, and continued
+    training would differ from uninterrupted training. This layer holds the
+    regularizers' generators (a model attribute, not part of the network)
+    and saves their states under `regularizer_random_state` in the file; a
+    file without them (saved before) loads, the draws then start afresh.
+
+    Args:
+        seed_generators: The regularizers' `keras.random.SeedGenerator`s.
+        **kwargs: `keras.layers.Layer` arguments.
+    """
+
+    def __init__(self, seed_generators, **kwargs):
+        super().__init__(**kwargs)
+        self.seed_generators = list(seed_generators)
+        self.built = True
+
+    def save_own_variables(self, store):
+        for i, generator in enumerate(self.seed_generators):
+            store[f"{i}"] = generator.state
+
+    def load_own_variables(self, store):
+        saved = set(store.keys())
+        if not saved:
+            return  # a file saved before the random state was saved
+        if saved != {f"{i}" for i in range(len(self.seed_generators))}:
+            raise ValueError(
+                f"The file holds the random state of {len(saved)} "
+                f"regularizer(s); this model has "
+                f"{len(self.seed_generators)}."
+            )
+        for i, generator in enumerate(self.seed_generators):
+            generator.state.assign(store[f"{i}"])
 
 
 def _nan_where(condition, value):

@@ -245,3 +245,97 @@ def test_a_file_with_the_largest_seed_loads_on_the_other_backend(tmp_path):
     seed, backend = _other_backend_loads(tmp_path / "m.keras")
     assert seed == str(2**32 - 1)
     assert backend == ("tensorflow" if JAX else "jax")
+
+
+# 4. Exact resumption: the regularizers' random state is saved.
+
+def _resumable(base_mask):
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((STEPS, FEATURES))
+    h = layers.LSTM(8, recurrent_dropout=0.25, seed=1, name="lstm")(inputs)
+    model = keras_adrop.AdversarialDropoutModel(
+        inputs, keras.layers.Dense(CLASSES)(h), delta=0.25, seed=3,
+        base_mask=base_mask)
+    model.compile(keras.optimizers.Adam(0.01), "mse")
+    return model
+
+
+def _data():
+    rng = np.random.RandomState(0)
+    return (rng.rand(32, STEPS, FEATURES).astype("float32"),
+            rng.rand(32, CLASSES).astype("float32"))
+
+
+def _assert_bitwise_equal(actual, expected):
+    assert len(actual) == len(expected)
+    for a, e in zip(actual, expected):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(e))
+
+
+def _state(model):
+    return [np.asarray(g.state.value) for g in
+            model.regularizer_seed_generators]
+
+
+@neutral
+@pytest.mark.parametrize("base_mask", ["expectation", "random"])
+def test_training_continued_from_a_keras_file_equals_not_stopping(
+        base_mask, tmp_path):
+    x, y = _data()
+    model = _resumable(base_mask)
+    model.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)
+    model.save(tmp_path / "m.keras")
+    loaded = keras.saving.load_model(tmp_path / "m.keras")
+    # The issue's case: saved as [3, n], it came back as [3, 0].
+    _assert_bitwise_equal(_state(loaded), _state(model))
+    assert _state(model)[0][1] > 0
+    model.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0)
+    loaded.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0)
+    _assert_bitwise_equal(loaded.get_weights(), model.get_weights())
+    _assert_bitwise_equal(_state(loaded), _state(model))
+
+
+@neutral
+def test_backup_and_restore_resumes_the_random_state(tmp_path):
+    x, y = _data()
+    uninterrupted = _resumable("random")
+    uninterrupted.fit(x, y, batch_size=8, epochs=3, shuffle=False,
+                      verbose=0)
+
+    class Interrupt(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            if self.params is not None and batch == 2 and self.epoch == 1:
+                raise RuntimeError("interrupted")
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epoch = epoch
+
+    backup = str(tmp_path / "backup")
+    first = _resumable("random")
+    with pytest.raises(RuntimeError, match="interrupted"):
+        first.fit(x, y, batch_size=8, epochs=3, shuffle=False, verbose=0,
+                  callbacks=[keras.callbacks.BackupAndRestore(backup),
+                             Interrupt()])
+    resumed = _resumable("random")  # a new process would build it afresh
+    resumed.fit(x, y, batch_size=8, epochs=3, shuffle=False, verbose=0,
+                callbacks=[keras.callbacks.BackupAndRestore(backup)])
+    _assert_bitwise_equal(resumed.get_weights(),
+                          uninterrupted.get_weights())
+    _assert_bitwise_equal(_state(resumed), _state(uninterrupted))
+
+
+@neutral
+def test_a_file_saved_without_the_random_state_still_loads(tmp_path):
+    """Files saved before: the weights load, the draws start afresh."""
+    model = _resumable("expectation")
+    x, y = _data()
+    model.fit(x, y, batch_size=8, epochs=1, verbose=0)
+    model.save_weights(tmp_path / "m.weights.h5")
+    import h5py
+
+    with h5py.File(tmp_path / "m.weights.h5", "a") as f:
+        del f["regularizer_random_state"]
+    fresh = _resumable("expectation")
+    fresh.load_weights(tmp_path / "m.weights.h5")
+    _assert_bitwise_equal(fresh.get_weights(), model.get_weights())
+    assert _state(fresh)[0][1] == 0
