@@ -16,13 +16,22 @@ error climbs. The methods, each from the same initial weights for a seed:
 - `unregularized`: a plain `keras.Model`;
 - `variational`: `keras_adrop.layers.LSTM(recurrent_dropout=p)` (one
   random mask per sequence on `h_{t-1}`, Gal & Ghahramani);
+- `fraternal`, `expectation_linearization`: random masks of rate p, plus
+  the squared difference between two masked forecasts (fraternal) or
+  between a masked and the full forecast (expectation linearization),
+  weighted by kappa (`--kappa`; `keras_adrop.methods`);
 - `adversarial_k1`, `adversarial_k2`: `keras_adrop.AdversarialDropoutModel`
   with K = 1 or 2 search steps and `floor(delta * units)` flipped units.
   The model is compiled with `loss="mse"`; its penalty is the squared
   difference between the full network's forecast and the forecast under
   the worst recurrent mask, in squared degrees C: the divergence is read
   from the compiled loss (squared error on the outputs for a regression
-  loss), so no `divergence` argument is needed.
+  loss), so no `divergence` argument is needed. `--penalty-weight` is its
+  weight lambda (default 1).
+
+Every run keeps the weights of its epoch with the lowest 2014 (validation)
+loss, and `--no-test` never touches the 2015 forecasts (no test metric is
+written), so that a tuning run selects on 2014 only.
 
 The model takes raw weather in (a `Normalization` layer adapted on the
 training inputs) and gives degrees C out (a `Rescaling` layer), so its
@@ -40,7 +49,8 @@ RMSE in degrees C, mean and standard deviation over the seeds), writes
 with `--tensorboard DIR` logs every run (losses, and for the adversarial
 runs the masks the search finds) for `tensorboard --logdir DIR`.
 
-What the default run showed here (test MAE on 2015, degrees C, mean ±
+What the default run showed here, before runs kept their best-validation
+weights (test MAE on 2015, degrees C, mean ±
 standard deviation over seeds 0-2): unregularized 2.385 ± 0.079,
 variational 2.075 ± 0.006, adversarial K=1 2.090 ± 0.003, K=2
 2.084 ± 0.005; persistence 2.240. Without dropout the LSTM overfits (its
@@ -68,6 +78,10 @@ from keras_adrop.datasets import seattle_weather  # noqa: E402
 from keras_adrop import reporting  # noqa: E402
 
 METHODS = ("unregularized", "variational", "adversarial_k1", "adversarial_k2")
+# Also by name with --methods (not run by default).
+AVAILABLE_METHODS = METHODS[:2] + ("fraternal", "expectation_linearization") \
+    + METHODS[2:]
+KAPPA_METHODS = ("fraternal", "expectation_linearization")
 
 DEFAULTS = {
     "units": 64,
@@ -109,7 +123,8 @@ def build_model(method, args, seed, train_data):
     normalize = keras.layers.Normalization()
     normalize.adapt(x_train)
     inputs = keras.Input(x_train.shape[1:])
-    rate = args.recurrent_dropout if method == "variational" else 0.0
+    random_masks = method == "variational" or method in KAPPA_METHODS
+    rate = args.recurrent_dropout if random_masks else 0.0
     hidden = keras_adrop.layers.LSTM(
         args.units, recurrent_dropout=rate, seed=seed, name="lstm",
     )(normalize(inputs))
@@ -119,11 +134,20 @@ def build_model(method, args, seed, train_data):
         float(y_train.std()), offset=float(y_train.mean()))(standardized)
     if method in ("unregularized", "variational"):
         model = keras.Model(inputs, outputs, name=method)
+    elif method in KAPPA_METHODS:
+        # A RegularizedModel whose penalty (weight kappa) compares two
+        # forecasts in squared degrees C.
+        model = keras_adrop.methods.get_method(
+            method, penalty_weight=args.kappa, seed=seed,
+        ).build_model(inputs, outputs)
     else:
+        options = {}
+        if args.penalty_weight is not None:
+            options["penalty_weight"] = args.penalty_weight
         model = keras_adrop.AdversarialDropoutModel(
             inputs, outputs, delta=args.delta,
             iterations=int(method[len("adversarial_k"):]), seed=seed,
-            name=method,
+            name=method, **options,
         )
     steps_per_epoch = math.ceil(len(y_train) / args.batch_size)
     learning_rate = keras.optimizers.schedules.CosineDecay(
@@ -134,9 +158,13 @@ def build_model(method, args, seed, train_data):
 
 
 def callbacks_for(method, args, seed, validation_data):
-    """The epoch timer, and the TensorBoard loggers with `--tensorboard`."""
+    """The epoch timer, the keeper of the best 2014 (validation) weights,
+    and the TensorBoard loggers with `--tensorboard`."""
     timer = reporting.EpochTimer()
-    callbacks = [timer]
+    # Keep the weights of the epoch with the lowest validation loss (the
+    # patience of every epoch: training is never stopped early).
+    callbacks = [timer, keras.callbacks.EarlyStopping(
+        "val_loss", patience=args.epochs, restore_best_weights=True)]
     if args.tensorboard:
         log_dir = os.path.join(args.tensorboard, f"{method}_seed{seed}")
         callbacks.append(keras.callbacks.TensorBoard(log_dir))
@@ -147,7 +175,11 @@ def callbacks_for(method, args, seed, validation_data):
 
 
 def train(method, args, seed, data):
-    """Trains one method with one seed; returns its metrics and history."""
+    """Trains one method with one seed; returns its metrics and history.
+
+    The model keeps its best-validation weights; without `data["test"]`
+    (`--no-test`) the result has no test metric.
+    """
     model = build_model(method, args, seed, data["train"])
     timer, callbacks = callbacks_for(method, args, seed, data["validation"])
     print(f"\n== {method}, seed {seed} ==", flush=True)
@@ -157,26 +189,37 @@ def train(method, args, seed, data):
         verbose=2 if args.verbose else 0,
     )
     history = {k: [float(v) for v in vs] for k, vs in history.history.items()}
-    x_test, y_test = data["test"]
-    errors = model.predict(x_test, verbose=0) - y_test
+    best = int(np.argmin(history["val_loss"]))
     result = {
-        "test_mae": float(np.mean(np.abs(errors))),
-        "test_rmse": float(np.sqrt(np.mean(errors ** 2))),
+        "best_epoch": best + 1,
+        "validation_mae": history["val_mae"][best],
+        "validation_loss": history["val_loss"][best],
         "final_validation_mae": history["val_mae"][-1],
         "final_train_mae": history["mae"][-1],
         "train_seconds_per_epoch": float(np.median(timer.times)),
+        "epoch_seconds": timer.times,
         "history": history,
     }
-    print(f"test MAE {result['test_mae']:.3f} C, train MAE "
-          f"{result['final_train_mae']:.3f} C", flush=True)
+    if data.get("test") is not None:
+        x_test, y_test = data["test"]
+        errors = model.predict(x_test, verbose=0) - y_test
+        result.update(test_mae=float(np.mean(np.abs(errors))),
+                      test_rmse=float(np.sqrt(np.mean(errors ** 2))))
+        print(f"test MAE {result['test_mae']:.3f} C, ", end="")
+    print(f"validation MAE {result['validation_mae']:.3f} C (epoch "
+          f"{best + 1}), train MAE {result['final_train_mae']:.3f} C",
+          flush=True)
     return result
 
 
 def summarize(runs):
     """Mean and standard deviation over the seeds of each method."""
     summary = {}
-    for key in ("test_mae", "test_rmse", "final_validation_mae",
-                "final_train_mae", "train_seconds_per_epoch"):
+    for key in ("test_mae", "test_rmse", "validation_mae",
+                "final_validation_mae", "final_train_mae",
+                "train_seconds_per_epoch"):
+        if key not in runs[0]:  # test metrics with --no-test
+            continue
         values = [run[key] for run in runs]
         summary[key] = float(np.mean(values))
         summary[key + "_std"] = float(np.std(values))
@@ -185,20 +228,28 @@ def summarize(runs):
 
 
 def markdown_table(methods, persistence):
-    """The summary table, one row per method, then persistence."""
+    """The summary table, one row per method, then persistence (`-` for
+    the test columns with `--no-test`)."""
     lines = [
-        "| method | test MAE (C) | test RMSE (C) | final train MAE (C) "
-        "| train s/epoch |",
-        "|---|---:|---:|---:|---:|",
+        "| method | test MAE (C) | test RMSE (C) | validation MAE (C) "
+        "| final train MAE (C) | train s/epoch |",
+        "|---|---:|---:|---:|---:|---:|",
     ]
+
+    def cell(m, key):
+        if key not in m:
+            return "-"
+        return f"{m[key]:.3f} ± {m[key + '_std']:.3f}"
+
     for method, m in methods.items():
         lines.append(
-            f"| {method} | {m['test_mae']:.3f} ± {m['test_mae_std']:.3f} "
-            f"| {m['test_rmse']:.3f} ± {m['test_rmse_std']:.3f} "
+            f"| {method} | {cell(m, 'test_mae')} | {cell(m, 'test_rmse')} "
+            f"| {cell(m, 'validation_mae')} "
             f"| {m['final_train_mae']:.3f} "
             f"| {m['train_seconds_per_epoch']:.2f} |")
-    lines.append(f"| persistence (tomorrow = today) | {persistence:.3f} "
-                 "| | | |")
+    if persistence is not None:
+        lines.append(f"| persistence (tomorrow = today) | {persistence:.3f} "
+                     "| | | | |")
     return "\n".join(lines)
 
 
@@ -240,8 +291,8 @@ def parse_args(argv=None):
     )
     parser.add_argument(
         "--methods", default=",".join(METHODS),
-        help=f"Comma-separated methods from {', '.join(METHODS)} (default: "
-        "all).")
+        help=f"Comma-separated methods from {', '.join(AVAILABLE_METHODS)} "
+        f"(default: {','.join(METHODS)}).")
     parser.add_argument(
         "--seeds", help=f"Comma-separated seeds (default {DEFAULTS['seeds']}"
         "): initial weights and masks; the data split is fixed by year.")
@@ -257,12 +308,24 @@ def parse_args(argv=None):
         f"{DEFAULTS['learning_rate']}), cosine-decayed to 0.")
     parser.add_argument(
         "--recurrent-dropout", type=float,
-        help="Rate p of the variational method (default "
+        help="Rate p of the random masks of the variational, fraternal and "
+        "expectation-linearization methods (default "
         f"{DEFAULTS['recurrent_dropout']}).")
     parser.add_argument(
         "--delta", type=float,
         help="Adversarial budget as a fraction of units (default "
         f"{DEFAULTS['delta']}: 6 of 64 units).")
+    parser.add_argument(
+        "--penalty-weight", type=float,
+        help="Lambda, the weight of the adversarial penalty (default 1.0).")
+    parser.add_argument(
+        "--kappa", type=float,
+        help="Weight of the fraternal and expectation-linearization "
+        "penalties (default: the regularizer's, 0.15 and 0.25).")
+    parser.add_argument(
+        "--no-test", action="store_true",
+        help="Never read the 2015 (test) forecasts: no test metric is "
+        "written; select on 2014 (validation) only.")
     parser.add_argument(
         "--window", type=int,
         help=f"Days read per forecast (default {DEFAULTS['window']}).")
@@ -286,9 +349,15 @@ def parse_args(argv=None):
         if getattr(args, name) is None:
             setattr(args, name, value)
     args.methods = [m.strip() for m in args.methods.split(",") if m.strip()]
-    unknown = sorted(set(args.methods) - set(METHODS))
+    unknown = sorted(set(args.methods) - set(AVAILABLE_METHODS))
     if unknown or not args.methods:
-        parser.error(f"--methods: unknown {unknown}; choose from {METHODS}.")
+        parser.error(f"--methods: unknown {unknown}; choose from "
+                     f"{AVAILABLE_METHODS}.")
+    for name in ("penalty_weight", "kappa"):
+        value = getattr(args, name)
+        if value is not None and not value >= 0:
+            parser.error(f"--{name.replace('_', '-')} must be >= 0; got "
+                         f"{value}.")
     try:
         args.seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     except ValueError:
@@ -302,18 +371,23 @@ def main(argv=None):
     """Runs the comparison; returns the results dict (also saved as JSON)."""
     args = parse_args(argv)
     data = seattle_weather.load(window=args.window, horizon=1)
+    if args.no_test:
+        data["test"] = None  # never read
     if any(m.startswith("adversarial") for m in args.methods):
         # A clear error before training when delta * units < 1.
         budget = keras_adrop.masks.flip_budget(args.delta, args.units)
     else:
         budget = None
-    persistence = persistence_mae(data["test"])
+    persistence = (None if data["test"] is None
+                   else persistence_mae(data["test"]))
     print(
         f"Seattle weather: {args.window}-day windows, "
-        + " / ".join(f"{len(y)} {split}" for split, (_, y) in data.items())
+        + " / ".join(f"{len(split[1])} {name}" for name, split in data.items()
+                     if split is not None)
         + f". LSTM({args.units}), p {args.recurrent_dropout}, "
         f"{budget} flips, {args.epochs} epochs, seeds {args.seeds}. "
-        f"Persistence test MAE {persistence:.3f} C.", flush=True)
+        + ("No test (--no-test)." if persistence is None
+           else f"Persistence test MAE {persistence:.3f} C."), flush=True)
     methods = {
         method: summarize([train(method, args, seed, data)
                            for seed in args.seeds])

@@ -41,6 +41,10 @@ where all three methods reach ~99-100% training accuracy), or
 `python examples/sequential_mnist.py --quick` for a ~20-second smoke run.
 `--tensorboard DIR` logs each run for TensorBoard (the adversarial runs
 also log their masks, `keras_adrop.callbacks.AdversarialMaskTensorBoard`).
+`--penalty-weight` sets the adversarial methods' lambda and `--kappa` the
+weight of fraternal and expectation-linearization dropout.
+`--no-test` never touches the test images (no test metric is written):
+the runs that tune a setting select on validation data only.
 `--export DIR` writes each trained model as a SavedModel for serving
 (`DIR/<method>`, the inference network only: float sequences of any batch
 size in, logits out).
@@ -85,6 +89,21 @@ def load_data(args):
         args.dataset, args.train_size, args.validation_size, args.seed)
 
 
+# The methods whose penalty weight is kappa (`--kappa`); the adversarial
+# ones take lambda (`--penalty-weight`).
+KAPPA_METHODS = ("fraternal", "expectation_linearization")
+
+
+def penalty_weight(method, args):
+    """`--kappa` for fraternal and expectation-linearization dropout,
+    `--penalty-weight` for the adversarial methods, else None."""
+    if method in KAPPA_METHODS:
+        return args.kappa
+    if method.startswith("adversarial"):
+        return args.penalty_weight
+    return None
+
+
 def build_model(method, args):
     """The compiled LSTM classifier of `method` (same initial weights for
     every method), from `keras_adrop.sequence_classification`."""
@@ -92,11 +111,16 @@ def build_model(method, args):
         method, args.input_shape, units=args.units,
         recurrent_dropout=args.recurrent_dropout, delta=args.delta,
         seed=args.seed, learning_rate=args.learning_rate,
-        decay_steps=args.epochs * math.ceil(args.train_size / args.batch_size))
+        decay_steps=args.epochs * math.ceil(args.train_size / args.batch_size),
+        penalty_weight=penalty_weight(method, args))
 
 
 def train(method, args, train_data, validation_data, test_data):
-    """Trains one method and returns its metrics and history as a dict."""
+    """Trains one method and returns its metrics and history as a dict.
+
+    `test_data` None (`--no-test`): the test set is not evaluated and the
+    dict has no test metric.
+    """
     model = build_model(method, args)
     timer = reporting.EpochTimer()
     callbacks = [timer]
@@ -122,7 +146,6 @@ def train(method, args, train_data, validation_data, test_data):
         verbose=reporting.verbosity(),
     )
     history = reporting.history_lists(history)
-    test = model.evaluate(*test_data, verbose=0, return_dict=True)
     if args.export:
         # The inference network only: no masks, no penalties.
         model.export(os.path.join(args.export, method), verbose=False)
@@ -130,8 +153,6 @@ def train(method, args, train_data, validation_data, test_data):
     # cross-entropy alone (`supervised_loss`), which every method has.
     train_loss = reporting.supervised_loss(history)
     result = {
-        "test_error_percent": 100.0 * (1.0 - float(test["accuracy"])),
-        "test_loss": float(test["loss"]),
         # The median ignores the first epoch's graph tracing.
         "train_seconds_per_epoch": float(np.median(timer.times)),
         "epoch_seconds": timer.times,
@@ -143,13 +164,21 @@ def train(method, args, train_data, validation_data, test_data):
         best = int(np.argmin(history["val_loss"]))
         result.update(
             best_epoch=best + 1,
+            validation_loss=float(history["val_loss"][best]),
             validation_error_percent=100.0 * (
                 1.0 - float(history["val_accuracy"][best])))
+    if test_data is not None:
+        test = model.evaluate(*test_data, verbose=0, return_dict=True)
+        result.update(
+            test_error_percent=100.0 * (1.0 - float(test["accuracy"])),
+            test_loss=float(test["loss"]))
     return result
 
 
 TABLE = [
     reporting.Column("test error %", "test_error_percent"),
+    reporting.Column("validation error % (best epoch)",
+                     "validation_error_percent"),
     reporting.Column("train s/epoch", "train_seconds_per_epoch"),
     reporting.Column("final train loss", "final_train_loss", ".4f"),
 ]
@@ -268,6 +297,27 @@ def parse_args(argv=None):
         ),
     )
     parser.add_argument(
+        "--penalty-weight", type=float,
+        help=(
+            "Lambda, the weight of the adversarial methods' penalty "
+            "(default: the regularizer's, 1.0)."
+        ),
+    )
+    parser.add_argument(
+        "--kappa", type=float,
+        help=(
+            "Weight of the fraternal and expectation-linearization penalties "
+            "(default: the regularizer's, 0.15 and 0.25)."
+        ),
+    )
+    parser.add_argument(
+        "--no-test", action="store_true",
+        help=(
+            "Never read the test images: select on validation data only (no "
+            "test metric is written). Needs --validation-size >= 1."
+        ),
+    )
+    parser.add_argument(
         "--seed", type=int, default=0,
         help="Seed of the split, the initial weights and all dropout masks "
         "(default 0).",
@@ -307,6 +357,15 @@ def parse_args(argv=None):
         parser.error(
             f"--methods: unknown {unknown}; choose from {AVAILABLE_METHODS}."
         )
+    for name in ("penalty_weight", "kappa"):
+        value = getattr(args, name)
+        if value is not None and not value >= 0:
+            parser.error(f"--{name.replace('_', '-')} must be >= 0; got "
+                         f"{value}.")
+    if args.no_test and args.validation_size < 1:
+        parser.error("--no-test selects on validation data: "
+                     "--validation-size must be >= 1; got "
+                     f"{args.validation_size}.")
     return args
 
 
@@ -316,6 +375,8 @@ def main(argv=None):
     if args.dataset != "digits" and args.train_size == 0:
         args.train_size = None  # all MNIST training images
     train_data, validation_data, test_data = load_data(args)
+    if args.no_test:
+        test_data = None  # never read
     args.train_size = len(train_data[1])
     args.input_shape = train_data[0].shape[1:]
     adversarial = any(m.startswith("adversarial") for m in args.methods)
@@ -330,7 +391,9 @@ def main(argv=None):
         f"{len(train_data[1])} train / "
         + (f"{len(validation_data[1])} validation / "
            if validation_data is not None else "")
-        + f"{len(test_data[1])} test (stratified, seed {args.seed}). "
+        + ("no test (--no-test)" if test_data is None
+           else f"{len(test_data[1])} test")
+        + f" (stratified, seed {args.seed}). "
         f"LSTM({args.units}), recurrent dropout {args.recurrent_dropout}, "
         + (f"delta {args.delta} -> {budget} flips, " if adversarial else "")
         + f"{args.epochs} epochs."
@@ -342,7 +405,7 @@ def main(argv=None):
         train_examples=len(train_data[1]),
         validation_examples=(
             len(validation_data[1]) if validation_data is not None else 0),
-        test_examples=len(test_data[1]),
+        test_examples=0 if test_data is None else len(test_data[1]),
     )
     metrics = {}
     for method in args.methods:

@@ -184,7 +184,7 @@ def compile_classifier(model, learning_rate, decay_steps, clipnorm=None):
 
 def lstm_classifier(method, input_shape, units=64, num_classes=10,
                     recurrent_dropout=0.1, delta=0.05, seed=0,
-                    learning_rate=1e-2, decay_steps=1):
+                    learning_rate=1e-2, decay_steps=1, penalty_weight=None):
     """An LSTM classifier trained with `method`, compiled.
 
     `keras_adrop.layers.LSTM(units)` on the sequence, then a dense layer of
@@ -205,6 +205,11 @@ def lstm_classifier(method, input_shape, units=64, num_classes=10,
         delta: Adversarial budget, `floor(delta * units)` flipped units.
         seed: Seed of the weights and every mask.
         learning_rate, decay_steps: See `compile_classifier`.
+        penalty_weight: Weight of the method's penalty: lambda of the
+            adversarial methods, kappa of fraternal and
+            expectation-linearization dropout (default None: the
+            regularizer's own: 1.0, 0.15 for fraternal, 0.25 for
+            expectation linearization).
 
     Returns:
         The compiled model; its LSTM is named `"lstm"` whatever the method.
@@ -219,7 +224,8 @@ def lstm_classifier(method, input_shape, units=64, num_classes=10,
     """
     keras.utils.set_random_seed(seed)
     # Raises, listing the known methods, for an unknown name.
-    spec = get_method(method, delta=delta, seed=seed)
+    spec = get_method(method, delta=delta, seed=seed,
+                      penalty_weight=penalty_weight)
     inputs = keras.Input(tuple(input_shape))
     hidden = layers.LSTM(
         units,

@@ -85,7 +85,7 @@ def test_forecasting_quick_compares_every_method_in_degrees(tmp_path):
     assert list((tmp_path / "tb" / "adversarial_k1_seed1").glob(
         "masks/events.*"))
     with pytest.raises(SystemExit):
-        example.main(["--quick", "--methods", "fraternal"])
+        example.main(["--quick", "--methods", "dropconnect"])
 
 
 @pytest.mark.slow
@@ -136,3 +136,88 @@ def test_replicate_quick_resumes_and_keeps_smoke_runs_apart(tmp_path):
     stamps = [path.stat().st_mtime for path in saved]
     replicate.main(args)  # everything saved: nothing reruns
     assert [path.stat().st_mtime for path in saved] == stamps
+
+
+class _UnreadableTestSet:
+    """Stands for a test split that a run must never read."""
+
+    def _fail(self, *args):
+        raise AssertionError("the test set was read")
+
+    __getitem__ = __iter__ = __len__ = _fail
+
+
+def _penalty_weight(model):
+    return model.regularizers[0].get_config()["penalty_weight"]
+
+
+def test_sequential_mnist_no_test_never_reads_the_test_set(tmp_path,
+                                                          monkeypatch):
+    example = _load("sequential_mnist")
+    load = example.sequence_classification.load_data
+    monkeypatch.setattr(
+        example.sequence_classification, "load_data",
+        lambda *a, **k: (*load(*a, **k)[:2], _UnreadableTestSet()))
+    results = example.main(["--quick", "--epochs", "1", "--train-size", "64",
+                            "--methods", "variational", "--no-test",
+                            "--output-dir", str(tmp_path)])
+    metrics = results["methods"]["variational"]
+    assert not [key for key in metrics if key.startswith("test")]
+    assert 0.0 <= metrics["validation_error_percent"] <= 100.0
+    assert results["config"]["test_examples"] == 0
+    with pytest.raises(SystemExit):  # nothing to select on
+        example.parse_args(["--no-test", "--validation-size", "0"])
+
+
+def test_sequential_mnist_penalty_weights_reach_the_models():
+    example = _load("sequential_mnist")
+    args = example.parse_args(["--quick", "--penalty-weight", "0.5",
+                               "--kappa", "0.3"])
+    args.input_shape, args.train_size = (8, 1), 64
+    assert _penalty_weight(example.build_model("adversarial_k1", args)) \
+        == 0.5
+    assert _penalty_weight(example.build_model("fraternal", args)) == 0.3
+    assert _penalty_weight(
+        example.build_model("expectation_linearization", args)) == 0.3
+    # Without the options, each regularizer keeps its own default.
+    args = example.parse_args(["--quick"])
+    args.input_shape, args.train_size = (8, 1), 64
+    assert _penalty_weight(example.build_model("fraternal", args)) == 0.15
+    with pytest.raises(SystemExit):
+        example.parse_args(["--kappa", "-1"])
+
+
+def test_forecasting_keeps_the_best_validation_weights_and_no_test(
+        tmp_path, monkeypatch):
+    example = _load("forecasting")
+    load = example.seattle_weather.load
+
+    def load_without_test(**kwargs):
+        data = load(**kwargs)
+        data["test"] = _UnreadableTestSet()
+        return data
+
+    monkeypatch.setattr(example.seattle_weather, "load", load_without_test)
+    results = example.main(["--quick", "--epochs", "3", "--methods",
+                            "fraternal", "--kappa", "0.3", "--no-test",
+                            "--output-dir", str(tmp_path)])
+    summary = results["methods"]["fraternal"]
+    assert not [key for key in summary if key.startswith("test")]
+    assert results["persistence_test_mae"] is None
+    run = summary["runs"][0]
+    best = min(run["history"]["val_loss"])
+    assert run["validation_loss"] == best
+    assert run["best_epoch"] == run["history"]["val_loss"].index(best) + 1
+    assert "fraternal_dropout_penalty" in run["history"]
+
+
+def test_forecasting_penalty_weights_reach_the_models():
+    example = _load("forecasting")
+    args = example.parse_args(["--quick", "--penalty-weight", "0.5",
+                               "--kappa", "0.3"])
+    data = example.seattle_weather.load(window=args.window, horizon=1)
+    model = example.build_model("adversarial_k2", args, 0, data["train"])
+    assert _penalty_weight(model) == 0.5
+    model = example.build_model("fraternal", args, 0, data["train"])
+    assert _penalty_weight(model) == 0.3
+    assert model.get_layer("lstm").recurrent_dropout == 0.25
