@@ -237,6 +237,18 @@ def _with_keras_adrop_layers(model):
     return converted
 
 
+class _StepsThatRun(keras.callbacks.Callback):
+    """Adds `K_eff` to every epoch's logs (KerasTuner records them)."""
+
+    def __init__(self, k_eff):
+        super().__init__()
+        self.k_eff = float(k_eff)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["K_eff"] = self.k_eff
+
+
 _CLASSES = {}
 
 
@@ -265,6 +277,7 @@ def _hypermodel_class():
                     f"{hypermodel!r}")
             self.units = (None if units is None
                           else arguments.check_units(units))
+            self._units_given = units is not None
             # Checks the pair early (with your width when it is given).
             flip_range(delta_range, self.units or 1_000_000)
             self.delta_range = tuple(delta_range)
@@ -285,23 +298,36 @@ def _hypermodel_class():
             base = _with_keras_adrop_layers(base)
             units = adversarial_units(base)
             if self.units is None:
-                # The range of `flips` is fixed by the first trial's model.
                 self.units = units
-            flips = hp.Int("flips", *self.flips_range)
+            flips = hp.Int(self.flips_name(units),
+                           *self.flips_range_of(units))
             iterations = hp.Int("iterations", *self.iterations_range)
+            # What runs: K beyond flips - 1 flips nothing (K_eff), and the
+            # model is built with max(1, K_eff) steps (`fit` records K_eff).
+            k_eff = effective_iterations(flips, iterations)
             options = dict(self.adversarial_options)
             if self.penalty_weight_range is not None:
                 options["penalty_weight"] = hp.Float(
                     "penalty_weight", *self.penalty_weight_range,
                     sampling="log")
             return adversarial_model(
-                base, delta=flips / units,
-                iterations=max(1, effective_iterations(flips, iterations)),
+                base, delta=flips / units, iterations=max(1, k_eff),
                 seed=self.seed, **options)
 
         def fit(self, hp, model, *args, **kwargs):
             """Your `HyperModel.fit`, or `model.fit`, with every argument
-            (Hyperband's `epochs` and `initial_epoch` included)."""
+            (Hyperband's `epochs` and `initial_epoch` included).
+
+            Every epoch's logs also carry `K_eff`, the greedy steps that
+            can flip a unit (`min(K, flips - 1)`), so the trial records
+            what ran beside the sampled `iterations`:
+            `trial.metrics.get_last_value("K_eff")`."""
+            flips = hp.values.get(self.flips_name(adversarial_units(model)))
+            iterations = hp.values.get("iterations")
+            if flips is not None and iterations is not None:
+                kwargs["callbacks"] = [
+                    _StepsThatRun(effective_iterations(flips, iterations))
+                ] + list(kwargs.get("callbacks") or [])
             if self.hypermodel is not None:
                 return self.hypermodel.fit(hp, model, *args, **kwargs)
             return model.fit(*args, **kwargs)
@@ -310,10 +336,27 @@ def _hypermodel_class():
             """The `delta` of `flips` flips of `self.units` units."""
             return flips / self.units
 
+        def flips_name(self, units):
+            """The name of the `flips` hyperparameter of a model whose
+            adversarial layer has `units` units: `"flips"`, or
+            `"flips_<units>_units"` for a width other than the first
+            model's when `units` was not given (each width has its own
+            range)."""
+            if self._units_given or self.units in (None, units):
+                return "flips"
+            return f"flips_{units}_units"
+
+        def flips_range_of(self, units):
+            """The `(low, high)` range of flips of a model whose adversarial
+            layer has `units` units (of the given `units` when given)."""
+            return flip_range(self.delta_range,
+                              self.units if self._units_given else units)
+
         @property
         def flips_range(self):
             """The `(low, high)` range of `flips` (None until `units` is
-            known: given, or after the first `build`)."""
+            known: given, or after the first `build`); a trial of another
+            width samples `flips_range_of(its units)`."""
             if self.units is None:
                 return None
             return flip_range(self.delta_range, self.units)
@@ -329,8 +372,9 @@ _HYPERMODEL_DOC = """Adds adversarial dropout's delta, K (and lambda) to a searc
     `build(hp)` builds your compiled model, converts Keras' RNN layers to
     keras_adrop's when it has no keras_adrop one, samples `flips` (delta as
     a whole number of flipped units of the smallest adversarial layer),
-    `iterations` (K; the model runs `max(1, min(K, flips - 1))` steps, the
-    ones that can flip a unit) and, with `penalty_weight_range`,
+    `iterations` (K; the model runs `max(1, K_eff)` steps, `K_eff =
+    min(K, flips - 1)` the ones that can flip a unit, recorded as the
+    trial's metric `K_eff`) and, with `penalty_weight_range`,
     `penalty_weight` (log scale), and returns a compiled
     `keras_adrop.AdversarialDropoutModel` with your optimizer, loss and
     metrics. `fit` calls your `HyperModel.fit` (or `model.fit`) with every
@@ -346,10 +390,12 @@ _HYPERMODEL_DOC = """Adds adversarial dropout's delta, K (and lambda) to a searc
         iterations_range: `(low, high)` range of K. Default `(1, 3)`.
         penalty_weight_range: `(low, high)` range of lambda, log scale;
             None (default) keeps 1.0.
-        units: Units the flips count in (default: the smallest keras_adrop
-            recurrent layer of the first model built; give it when your
-            search space changes that width: delta is then flips / the
-            built model's width).
+        units: Units the flips range counts in (delta is flips / the
+            built model's width). Default: each trial's own width (the
+            smallest keras_adrop recurrent layer of the model it builds):
+            the first model's width samples `flips`, a model of another
+            width `units_w` samples `flips_<units_w>_units` over its own
+            range, so every trial's delta stays in `delta_range`.
         seed: Seed of the adversarial search's random start flips.
         name, tunable: As `keras_tuner.HyperModel`.
         **adversarial_options: Other `AdversarialDropoutModel` arguments
@@ -364,6 +410,7 @@ _HYPERMODEL_DOC = """Adds adversarial dropout's delta, K (and lambda) to a searc
     tuner.search(x, y, epochs=5, validation_split=0.2)
     best = tuner.get_best_hyperparameters()[0]
     best["flips"], best["iterations"]
+    tuner.oracle.get_best_trials(1)[0].metrics.get_last_value("K_eff")
     ```
     """
 

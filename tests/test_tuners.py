@@ -3,6 +3,7 @@
 import sys
 
 import keras
+import numpy as np
 import pytest
 
 from keras_adrop import tuners
@@ -22,3 +23,82 @@ def test_a_missing_keras_tuner_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "keras_tuner", None)
     with pytest.raises(ImportError, match=r"six.*keras_adrop\[tuner\]"):
         tuners.AdversarialDropoutHyperModel(lambda hp: None)
+
+
+def _build(hp):
+    model = keras.Sequential([
+        keras.Input((5, 2)),
+        keras.layers.GRU(hp.Choice("units", [8, 12])),
+        keras.layers.Dense(1),
+    ])
+    model.compile("adam", "mse")
+    return model
+
+
+def _fixed(**values):
+    import keras_tuner
+
+    hp = keras_tuner.HyperParameters()
+    for name, value in values.items():
+        hp.Fixed(name, value)
+    return hp
+
+
+@pytest.mark.backend_neutral
+def test_each_width_samples_flips_over_its_own_range():
+    pytest.importorskip("keras_tuner")
+    hypermodel = tuners.AdversarialDropoutHyperModel(
+        _build, delta_range=(0.1, 0.5), iterations_range=(1, 2))
+    hp = _fixed(units=8)
+    model = hypermodel.build(hp)
+    ranges = {p.name: (p.min_value, p.max_value) for p in hp.space
+              if p.name.startswith("flips")}
+    assert ranges == {"flips": (1, 4)}  # floor(0.5 * 8) = 4
+    assert model.adversarial_dropout.delta == pytest.approx(1 / 8)
+    keras.backend.clear_session()
+    hp = _fixed(units=12)
+    model = hypermodel.build(hp)
+    ranges = {p.name: (p.min_value, p.max_value) for p in hp.space
+              if p.name.startswith("flips")}
+    assert ranges == {"flips_12_units": (2, 6)}  # ceil(1.2), floor(6.0)
+    assert model.adversarial_dropout.delta == pytest.approx(2 / 12)
+    keras.backend.clear_session()
+    model = hypermodel.build(_fixed(units=12, flips_12_units=6))
+    assert model.adversarial_dropout.delta == pytest.approx(0.5)
+    assert hypermodel.flips_range_of(12) == (2, 6)
+    keras.backend.clear_session()
+    # A given `units` fixes one range for every width (the old reading).
+    given = tuners.AdversarialDropoutHyperModel(
+        _build, delta_range=(0.1, 0.5), units=8)
+    hp = _fixed(units=12)
+    given.build(hp)
+    assert [p.name for p in hp.space if p.name.startswith("flips")] == [
+        "flips"]
+
+
+@pytest.mark.backend_neutral
+def test_the_trial_records_the_steps_that_run(tmp_path):
+    keras_tuner = pytest.importorskip("keras_tuner")
+    hypermodel = tuners.AdversarialDropoutHyperModel(
+        _build, delta_range=(0.1, 0.3), iterations_range=(1, 3))
+    model = hypermodel.build(_fixed(units=8, flips=2, iterations=3))
+    assert model.adversarial_dropout.iterations == 1
+    # Through a real search: every trial's values carry the K_eff it ran.
+    rng = np.random.default_rng(0)
+    x = rng.random((16, 5, 2)).astype("float32")
+    y = x[:, -1, :1]
+    tuner = keras_tuner.RandomSearch(
+        hypermodel, objective="val_loss", max_trials=3, seed=0,
+        directory=str(tmp_path), project_name="k_eff")
+    tuner.search(x, y, epochs=1, validation_split=0.25, verbose=0)
+    trials = tuner.oracle.get_best_trials(3)
+    assert len(trials) == 3
+    for trial in trials:
+        values = trial.hyperparameters.values
+        name = "flips" if values["units"] == 8 else "flips_12_units"
+        assert trial.metrics.get_last_value("K_eff") == (
+            tuners.effective_iterations(values[name], values["iterations"]))
+        assert "K_eff" not in values  # not a search dimension
+    # Distinct samples stay distinct (the values KerasTuner hashes).
+    assert len({tuple(sorted(t.hyperparameters.values.items()))
+                for t in trials}) == 3
