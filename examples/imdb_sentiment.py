@@ -12,6 +12,14 @@ read unlabeled reviews. docs/imdb.md describes the data (the reviews of
 `keras_adrop.datasets.imdb` are NOT the official split unless TFDS's is
 prepared), the model, the presets and measured results.
 
+`--validation-fraction` (default 0.1) holds a stratified share of the
+training reviews out for validation: the learning curves, and the epoch
+whose weights are kept (lowest validation loss). The test reviews are read
+once, at the end, and never with `--no-test` (tuning runs). `--penalty-weight`
+sets lambda (the adversarial and VAT penalties), `--kappa` the weight of
+fraternal and expectation-linearization dropout, `--epsilon` the VAT and
+adversarial-training perturbation.
+
     python examples/imdb_sentiment.py                  # CPU-scale default
     python examples/imdb_sentiment.py --quick          # ~30 s smoke run
     python examples/imdb_sentiment.py --paper-scale    # GPU; hours
@@ -28,6 +36,7 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 import keras_adrop  # noqa: E402
@@ -53,6 +62,10 @@ PAPER_ERROR = {
 }
 AVAILABLE_METHODS = tuple(PAPER_ERROR)
 METHODS = ("variational", "adversarial_k1")  # the default comparison
+# The methods whose penalty weight is kappa (`--kappa`); the others' is
+# lambda (`--penalty-weight`).
+KAPPA_METHODS = ("fraternal", "expectation_linearization")
+VALIDATION_FRACTION = 0.1  # of the training reviews, held out
 
 # The CPU-scale default, the smoke run and the paper's sizes
 # (keras_adrop.text.PRESETS). A value given on the command line always wins.
@@ -72,6 +85,29 @@ def load_reviews(args):
         unlabeled_size=args.unlabeled_size)
 
 
+def split_validation(train_set, x_unlabeled, fraction, seed):
+    """Holds `fraction` of the training reviews out for validation.
+
+    Stratified and seeded. When the training reviews also serve as the
+    unlabeled text (no unlabeled reviews), the unlabeled text becomes the
+    fitted reviews, so validation reviews are never trained on.
+
+    Returns:
+        `(fit, validation, x_unlabeled)`: `(texts, labels)` pairs
+        (`validation` None for a fraction of 0) and the unlabeled texts.
+    """
+    if not fraction:
+        return train_set, None, x_unlabeled
+    from sklearn.model_selection import train_test_split
+
+    x, y = train_set
+    x_fit, x_val, y_fit, y_val = train_test_split(
+        x, y, test_size=fraction, stratify=y, random_state=seed)
+    if x_unlabeled is x:
+        x_unlabeled = x_fit
+    return (x_fit, y_fit), (x_val, y_val), x_unlabeled
+
+
 # ------------------------------------------------------------------ models
 
 
@@ -89,6 +125,12 @@ def pretrain_language_model(args, tokenizer, texts):
         verbose=reporting.verbosity())
 
 
+def penalty_weight(method, args):
+    """`--kappa` for fraternal and expectation-linearization dropout,
+    `--penalty-weight` for the other regularized methods."""
+    return args.kappa if method in KAPPA_METHODS else args.penalty_weight
+
+
 def build_classifier(method, args, vocabulary_size, pretrained=None):
     """The compiled classifier of `method` (`keras_adrop.text`)."""
     return text.text_classifier(
@@ -100,7 +142,7 @@ def build_classifier(method, args, vocabulary_size, pretrained=None):
         learning_rate=args.learning_rate,
         decay_steps=args.epochs * math.ceil(
             args.train_examples / args.batch_size),
-        pretrained=pretrained)
+        pretrained=pretrained, penalty_weight=penalty_weight(method, args))
 
 
 # ---------------------------------------------------------------- training
@@ -119,8 +161,14 @@ def uses_unlabeled(method, args):
 
 
 def train(method, args, tokenizer, data, pretrained):
-    """Trains one method; returns its metrics, history and the model."""
-    (x_train, y_train), (x_test, y_test), x_unlabeled = data
+    """Trains one method; returns its metrics, history and the model.
+
+    `data` is `(train, validation, test, x_unlabeled)`; the model keeps
+    the weights of its epoch with the lowest validation loss. Without
+    validation (None) it keeps the last epoch's; without test (None,
+    `--no-test`) the metrics have no test entry.
+    """
+    (x_train, y_train), validation, test_set, x_unlabeled = data
     model = build_classifier(method, args, tokenizer.vocabulary_size,
                              pretrained)
     if uses_unlabeled(method, args):
@@ -131,21 +179,25 @@ def train(method, args, tokenizer, data, pretrained):
         train_data = text.text_dataset(tokenizer, x_train, y_train,
                                   args.batch_size, shuffle=True,
                                   seed=args.seed)
-    test_data = text.text_dataset(tokenizer, x_test, y_test, 256)
     timer = reporting.EpochTimer()
+    callbacks = [timer]
+    validation_data = None
+    if validation is not None:
+        validation_data = text.text_dataset(tokenizer, *validation, 256)
+        # Keep the weights of the epoch with the best validation loss (the
+        # patience of every epoch: training is never stopped early).
+        callbacks.append(keras.callbacks.EarlyStopping(
+            "val_loss", patience=args.epochs, restore_best_weights=True))
     print(f"\n== {method} ==", flush=True)
     history = model.fit(
-        train_data, validation_data=test_data, epochs=args.epochs,
+        train_data, validation_data=validation_data, epochs=args.epochs,
         shuffle=False,  # the dataset shuffles itself
-        callbacks=[timer], verbose=reporting.verbosity(),
+        callbacks=callbacks, verbose=reporting.verbosity(),
     )
     history = reporting.history_lists(history)
-    test = model.evaluate(test_data, verbose=0, return_dict=True)
     train_loss = reporting.supervised_loss(history)
     metrics = {
-        "test_error_percent": 100.0 * (1.0 - float(test["accuracy"])),
         "paper_error_percent": PAPER_ERROR[method],
-        "test_loss": float(test["loss"]),
         "train_seconds_per_epoch": float(np.median(timer.times)),
         "epoch_seconds": timer.times,
         "final_train_loss": train_loss[-1],
@@ -153,18 +205,34 @@ def train(method, args, tokenizer, data, pretrained):
         "used_unlabeled": uses_unlabeled(method, args),
         "history": history,
     }
+    if validation is not None:
+        best = int(np.argmin(history["val_loss"]))
+        metrics.update(
+            best_epoch=best + 1,
+            validation_loss=float(history["val_loss"][best]),
+            validation_error_percent=100.0 * (
+                1.0 - float(history["val_accuracy"][best])))
+    if test_set is not None:
+        test_data = text.text_dataset(tokenizer, *test_set, 256)
+        test = model.evaluate(test_data, verbose=0, return_dict=True)
+        metrics.update(
+            test_error_percent=100.0 * (1.0 - float(test["accuracy"])),
+            test_loss=float(test["loss"]))
     return metrics, model
 
 
 TABLE = [
     reporting.Column("test error %", "test_error_percent"),
+    reporting.Column("validation error % (best epoch)",
+                     "validation_error_percent"),
     reporting.Column("paper (official split, LSTM 1024) %",
                      "paper_error_percent", ".3f"),
     reporting.Column("train s/epoch", "train_seconds_per_epoch", ".1f"),
     reporting.Column("final train loss", "final_train_loss", ".4f"),
 ]
 CURVES = [
-    reporting.Panel("val_accuracy", "test error (%)", "Test error",
+    reporting.Panel("val_accuracy", "validation error (%)",
+                    "Validation error",
                     transform=reporting.error_percent, yscale="linear",
                     marker="o"),
     reporting.Panel(reporting.supervised_loss, "cross-entropy",
@@ -280,6 +348,24 @@ def parse_args(argv=None):
                         "vectors (not normalized as Miyato et al.'s: scale "
                         "it with --embedding-dim and --sequence-length). "
                         f"Default {DEFAULTS['epsilon']}.")
+    parser.add_argument("--penalty-weight", type=float,
+                        help="Lambda, the weight of every penalty of the "
+                        "adversarial, VAT and adversarial-training methods "
+                        "(default: each regularizer's, 1.0).")
+    parser.add_argument("--kappa", type=float,
+                        help="Weight of the fraternal and expectation-"
+                        "linearization penalties (default: the "
+                        "regularizer's, 0.15 and 0.25).")
+    parser.add_argument("--validation-fraction", type=float,
+                        default=VALIDATION_FRACTION,
+                        help="Share of the training reviews held out "
+                        "(stratified) for validation: the learning curves "
+                        "and the best epoch, whose weights are kept (0: "
+                        "none, the last epoch's weights).")
+    parser.add_argument("--no-test", action="store_true",
+                        help="Never read the test reviews: select on "
+                        "validation only (no test metric is written). Needs "
+                        "--validation-fraction > 0.")
     parser.add_argument("--pretrain-epochs", type=int,
                         help="Language-model pretraining epochs on the "
                         "training + unlabeled text (0: none). Default "
@@ -315,6 +401,18 @@ def parse_args(argv=None):
             parser.error(f"--{name.replace('_', '-')} must be >= 1.")
     if args.pretrain_epochs < 0:
         parser.error("--pretrain-epochs must be >= 0.")
+    for name in ("penalty_weight", "kappa"):
+        value = getattr(args, name)
+        if value is not None and not value >= 0:
+            parser.error(f"--{name.replace('_', '-')} must be >= 0; got "
+                         f"{value}.")
+    if not 0.0 <= args.validation_fraction < 1.0:
+        parser.error("--validation-fraction must be in [0, 1); got "
+                     f"{args.validation_fraction}.")
+    if args.no_test and not args.validation_fraction:
+        parser.error("--no-test selects on validation data: "
+                     "--validation-fraction must be > 0; got "
+                     f"{args.validation_fraction}.")
     for name in ("train_size", "test_size"):
         if getattr(args, name) == 0:
             parser.error(f"--{name.replace('_', '-')} must be >= 1 or 'all'.")
@@ -330,19 +428,34 @@ def main(argv=None):
         keras_adrop.masks.flip_budget(args.delta, args.units)
     start = time.perf_counter()
     train_set, test_set, x_unlabeled, dataset_info = load_reviews(args)
+    if args.no_test:
+        test_set = None  # never read
+    train_set, validation_set, x_unlabeled = split_validation(
+        train_set, x_unlabeled, args.validation_fraction, args.seed)
     args.train_examples = len(train_set[1])
+    dataset_info.update(
+        fit_reviews=len(train_set[1]),
+        validation_reviews=(0 if validation_set is None
+                            else len(validation_set[1])))
+    # From the fitted and unlabeled reviews only.
     vocabulary = text.learn_vocabulary(
         list(train_set[0]) + list(x_unlabeled), args.vocab_size,
         args.min_count)
     tokenizer = text.TextTokenizer(vocabulary, args.sequence_length,
                                    args.truncate)
+    # Token statistics of the test reviews (of the fitted ones with
+    # --no-test).
     dataset_info.update(vocabulary_size=len(vocabulary),
-                        **text.tokenizer_stats(tokenizer, list(test_set[0])))
+                        **text.tokenizer_stats(tokenizer, list(
+                            (train_set if test_set is None else test_set)[0])))
     print(
         f"IMDB ({dataset_info['source']}"
         + ("" if dataset_info["official_split"] else ", NOT the official "
-           "split") + f"): {len(train_set[1])} train / {len(test_set[1])} "
-        f"test / {len(x_unlabeled)} unlabeled reviews; vocabulary "
+           "split") + f"): {len(train_set[1])} train / "
+        f"{dataset_info['validation_reviews']} validation / "
+        + ("no test (--no-test)" if test_set is None
+           else f"{len(test_set[1])} test")
+        + f" / {len(x_unlabeled)} unlabeled reviews; vocabulary "
         f"{len(vocabulary)}, {args.sequence_length} tokens ({args.truncate}),"
         f" median review {dataset_info['median_tokens_per_review']:.0f} "
         f"tokens, [UNK] {100 * dataset_info['unknown_token_rate']:.1f}%. "
@@ -355,8 +468,8 @@ def main(argv=None):
     metrics = {}
     for method in args.methods:
         metrics[method], model = train(
-            method, args, tokenizer, (train_set, test_set, x_unlabeled),
-            pretrained)
+            method, args, tokenizer,
+            (train_set, validation_set, test_set, x_unlabeled), pretrained)
         if args.export:
             path = os.path.join(args.export, method)
             text.export_text_classifier(model, tokenizer, path)

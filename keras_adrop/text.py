@@ -450,7 +450,7 @@ def text_classifier(method, vocabulary_size, sequence_length,
                     embedding_dim=64, units=64, num_classes=2,
                     embedding_dropout=0.3, recurrent_dropout=0.1,
                     delta=0.05, epsilon=0.1, seed=0, learning_rate=2e-3,
-                    decay_steps=1, pretrained=None):
+                    decay_steps=1, pretrained=None, penalty_weight=None):
     """The IMDB classifier of the paper's Table 2, trained with `method`.
 
     Token ids -> `keras_adrop.layers.Embedding(mask_zero=True)` -> dropout
@@ -476,6 +476,10 @@ def text_classifier(method, vocabulary_size, sequence_length,
         learning_rate, decay_steps: The optimizer's schedule.
         pretrained: Optional `{"embedding": weights, "lstm": weights}`
             (what `pretrain_language_model` returns).
+        penalty_weight: Weight of every penalty of the method (lambda of
+            the adversarial ones, kappa of fraternal and
+            expectation-linearization dropout; default None: each
+            regularizer's own).
 
     Returns:
         The compiled model; its input is named `tokens`.
@@ -492,7 +496,8 @@ def text_classifier(method, vocabulary_size, sequence_length,
     from keras_adrop.sequence_classification import compile_classifier
 
     keras.utils.set_random_seed(seed)
-    spec = get_method(method, delta=delta, epsilon=epsilon, seed=seed)
+    spec = get_method(method, delta=delta, epsilon=epsilon, seed=seed,
+                      penalty_weight=penalty_weight)
     tokens = keras.Input((sequence_length,), dtype="int32", name="tokens")
     hidden = _embedding_and_lstm(
         vocabulary_size, embedding_dim, units, embedding_dropout,

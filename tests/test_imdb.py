@@ -575,3 +575,65 @@ def test_every_method_runs_by_name(tmp_path):
         assert results["methods"][method]["used_unlabeled"] == (
             method in ("virtual_adversarial", "adversarial_k1_vat",
                        "adversarial_k2_vat"))
+
+
+class _UnreadableTestSet:
+    """Stands for test reviews that a run must never read."""
+
+    def _fail(self, *args):
+        raise AssertionError("the test reviews were read")
+
+    __getitem__ = __iter__ = __len__ = _fail
+
+
+def test_validation_comes_from_training_reviews_and_no_test_reads_none(
+        tmp_path, monkeypatch):
+    """Validation reviews are held out of the training reviews: a run with
+    --no-test never reads the test reviews (the fit validated on them
+    before), keeps its best-validation weights, and writes no test
+    metric; the weights of --penalty-weight and --kappa reach the
+    models."""
+    example = _example()
+    load = example.text.load_reviews
+
+    def load_without_test(*args, **kwargs):
+        train, _, unlabeled, info = load(*args, **kwargs)
+        return train, _UnreadableTestSet(), unlabeled, info
+
+    monkeypatch.setattr(example.text, "load_reviews", load_without_test)
+    built = {}
+    build = example.build_classifier
+
+    def recording_build(method, *args, **kwargs):
+        built[method] = build(method, *args, **kwargs)
+        return built[method]
+
+    monkeypatch.setattr(example, "build_classifier", recording_build)
+    results = example.main([
+        "--quick", "--data", "synthetic", "--methods",
+        "fraternal,adversarial_k1", "--train-size", "60",
+        "--unlabeled-size", "0", "--pretrain-epochs", "0", "--epochs", "2",
+        "--validation-fraction", "0.2", "--no-test", "--kappa", "0.3",
+        "--penalty-weight", "0.5", "--output-dir", str(tmp_path)])
+    assert results["dataset"]["fit_reviews"] == 48
+    assert results["dataset"]["validation_reviews"] == 12
+    for method, metrics in results["methods"].items():
+        assert not [k for k in metrics if k.startswith("test")], method
+        losses = metrics["history"]["val_loss"]
+        assert metrics["validation_loss"] == min(losses)
+        assert metrics["best_epoch"] == losses.index(min(losses)) + 1
+    weights = {method: model.regularizers[0].get_config()["penalty_weight"]
+               for method, model in built.items()}
+    assert weights == {"fraternal": 0.3, "adversarial_k1": 0.5}
+    with pytest.raises(SystemExit):  # nothing to select on
+        example.parse_args(["--no-test", "--validation-fraction", "0"])
+
+
+def test_split_validation_keeps_validation_out_of_unlabeled_text():
+    example = _example()
+    x = np.array([f"review {i}" for i in range(20)], dtype=object)
+    y = np.arange(20) % 2
+    fit, validation, unlabeled = example.split_validation((x, y), x, 0.25, 0)
+    assert len(validation[1]) == 5 and len(fit[1]) == 15
+    assert not set(validation[0]) & set(unlabeled)
+    assert set(fit[0]) | set(validation[0]) == set(x)
