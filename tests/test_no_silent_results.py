@@ -473,3 +473,60 @@ def test_the_cache_variable_expands_home_and_variables(
     monkeypatch.chdir(tmp_path / "..")
     assert _cache.cache_dir("ptb") == tmp_path / "data" / "ptb"
     assert (tmp_path / "data" / "ptb").is_dir()
+
+
+# 6. An interrupted fit keeps a usable model (JAX: Keras' own fit left
+# every variable on a deleted buffer).
+
+class _Interrupt(keras.callbacks.Callback):
+    """Ctrl-C after the third step (a KeyboardInterrupt in Python code
+    between steps); the model itself is not touched before."""
+
+    def on_train_batch_end(self, batch, logs=None):
+        if batch == 2:
+            raise KeyboardInterrupt
+
+
+@neutral
+@pytest.mark.parametrize("where", ["callback", "step"])
+def test_an_interrupted_fit_leaves_the_weights_of_the_last_step(
+        where, tmp_path, monkeypatch):
+    """`step`: Ctrl-C while the third step's result is awaited, after the
+    step took the state it was given (JAX donates it): Keras put the
+    deleted buffers back ("Array has been deleted" on every later use)."""
+    x, y = _data()
+    keras.utils.set_random_seed(0)
+    reference = _model()
+    reference.fit(x[:24], y[:24], batch_size=8, epochs=1, shuffle=False,
+                  verbose=0)
+    keras.utils.set_random_seed(0)
+    model = _model()
+    with pytest.raises(KeyboardInterrupt):
+        if where == "callback":
+            model.fit(x, y, batch_size=8, epochs=1, shuffle=False,
+                      verbose=0, callbacks=[_Interrupt()])
+        else:
+            from keras_adrop.training import step as step_lib
+
+            calls = []
+            check = step_lib.check_skips
+
+            def interrupted(*args):
+                calls.append(1)
+                if len(calls) == 3:
+                    raise KeyboardInterrupt
+                return check(*args)
+
+            monkeypatch.setattr(step_lib, "check_skips", interrupted)
+            model.fit(x, y, batch_size=8, epochs=1, shuffle=False,
+                      verbose=0)
+            monkeypatch.setattr(step_lib, "check_skips", check)
+    # Usable: the weights and optimizer state of step 3, saved and trained.
+    _assert_bitwise_equal(model.get_weights(), reference.get_weights())
+    _assert_bitwise_equal([v.value for v in model.optimizer.variables],
+                          [v.value for v in reference.optimizer.variables])
+    model.save(tmp_path / "m.keras")
+    loaded = keras.saving.load_model(tmp_path / "m.keras")
+    _assert_bitwise_equal(loaded.get_weights(), reference.get_weights())
+    history = model.fit(x, y, batch_size=8, epochs=1, verbose=0).history
+    assert np.isfinite(history["loss"]).all()

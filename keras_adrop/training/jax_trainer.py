@@ -128,6 +128,22 @@ class JAXTrainer:
             self, self.train_function)
         return self.train_function
 
+    def fit(self, *args, **kwargs):
+        # Keras' JAX `fit` detaches the variables from their values for an
+        # epoch and hands the state from step to step (each step takes the
+        # state it receives); an interruption (Ctrl-C, an error in a
+        # callback or in the data) left every variable on a deleted buffer,
+        # and the model could be neither used nor saved. The last state is
+        # given back to the variables here.
+        try:
+            return super().fit(*args, **kwargs)
+        except BaseException as error:
+            restore_last_state(self, error)
+            raise
+        finally:
+            if getattr(self.train_function, "last_state", None) is not None:
+                self.train_function.last_state = None  # no stale copy kept
+
     def _symbolic_build(self, iterator=None, data_batch=None):
         # Keras' JAX `fit` builds the model on one batch's inputs first.
         return keras_compat.symbolic_build(
@@ -146,3 +162,35 @@ class JAXTrainer:
         if isinstance(count, jax.core.Tracer):
             return True
         return float(count) > 0.0
+
+
+def restore_last_state(model, error):
+    """Gives the variables the last state of an interrupted JAX `fit`.
+
+    The state is the one after the last step that finished (or the one
+    before the step that was interrupted, if that step had not taken it
+    yet). If the interrupted step had already taken it, nothing can be
+    restored, and a note on `error` says so.
+    """
+    function = getattr(model, "train_function", None)
+    state = getattr(function, "last_state", None)
+    groups = [model.trainable_variables, model.non_trainable_variables,
+              model.optimizer.variables, model.metrics_variables]
+    if state is None or all(_usable(v) for group in groups for v in group):
+        return  # nothing was detached (or it was given back already)
+    arrays = [a for part in state for a in part]
+    if any(isinstance(a, jax.Array) and a.is_deleted() for a in arrays):
+        error.add_note(
+            "keras_adrop: the training step in flight had taken the model's "
+            "state when fit was interrupted; the variables could not be "
+            "restored. Load the last saved model or backup.")
+        return
+    for variables, values in zip(groups, state):
+        for variable, value in zip(variables, values):
+            variable.assign(value)
+
+
+def _usable(variable):
+    value = variable.value
+    return value is not None and not (
+        isinstance(value, jax.Array) and value.is_deleted())

@@ -475,7 +475,10 @@ def guard_train_function(model, function):
     """Wraps `fit`'s train function: stops training after too many skips.
 
     The wrapped function returns what `function` returns (logs, or
-    `(logs, state)` under JAX) without the private non-finite entry; when
+    `(logs, state)` under JAX) without the private non-finite entry, and
+    keeps the latest JAX state in its `last_state` attribute (what
+    `jax_trainer` gives back to the variables when `fit` is interrupted);
+    when
     `model.max_consecutive_skips` steps in a row were skipped, it sets
     `model.stop_training`, keeps the message in `model.nonfinite_stop` and
     warns (a `RuntimeWarning`) with the names and values of the terms.
@@ -484,7 +487,12 @@ def guard_train_function(model, function):
         return function
 
     def guarded(*args, **kwargs):
+        if args and isinstance(args[0], tuple):
+            # JAX: the state going in, valid until the step takes it.
+            guarded.last_state = args[0]
         result = function(*args, **kwargs)
+        if isinstance(result, tuple):
+            guarded.last_state = result[1]  # JAX: the state coming out
         logs = result[0] if isinstance(result, tuple) else result
         info = logs.pop(NONFINITE_LOG, None) if isinstance(logs, dict) \
             else None
@@ -493,6 +501,7 @@ def guard_train_function(model, function):
         return result
 
     guarded._keras_adrop_guard = True
+    guarded.last_state = None
     return guarded
 
 
