@@ -52,6 +52,7 @@ import pathlib
 import platform
 import subprocess
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -84,6 +85,8 @@ PARTS = {
         "metric": "test_error_percent",
         "metric_name": "test error %",
         "curve": ("val_accuracy", "validation error (%)"),
+        # Trials select on the best epoch's validation error.
+        "objective": ("validation_error_percent", "min"),
         # Table 1, 784-pixel sequential MNIST (ours reads rows).
         "paper": {"unregularized": 1.018, "variational": 0.721,
                   "fraternal": 0.720, "adversarial_k1": 0.705,
@@ -104,12 +107,21 @@ PARTS = {
                     "adversarial_k1", "adversarial_k2",
                     "virtual_adversarial", "adversarial_k2_vat"],
         "seeds": {"virtual_adversarial": 3, "adversarial_k2_vat": 3},
+        # The untuned runs (saved) validated on the test reviews and kept
+        # the last epoch's weights: --validation-fraction 0 repeats that.
+        # The tuning protocol holds 10% of the training reviews out.
         "args": ["--train-size", "10000", "--test-size", "10000",
-                 "--unlabeled-size", "10000", "--epochs", "6"],
+                 "--unlabeled-size", "10000", "--epochs", "6",
+                 "--validation-fraction", "0"],
+        "tuned_args": ["--train-size", "10000", "--test-size", "10000",
+                       "--unlabeled-size", "10000", "--epochs", "6",
+                       "--validation-fraction", "0.1"],
         "quick_args": ["--quick", "--data", "synthetic"],
         "metric": "test_error_percent",
         "metric_name": "test error %",
         "curve": ("val_accuracy", "test error (%)"),
+        "tuned_curve": ("val_accuracy", "validation error (%)"),
+        "objective": ("validation_error_percent", "min"),
         # Table 2, the official split with LM pretraining.
         "paper": {"unregularized": 7.164, "variational": 7.042,
                   "fraternal": 6.349, "adversarial_k1": 6.155,
@@ -156,6 +168,9 @@ PARTS = {
                  "--hidden-dropout", "0.1", "--output-dropout", "0.1",
                  "--weight-dropout", "0.1"],
         "quick_args": ["--quick"],
+        # Its example has no --no-test (and names its weights
+        # --fraternal-kappa, ...): not tuned by this script.
+        "tunable": False,
         "metric": "test_perplexity",
         "metric_name": "test perplexity",
         "curve": ("val_perplexity", "validation perplexity"),
@@ -170,6 +185,33 @@ PARTS = {
                         ("adversarial_dropconnect", "fraternal"),
                         ("adversarial_dropconnect", "adversarial_k1")],
     },
+    "seattle": {
+        "script": "forecasting.py",
+        "title": "Seattle temperature, next-day maximum (regression)",
+        # examples/forecasting.py: an LSTM 64 reads 28 days of weather and
+        # forecasts the next day's maximum temperature; trained on
+        # 2012-2013, validated (best epoch, tuning) on 2014, tested on 2015.
+        "methods": ["unregularized", "variational", "fraternal",
+                    "adversarial_k1", "adversarial_k2"],
+        "seed_option": "--seeds",  # the example runs a list of seeds
+        "args": ["--units", "64", "--epochs", "40", "--batch-size", "32",
+                 "--learning-rate", "3e-3", "--recurrent-dropout", "0.25",
+                 "--delta", "0.1", "--window", "28", "--verbose"],
+        "quick_args": ["--quick", "--verbose"],
+        "metric": "test_mae",
+        "metric_name": "test MAE (C)",
+        "curve": ("val_mae", "validation (2014) MAE (C)"),
+        "loss_name": "training mean squared error (C^2)",
+        "objective": ("validation_mae", "min"),
+        "paper": {},  # not in the paper
+        "paper_table": None,
+        "comparisons": [("adversarial_k1", "variational"),
+                        ("adversarial_k2", "variational"),
+                        ("adversarial_k2", "adversarial_k1"),
+                        ("fraternal", "variational"),
+                        ("variational", "unregularized"),
+                        ("adversarial_k1", "unregularized")],
+    },
 }
 
 
@@ -178,26 +220,74 @@ def run_path(results_dir, part, method, seed):
                         "results.json").resolve()
 
 
+def method_entry(results, method):
+    """The metrics of one run of `method` in an example's results.json.
+
+    `examples/forecasting.py` saves a summary over its seeds with the
+    runs in `runs`; a run of one seed is that run.
+    """
+    entry = results["methods"][method]
+    if "runs" in entry and len(entry["runs"]) == 1:
+        return entry["runs"][0]
+    return entry
+
+
 def saved_run(results_dir, part, method, seed):
     """The saved metrics of a run (the example's entry for `method`), or None."""
     path = run_path(results_dir, part, method, seed)
     if not path.exists():
         return None
-    return json.loads(path.read_text())["methods"][method]
+    return method_entry(json.loads(path.read_text()), method)
 
 
-def run_one(part, method, seed, args):
+def part_options(part, quick, tuned=False):
+    """The frozen options of a part's runs: quick, tuned protocol or not."""
+    spec = PARTS[part]
+    if quick:
+        return list(spec["quick_args"])
+    if tuned:
+        return list(spec.get("tuned_args", spec["args"]))
+    return list(spec["args"])
+
+
+def example_command(part, method, seed, options, output_dir):
+    """The command line of one run of the part's example."""
+    spec = PARTS[part]
+    return [sys.executable, str(EXAMPLES / spec["script"]), *options,
+            "--methods", method, spec.get("seed_option", "--seed"),
+            str(seed), "--output-dir", str(output_dir)]
+
+
+def shown(command):
+    """A command as the report and the JSON show it: from the repository
+    root, without the interpreter's path."""
+    words = ["python"] + [
+        os.path.relpath(word, REPO) if os.path.isabs(word) else word
+        for word in command[1:]]
+    return " ".join(words)
+
+
+def run_one(part, method, seed, args, tuned=None):
     """Runs one (part, method, seed) in a fresh process and saves it.
+
+    Args:
+        part, method, seed: The run.
+        args: The parsed command line.
+        tuned: The method's tuned record (`tuned_record`): the run passes
+            its settings to the example and is saved under
+            `--tuned-results-dir`, its results.json recording them under
+            `"replicate"`. None: the part's frozen options, saved under
+            `--results-dir`.
 
     Returns:
         The run's metrics dict (the example's entry for `method`).
     """
-    path = run_path(args.results_dir, part, method, seed)
-    spec = PARTS[part]
-    options = spec["quick_args"] if args.quick else spec["args"]
-    command = [sys.executable, str(EXAMPLES / spec["script"]),
-               *options, "--methods", method, "--seed", str(seed),
-               "--output-dir", str(path.parent)]
+    results_dir = args.tuned_results_dir if tuned else args.results_dir
+    path = run_path(results_dir, part, method, seed)
+    options = part_options(part, args.quick, tuned=tuned is not None)
+    if tuned is not None:
+        options = with_settings(options, tuned["settings"])
+    command = example_command(part, method, seed, options, path.parent)
     print(f"[{time.strftime('%H:%M:%S')}] {part} {method} seed {seed}: "
           + " ".join(command[1:]), flush=True)
     log_path = path.parent / "log.txt"
@@ -209,44 +299,433 @@ def run_one(part, method, seed, args):
         raise RuntimeError(
             f"{part} {method} seed {seed} failed (exit "
             f"{completed.returncode}); see {log_path}.")
-    return saved_run(args.results_dir, part, method, seed)
+    if tuned is not None:
+        results = json.loads(path.read_text())
+        results["replicate"] = {
+            "tuned_settings": tuned["settings"],
+            "tuned_file": os.path.relpath(
+                tuned_path(args.results_dir, part, method), REPO),
+            "command": shown(command),
+        }
+        write_json(path, results)
+    return saved_run(results_dir, part, method, seed)
 
 
-def collect(part, seeds, args):
+def collect(part, seeds, args, tuned=None, run_missing=None):
     """Reads every saved run of a part and runs the missing ones.
 
-    With `--report-only` the missing runs are left out instead.
+    With `--report-only` (or `run_missing=False`) the missing runs are
+    left out instead.
+
+    Args:
+        part: The part.
+        seeds: The seeds to read (and run).
+        args: The parsed command line.
+        tuned: None for the runs at the part's frozen options, or
+            `{method: tuned record}` (`tuned_records`) for the runs at
+            tuned settings: only those methods, saved under
+            `--tuned-results-dir`.
+        run_missing: Whether to run the missing runs (default: not
+            `--report-only`).
 
     Returns:
         `{method: {seed: metrics}}`, methods in the part's order (the
         paper's), without methods that have no run.
     """
     spec = PARTS[part]
-    runs = {method: {} for method in spec["methods"]}
+    if run_missing is None:
+        run_missing = not args.report_only
+    results_dir = args.results_dir if tuned is None else args.tuned_results_dir
+    methods = [m for m in spec["methods"] if tuned is None or m in tuned]
+    runs = {method: {} for method in methods}
     # Seed-major order: after each seed, all methods have a paired result,
     # so an interrupted replication is still a balanced comparison.
     for seed in seeds:
-        for method in spec["methods"]:
+        for method in methods:
             if seed >= spec.get("seeds", {}).get(method, len(seeds)):
                 continue
-            run = saved_run(args.results_dir, part, method, seed)
+            run = saved_run(results_dir, part, method, seed)
             wanted = not args.methods or method in args.methods
-            if run is None and wanted and not args.report_only:
-                run = run_one(part, method, seed, args)
+            if run is None and wanted and run_missing:
+                if tuned is None:
+                    run = run_one(part, method, seed, args)
+                else:
+                    run = run_one(part, method, seed, args,
+                                  tuned=tuned[method])
             if run is not None:
                 runs[method][seed] = run
     return {method: by_seed for method, by_seed in runs.items() if by_seed}
 
 
-def plot_curves(runs, path, title, curve):
+# ------------------------------------------------------------------ tuning
+#
+# Every method of a part gets the same number of trials of a KerasTuner
+# random search over its own knobs; everything else is the part's frozen
+# options. A trial is a run of the example with --no-test (it never reads
+# the test set) at TRIAL_SEED, scored on the validation metric of
+# `PARTS[part]["objective"]`.
+
+TUNE_SEED = 24  # seed of every method's oracle (issue 24)
+TRIAL_SEED = 1000  # data subset and initial weights of every trial
+DEFAULT_TRIALS = 8
+QUICK_TRIALS = 2  # at most, with --quick
+# Adversarial dropout's budget, as whole numbers of flipped units
+# (keras_adrop.tuners): the paper's validated range; with --quick's narrow
+# LSTMs a wider one, so that it holds a flip.
+DELTA_RANGE = (0.01, 0.1)
+QUICK_DELTA_RANGE = (0.1, 0.4)
+RANGES = {
+    "recurrent_dropout": (0.05, 0.5, "linear"),  # variational p
+    "kappa": (0.01, 1.0, "log"),  # defaults 0.15 (fraternal), 0.25 (EL)
+    "penalty_weight": (0.1, 10.0, "log"),  # lambda, default 1
+    "epsilon": (0.01, 1.0, "log"),  # VAT / adversarial training
+    "delta": (0.01, 0.2, "log"),  # adversarial DropConnect's budget
+}
+# The example option of each setting.
+FLAGS = {"recurrent_dropout": "--recurrent-dropout", "kappa": "--kappa",
+         "penalty_weight": "--penalty-weight", "epsilon": "--epsilon",
+         "delta": "--delta"}
+# How the report names them.
+SYMBOLS = {"recurrent_dropout": "p", "kappa": "kappa",
+           "penalty_weight": "lambda", "epsilon": "epsilon",
+           "delta": "delta", "flips": "flips", "iterations": "K"}
+
+
+def method_knobs(method):
+    """The method's own knobs, as they are searched.
+
+    `flips` (with K fixed by the name) is adversarial dropout's budget as a
+    whole number of units (`delta = flips / units`, the search space of
+    `keras_adrop.tuners.AdversarialDropoutHyperModel`).
+
+    Raises:
+        ValueError: for a method without a search space here.
+    """
+    if method == "unregularized":
+        return ()
+    if method == "variational":
+        return ("recurrent_dropout",)
+    if method in ("fraternal", "expectation_linearization"):
+        return ("kappa",)
+    if method in ("adversarial_k1", "adversarial_k2"):
+        return ("flips", "penalty_weight")
+    if method in ("adversarial_k1_vat", "adversarial_k2_vat"):
+        return ("flips", "penalty_weight", "epsilon")
+    if method == "adversarial_dropconnect":
+        return ("delta", "penalty_weight")
+    if method in ("virtual_adversarial", "adversarial_training"):
+        return ("epsilon",)
+    raise ValueError(f"`method` {method!r} has no search space; tunable "
+                     "methods: unregularized, variational, fraternal, "
+                     "expectation_linearization, adversarial_k1, "
+                     "adversarial_k2, adversarial_k1_vat, adversarial_k2_vat, "
+                     "adversarial_dropconnect, virtual_adversarial, "
+                     "adversarial_training.")
+
+
+def part_units(part, quick):
+    """The LSTM width of the part's runs (its `--units`, else the
+    example's default)."""
+    options = part_options(part, quick, tuned=True)
+    if "--units" in options:
+        return int(options[options.index("--units") + 1])
+    script = PARTS[part]["script"]
+    if script == "imdb_sentiment.py":
+        from keras_adrop import text
+
+        return text.PRESETS["quick" if quick else "default"]["units"]
+    if script == "forecasting.py":
+        return 8 if quick else 64
+    from keras_adrop import sequence_classification
+
+    return sequence_classification.PRESETS[
+        "quick" if quick else "default"]["units"]
+
+
+def _width_model(units):
+    """A compiled model whose one keras_adrop LSTM has the part's width:
+    what the hypermodel reads the units of."""
+    import keras
+
+    from keras_adrop import layers
+
+    inputs = keras.Input((2, 1))
+    outputs = keras.layers.Dense(1)(layers.LSTM(units)(inputs))
+    model = keras.Model(inputs, outputs)
+    model.compile("adam", "mse")
+    return model
+
+
+def search_space(part, method, quick=False):
+    """The method's search space: `(keras_tuner.HyperParameters, units)`.
+
+    Adversarial dropout's `flips` and lambda are declared by
+    `keras_adrop.tuners.AdversarialDropoutHyperModel` (`build` on a model
+    with the part's LSTM width; K fixed by the method's name).
+    """
+    import keras_tuner
+
+    hp = keras_tuner.HyperParameters()
+    units = part_units(part, quick)
+    knobs = method_knobs(method)
+    if "flips" in knobs:
+        from keras_adrop import tuners
+
+        k = 2 if "_k2" in method else 1
+        low, high, _ = RANGES["penalty_weight"]
+        tuners.AdversarialDropoutHyperModel(
+            lambda hp: _width_model(units),
+            delta_range=QUICK_DELTA_RANGE if quick else DELTA_RANGE,
+            iterations_range=(k, k), penalty_weight_range=(low, high),
+            seed=TUNE_SEED).build(hp)
+    for name in knobs:
+        if name in ("flips", "penalty_weight") and "flips" in knobs:
+            continue  # declared by the hypermodel
+        low, high, sampling = RANGES[name]
+        hp.Float(name, low, high, sampling=sampling)
+    return hp, units
+
+
+def describe_space(hp, units):
+    """The search space as JSON: one dict per hyperparameter."""
+    space = []
+    for item in hp.space:
+        config = item.get_config()
+        entry = {"name": config["name"], "type": type(item).__name__,
+                 "min": config["min_value"], "max": config["max_value"],
+                 "sampling": config.get("sampling") or "linear"}
+        if entry["name"] == "flips":
+            entry.update(units=units, delta=[entry["min"] / units,
+                                              entry["max"] / units])
+        space.append(entry)
+    return space
+
+
+def trial_plan(hp, trials):
+    """The values of the first `trials` trials of the method's random
+    search: KerasTuner's `RandomSearchOracle`, seeded with `TUNE_SEED`.
+
+    The same values in the same order on every call (and machine), so a
+    resumed tune runs exactly the trials that are missing, and a larger
+    `--trials` extends the same sequence. Fewer when the space has fewer
+    distinct points.
+    """
+    import keras_tuner
+
+    oracle = keras_tuner.oracles.RandomSearchOracle(
+        objective=keras_tuner.Objective("objective", "min"),
+        max_trials=trials, seed=TUNE_SEED, hyperparameters=hp)
+    plan = []
+    for index in range(trials):
+        proposal = oracle.populate_space(f"{index:02d}")
+        if proposal["status"] != "RUNNING":  # the space is used up
+            break
+        plan.append({k: (int(v) if isinstance(v, int) else float(v))
+                     for k, v in proposal["values"].items()})
+    return plan
+
+
+def settings_of(values, units):
+    """Example settings of sampled values: `{setting: value}`.
+
+    `flips` becomes `delta = flips / units`; `iterations` (K) is fixed by
+    the method's name and not passed; floats keep 4 significant digits.
+    """
+    settings = {}
+    for name, value in values.items():
+        if name == "iterations":
+            continue
+        if name == "flips":
+            settings["delta"] = value / units
+        else:
+            settings[name] = float(f"{value:.4g}")
+    return settings
+
+
+def with_settings(options, settings):
+    """`options` with each setting's example option set to its value:
+    replaced where the frozen options hold it, else appended."""
+    options = list(options)
+    for name, value in settings.items():
+        flag = FLAGS[name]
+        text = repr(float(value))
+        if flag in options:
+            options[options.index(flag) + 1] = text
+        else:
+            options += [flag, text]
+    return options
+
+
+def tuning_dir(results_dir, part, method):
+    return pathlib.Path(results_dir, part, "tuning", method).resolve()
+
+
+def trial_path(results_dir, part, method, index):
+    return tuning_dir(results_dir, part, method) / f"trial{index:02d}.json"
+
+
+def tuned_path(results_dir, part, method):
+    return pathlib.Path(results_dir, part, "tuned", f"{method}.json").resolve()
+
+
+def write_json(path, value):
+    """Writes atomically: an interrupted write leaves no half file."""
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")
+    tmp.write_text(json.dumps(value, indent=1) + "\n")
+    os.replace(tmp, path)
+
+
+def run_trial(part, method, index, values, units, args):
+    """Runs one trial (the example with --no-test) and saves its JSON.
+
+    Returns:
+        The trial's record: values, settings, objective, best epoch,
+        validation curve, time and command.
+    """
+    spec = PARTS[part]
+    key, direction = spec["objective"]
+    settings = settings_of(values, units)
+    options = with_settings(part_options(part, args.quick, tuned=True),
+                            settings) + ["--no-test"]
+    path = trial_path(args.results_dir, part, method, index)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    log_path = path.with_suffix(".log.txt")
+    started = time.time()
+    with tempfile.TemporaryDirectory() as output_dir:
+        command = example_command(part, method, TRIAL_SEED, options,
+                                  output_dir)
+        print(f"[{time.strftime('%H:%M:%S')}] {part} {method} trial "
+              f"{index}: {settings}", flush=True)
+        with open(log_path, "w") as log:
+            completed = subprocess.run(command, stdout=log,
+                                       stderr=subprocess.STDOUT, cwd=REPO)
+        saved = pathlib.Path(output_dir, "results.json")
+        if completed.returncode != 0 or not saved.exists():
+            raise RuntimeError(
+                f"{part} {method} trial {index} failed (exit "
+                f"{completed.returncode}); see {log_path}.")
+        run = method_entry(json.loads(saved.read_text()), method)
+    tested = sorted(k for k in run if k.startswith("test"))
+    if tested:
+        raise RuntimeError(f"{part} {method} trial {index} wrote test "
+                           f"metrics {tested}: a trial must not read the "
+                           "test set (--no-test).")
+    curve = spec.get("tuned_curve", spec["curve"])[0]
+    trial = {
+        "part": part, "method": method, "trial": index, "values": values,
+        "settings": settings,
+        "objective": {"name": key, "direction": direction,
+                      "value": float(run[key])},
+        "best_epoch": run.get("best_epoch"),
+        "epochs": len(run["history"]["loss"]),
+        "validation_curve": {curve: run["history"].get(curve)},
+        "seconds": time.time() - started,
+        "training_minutes": training_minutes(run),
+        "seed": TRIAL_SEED,
+        "command": shown(command[:-2]),  # without the temporary directory
+    }
+    write_json(path, trial)
+    return trial
+
+
+def tune_method(part, method, args):
+    """Runs the missing trials of one method and freezes the best setting.
+
+    Finished trials (saved JSON) are read, not rerun; a saved trial whose
+    values differ from the search's plan (another space or seed) is an
+    error. The best trial's settings, the search space and every trial's
+    objective go to `<results-dir>/<part>/tuned/<method>.json`.
+
+    Returns:
+        The tuned record.
+    """
+    spec = PARTS[part]
+    key, direction = spec["objective"]
+    frozen = part_options(part, args.quick, tuned=True)
+    record = {
+        "part": part, "method": method, "objective": {
+            "name": key, "direction": direction},
+        "search": f"keras_tuner RandomSearchOracle, seed {TUNE_SEED}, "
+                  f"{args.trials} trials per method",
+        "trials_planned": args.trials,
+        "trial_seed": TRIAL_SEED, "frozen_options": frozen,
+        "tune_command": "python examples/replicate.py --tune --parts "
+                        f"{part} --trials {args.trials}"
+                        + (" --quick" if args.quick else ""),
+    }
+    if not method_knobs(method):
+        record.update(settings={}, search_space=[], trials=[],
+                      note="no knob of its own: no trial")
+        write_json(tuned_path(args.results_dir, part, method), record)
+        print(f"{part} {method}: no knob of its own, no trial.", flush=True)
+        return record
+    hp, units = search_space(part, method, args.quick)
+    trials = []
+    for index, values in enumerate(trial_plan(hp, args.trials)):
+        path = trial_path(args.results_dir, part, method, index)
+        if path.exists():
+            trial = json.loads(path.read_text())
+            if trial["values"] != values:
+                raise RuntimeError(
+                    f"{path} holds values {trial['values']}, but trial "
+                    f"{index} of this search is {values}: the search space "
+                    "or its seed changed. Move the old trials away.")
+        else:
+            trial = run_trial(part, method, index, values, units, args)
+        trials.append(trial)
+    sign = 1.0 if direction == "min" else -1.0
+    best = min(trials, key=lambda t: (sign * t["objective"]["value"],
+                                      t["trial"]))
+    record["objective"]["value"] = best["objective"]["value"]
+    record.update(
+        settings=best["settings"], values=best["values"],
+        best_trial=best["trial"], units=units,
+        search_space=describe_space(hp, units),
+        trials=[{"trial": t["trial"], "settings": t["settings"],
+                 "objective": t["objective"]["value"],
+                 "best_epoch": t["best_epoch"]} for t in trials],
+        command=best["command"])
+    write_json(tuned_path(args.results_dir, part, method), record)
+    print(f"{part} {method}: tuned {best['settings']} ({key} "
+          f"{best['objective']['value']:.4g}, trial {best['trial']} of "
+          f"{len(trials)}).", flush=True)
+    return record
+
+
+def tune(part, args):
+    """The tuning stage of a part: every (chosen) method's trials."""
+    if not PARTS[part].get("tunable", True):
+        raise SystemExit(
+            f"--tune: part {part!r} is not tunable here (its example has "
+            "no --no-test); tunable parts: "
+            f"{[p for p in PARTS if PARTS[p].get('tunable', True)]}.")
+    return {method: tune_method(part, method, args)
+            for method in PARTS[part]["methods"]
+            if not args.methods or method in args.methods}
+
+
+def tuned_records(results_dir, part):
+    """`{method: tuned record}` of the part's frozen settings (part order)."""
+    records = {}
+    for method in PARTS[part]["methods"]:
+        path = tuned_path(results_dir, part, method)
+        if path.exists():
+            records[method] = json.loads(path.read_text())
+    return records
+
+
+def plot_curves(runs, path, title, curve,
+                loss_name="training cross-entropy"):
     """Mean validation and training curves per epoch (band: the seeds'
     range); `curve` is `(history key, axis label)`, an accuracy drawn as an
-    error in percent."""
+    error in percent; `loss_name` labels the training loss."""
     key, label = curve
     panels = [
         reporting.Panel(key, label, title, transform=(
             reporting.error_percent if "accuracy" in key else None)),
-        reporting.Panel(reporting.supervised_loss, "training cross-entropy",
+        reporting.Panel(reporting.supervised_loss, loss_name,
                         "Training loss (supervised part)"),
     ]
     reporting.plot_curves(
@@ -263,13 +742,23 @@ def training_minutes(run):
     return float(np.sum(seconds)) / 60.0
 
 
-def part_section(part, runs, args, figure):
-    """The part's table, its order against the paper's, the paired tests."""
+def section_title(part, args, tuned=False):
+    """The heading of a part's section (without `## `)."""
+    title = (f"Smoke run (--quick): {part}" if args.quick
+             else PARTS[part]["title"])
+    return title + (", at tuned settings" if tuned else "")
+
+
+def part_section(part, runs, args, figure, tuned=None):
+    """The part's table, its order against the paper's, the paired tests.
+
+    With `tuned` (`{method: tuned record}`) the section is the one of the
+    runs at tuned settings, with the table of those settings.
+    """
     spec = PARTS[part]
     metric, name = spec["metric"], spec["metric_name"]
-    options = spec["quick_args"] if args.quick else spec["args"]
-    title = f"Smoke run (--quick): {part}" if args.quick else spec["title"]
-    lines = [f"## {title}", "",
+    options = part_options(part, args.quick, tuned=tuned is not None)
+    lines = [f"## {section_title(part, args, tuned is not None)}", "",
              f"| method | seeds | {name} (mean ± std) | min | max | paper "
              "| s/epoch | training min/run |",
              "|---|---:|---:|---:|---:|---:|---:|---:|"]
@@ -287,8 +776,8 @@ def part_section(part, runs, args, figure):
     order = [row[0] for row in sorted(rows, key=lambda row: row[2])]
     paper_order = sorted(spec["paper"], key=spec["paper"].get)
     lines += ["", "Observed order, best mean first: " + " < ".join(order)
-              + f". The paper's order ({spec['paper_table']}): "
-              + " < ".join(paper_order) + ".",
+              + (f". The paper's order ({spec['paper_table']}): "
+                 + " < ".join(paper_order) if paper_order else "") + ".",
               "", f"Training time of the saved runs: {total / 60:.1f} "
               "hours (wall-clock, one process at a time on the 2-core "
               "machine; evaluation not included).",
@@ -308,11 +797,82 @@ def part_section(part, runs, args, figure):
         lines.append(f"| {method} vs {baseline} | {fmt(c['mean'], 2)} "
                      f"| {fmt(c['std'], 2)} | {c['wins']}/{len(c['seeds'])} "
                      f"| {fmt(c['t_p'])} | {fmt(c['wilcoxon_p'])} |")
+    seed_option = spec.get("seed_option", "--seed")
     lines += ["", f"![learning curves]({figure})", "",
-              "Command of every run (the seed varies): `python "
+              "Command of every run (the seed varies"
+              + ("; each method adds its tuned options, below" if tuned
+                 else "") + "): `python "
               f"examples/{spec['script']} {' '.join(options)} "
-              "--methods <method> --seed <seed>`.", ""]
+              f"--methods <method> {seed_option} <seed>`.", ""]
+    if tuned is not None:
+        lines += tuned_table(part, tuned, args)
     return lines
+
+
+def _number(value):
+    return f"{value:.3g}"
+
+
+def format_settings(record):
+    """A tuned record's settings as the report shows them."""
+    if not record["settings"]:
+        return "none (no knob of its own)"
+    parts = []
+    for name, value in record["settings"].items():
+        text = f"{SYMBOLS[name]} {_number(value)}"
+        if name == "delta" and "flips" in record.get("values", {}):
+            text += f" ({record['values']['flips']} of {record['units']} units)"
+        parts.append(text)
+    return ", ".join(parts)
+
+
+def format_space(record):
+    """A tuned record's search space as the report shows it."""
+    if not record["search_space"]:
+        return "-"
+    parts = []
+    for item in record["search_space"]:
+        name = SYMBOLS.get(item["name"], item["name"])
+        if item["min"] == item["max"]:
+            parts.append(f"{name} = {item['min']} (fixed)")
+        elif item["name"] == "flips":
+            parts.append(f"flips {item['min']}-{item['max']} of "
+                         f"{item['units']} units (delta "
+                         f"{_number(item['delta'][0])}-"
+                         f"{_number(item['delta'][1])})")
+        else:
+            parts.append(f"{name} {_number(item['min'])}-"
+                         f"{_number(item['max'])}"
+                         + (" (log)" if item["sampling"] == "log" else ""))
+    return "; ".join(parts)
+
+
+def tuned_table(part, tuned, args):
+    """The table of a part's tuned settings and their search spaces."""
+    key, direction = PARTS[part]["objective"]
+    planned = max(r.get("trials_planned", 0) for r in tuned.values())
+    lines = [f"Tuned settings: {planned} random-search trials per method "
+             f"(KerasTuner's `RandomSearchOracle`, seed "
+             f"{TUNE_SEED}) for every method, over its own knobs only, each "
+             f"trial one run at seed {TRIAL_SEED} with `--no-test`, "
+             f"selected on `{key}` ({direction}); saved in "
+             f"`{os.path.relpath(tuned_path(args.results_dir, part, 'M'), REPO)}`"
+             .replace("M.json", "<method>.json") + " with every trial.", "",
+             f"| method | tuned setting | search space | trials | best "
+             f"{key} | every trial's {key} |",
+             "|---|---|---|---:|---:|---|"]
+    for method, record in tuned.items():
+        values = [t["objective"] for t in record["trials"]]
+        best = record["objective"].get("value")
+        lines.append(
+            f"| {method} | {format_settings(record)} "
+            f"| {format_space(record)} | {len(values)} "
+            f"| {'-' if best is None else _number(best)} "
+            f"| {', '.join(_number(v) for v in values) or '-'} |")
+    command = next((r["tune_command"] for r in tuned.values()), None)
+    if command:
+        lines += ["", f"Tuned by `{command}`."]
+    return lines + [""]
 
 
 NOTES_BEGIN = "<!-- notes: kept when the report is rewritten -->"
@@ -396,6 +956,22 @@ def parse_args(argv=None):
                         "apart from the real runs.")
     parser.add_argument("--report-only", action="store_true",
                         help="Only rewrite the report from saved runs.")
+    parser.add_argument("--tune", action="store_true",
+                        help="The tuning stage only: run each method's "
+                        "missing trials (saved ones are skipped) and freeze "
+                        "its best setting in <results-dir>/<part>/tuned/"
+                        "<method>.json; no seed run, no report.")
+    parser.add_argument("--trials", type=int, default=DEFAULT_TRIALS,
+                        help="Trials per method with --tune, the same for "
+                        f"every method (default {DEFAULT_TRIALS}; at most "
+                        f"{QUICK_TRIALS} with --quick).")
+    parser.add_argument("--untuned", action="store_true",
+                        help="Run the part's frozen options even where "
+                        "tuned settings exist (the protocol before tuning).")
+    parser.add_argument("--tuned-results-dir",
+                        help="Where the runs at tuned settings are saved "
+                        "(default: the results directory's name + "
+                        "'_tuned', e.g. results/replicate_tuned).")
     args = parser.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
     args.parts = [p.strip() for p in args.parts.split(",") if p.strip()]
@@ -411,12 +987,25 @@ def parse_args(argv=None):
                      f"{args.parts} have {sorted(known)}.")
     if args.seeds < 1:
         parser.error(f"--seeds must be >= 1; got {args.seeds}.")
+    if args.trials < 1:
+        parser.error(f"--trials must be >= 1; got {args.trials}.")
+    if args.tune and (args.report_only or args.untuned):
+        parser.error("--tune runs trials only: it excludes --report-only and "
+                     "--untuned.")
+    untunable = [p for p in args.parts if not PARTS[p].get("tunable", True)]
+    if args.tune and untunable:
+        parser.error(f"--tune: parts {untunable} are not tunable here (their "
+                     "example has no --no-test); tunable: "
+                     f"{[p for p in PARTS if PARTS[p].get('tunable', True)]}.")
     if args.quick:
         args.seeds = min(args.seeds, 2)
+        args.trials = min(args.trials, QUICK_TRIALS)
     if args.results_dir is None:
         args.results_dir = str(
             REPO / "results" / ("replicate_quick" if args.quick
                                 else "replicate"))
+    if args.tuned_results_dir is None:
+        args.tuned_results_dir = str(args.results_dir).rstrip("/\\") + "_tuned"
     if args.report is None:
         args.report = (os.path.join(args.results_dir, "results.md")
                        if args.quick else str(REPO / "docs" / "results.md"))
@@ -425,21 +1014,54 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
+    if args.tune:
+        for part in args.parts:
+            tune(part, args)
+        return
     started = time.time()
     sections = []
-    figures = pathlib.Path(args.report).parent / "figures"
+    report = pathlib.Path(args.report)
+    figures = report.parent / "figures"
     for part in args.parts:
-        runs = collect(part, range(args.seeds), args)
-        figures.mkdir(parents=True, exist_ok=True)
-        figure = figures / f"replication_{part}.png"
-        if not runs:
-            sections += kept_section(pathlib.Path(args.report),
-                                     PARTS[part]["title"])
-            continue
-        plot_curves(runs, figure, PARTS[part]["title"].split(",")[0],
-                    PARTS[part]["curve"])
-        relative = os.path.relpath(figure, pathlib.Path(args.report).parent)
-        sections += part_section(part, runs, args, relative)
+        spec = PARTS[part]
+        tuned = tuned_records(args.results_dir, part)
+        # A part with tuned settings runs them (its methods without any are
+        # left out until tuned); --untuned runs the frozen options.
+        use_tuned = bool(tuned) and not args.untuned
+        if use_tuned and not args.report_only:
+            missing = [m for m in spec["methods"] if m not in tuned
+                       and (not args.methods or m in args.methods)]
+            if missing:
+                print(f"{part}: no tuned settings for {missing}: not run "
+                      "(run --tune first, or --untuned).", flush=True)
+        runs = collect(part, range(args.seeds), args,
+                       run_missing=not args.report_only and not use_tuned)
+        tuned_runs = {}
+        if tuned:
+            tuned_runs = collect(part, range(args.seeds), args, tuned=tuned,
+                                 run_missing=not args.report_only and use_tuned)
+        for is_tuned, part_runs in ((False, runs), (True, tuned_runs)):
+            title = section_title(part, args, is_tuned)
+            if not part_runs:
+                if is_tuned and tuned:  # settings, no run yet
+                    sections += [f"## {title}", "", "No run at the tuned "
+                                 "settings yet.", ""]
+                    sections += tuned_table(part, tuned, args)
+                else:
+                    sections += kept_section(report, title)
+                continue
+            figures.mkdir(parents=True, exist_ok=True)
+            figure = figures / (f"replication_{part}"
+                                + ("_tuned" if is_tuned else "") + ".png")
+            curve = spec["curve"]
+            if is_tuned:
+                curve = spec.get("tuned_curve", curve)
+            plot_curves(part_runs, figure, spec["title"].split(",")[0],
+                        curve, spec.get("loss_name",
+                                        "training cross-entropy"))
+            relative = os.path.relpath(figure, report.parent)
+            sections += part_section(part, part_runs, args, relative,
+                                     tuned=tuned if is_tuned else None)
     write_report(sections, args, started)
 
 

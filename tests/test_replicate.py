@@ -2,6 +2,8 @@
 
 import importlib
 import json
+import pathlib
+import subprocess
 
 import pytest
 
@@ -79,3 +81,230 @@ def test_a_part_without_saved_runs_keeps_its_section(replicate, tmp_path):
     assert f"{mnist}\n\n| old table |\n" in text
     # Only a current part's section is kept; nothing ran.
     assert "retired" not in text and replicate.calls == []
+
+
+# ------------------------------------------------------- tuned protocol
+
+
+@pytest.fixture
+def fake_examples(monkeypatch):
+    """`subprocess.run` in examples/replicate.py replaced by a fake example:
+    it records each command and writes the results.json a run of it would
+    (validation metrics always, test metrics without --no-test)."""
+    module = importlib.import_module("examples.replicate")
+    commands = []
+
+    def option(command, flag, default=None):
+        return command[command.index(flag) + 1] if flag in command \
+            else default
+
+    def fake_run(command, stdout=None, stderr=None, cwd=None):
+        commands.append(list(command))
+        method = option(command, "--methods")
+        score = float(option(command, "--delta", 0.0)) + float(
+            option(command, "--recurrent-dropout", 0.0))
+        run = {"validation_error_percent": 10.0 - score,
+               "validation_mae": 3.0 - score, "best_epoch": 1,
+               "train_seconds_per_epoch": 1.0, "epoch_seconds": [1.0],
+               "history": {"loss": [1.0], "val_accuracy": [0.9],
+                           "val_mae": [3.0]}}
+        if "--no-test" not in command:
+            run.update(test_error_percent=5.0 - score, test_mae=2.0 - score)
+        output = pathlib.Path(option(command, "--output-dir"))
+        output.mkdir(parents=True, exist_ok=True)
+        (output / "results.json").write_text(json.dumps(
+            {"config": {}, "methods": {method: run}}))
+        return subprocess.CompletedProcess(command, 0)
+
+    monkeypatch.setattr(module.subprocess, "run", fake_run)
+    module.commands = commands
+    return module
+
+
+def _option(command, flag):
+    assert command.count(flag) == 1, (flag, command)
+    return command[command.index(flag) + 1]
+
+
+def test_a_resumed_tune_runs_only_the_missing_trials(fake_examples,
+                                                      tmp_path):
+    replicate = fake_examples
+    tune = ["--tune", "--parts", "mnist", "--methods",
+            "unregularized,variational,adversarial_k2", "--results-dir",
+            str(tmp_path)]
+    replicate.main(tune + ["--trials", "2"])
+    assert len(replicate.commands) == 4  # 2 per tuned method, 0 for none
+    for command in replicate.commands:
+        # A trial selects on validation data: it never reads the test set,
+        # and it uses none of the compared seeds.
+        assert "--no-test" in command
+        assert _option(command, "--seed") == str(replicate.TRIAL_SEED)
+    first = json.loads(
+        (tmp_path / "mnist/tuning/adversarial_k2/trial00.json").read_text())
+
+    # Resumed with more trials: only the new ones run, the same sequence.
+    replicate.commands.clear()
+    replicate.main(tune + ["--trials", "3"])
+    assert [_option(c, "--methods") for c in replicate.commands] == [
+        "variational", "adversarial_k2"]
+    assert json.loads((tmp_path / "mnist/tuning/adversarial_k2/"
+                       "trial00.json").read_text()) == first
+    replicate.commands.clear()
+    replicate.main(tune + ["--trials", "3"])
+    assert replicate.commands == []
+
+    tuned = json.loads(
+        (tmp_path / "mnist/tuned/adversarial_k2.json").read_text())
+    assert len(tuned["trials"]) == 3
+    objectives = [t["objective"] for t in tuned["trials"]]
+    assert tuned["objective"]["value"] == min(objectives)
+    assert tuned["settings"] == tuned["trials"][
+        objectives.index(min(objectives))]["settings"]
+    # Flips of the model's 100 units (delta = flips / 100), lambda, K = 2.
+    flips = tuned["values"]["flips"]
+    assert tuned["settings"]["delta"] == flips / 100
+    assert 0.1 <= tuned["settings"]["penalty_weight"] <= 10.0
+    space = {item["name"]: item for item in tuned["search_space"]}
+    assert (space["flips"]["min"], space["flips"]["max"]) == (1, 10)
+    assert (space["iterations"]["min"], space["iterations"]["max"]) == (2, 2)
+    assert space["penalty_weight"]["sampling"] == "log"
+    assert set(json.loads((tmp_path / "mnist/tuned/variational.json")
+                          .read_text())["settings"]) == {"recurrent_dropout"}
+    unregularized = json.loads(
+        (tmp_path / "mnist/tuned/unregularized.json").read_text())
+    assert unregularized["settings"] == {} and unregularized["trials"] == []
+
+    # A saved trial from another search is refused, not silently reused.
+    path = tmp_path / "mnist/tuning/variational/trial01.json"
+    trial = json.loads(path.read_text())
+    trial["values"]["recurrent_dropout"] = 0.123
+    path.write_text(json.dumps(trial))
+    with pytest.raises(RuntimeError, match="search space or its seed"):
+        replicate.main(tune + ["--trials", "3"])
+
+
+def test_a_trial_that_writes_a_test_metric_is_refused(fake_examples,
+                                                      tmp_path, monkeypatch):
+    replicate = fake_examples
+    run = replicate.subprocess.run
+
+    def without_no_test(command, **kwargs):  # an example ignoring it
+        return run([word for word in command if word != "--no-test"],
+                   **kwargs)
+
+    monkeypatch.setattr(replicate.subprocess, "run", without_no_test)
+    args = replicate.parse_args(["--tune", "--parts", "seattle",
+                                 "--results-dir", str(tmp_path)])
+    with pytest.raises(RuntimeError, match="must not read the test set"):
+        replicate.run_trial("seattle", "variational", 0,
+                            {"recurrent_dropout": 0.2}, 64, args)
+    assert not replicate.trial_path(tmp_path, "seattle", "variational",
+                                    0).exists()
+
+
+def test_tuned_settings_reach_the_example_and_the_report(fake_examples,
+                                                         tmp_path):
+    replicate = fake_examples
+    results = tmp_path / "runs"
+    for method, settings in [("unregularized", {}),
+                             ("adversarial_k1", {"delta": 0.05,
+                                                 "penalty_weight": 0.5}),
+                             ("variational", {"recurrent_dropout": 0.3})]:
+        path = replicate.tuned_path(results, "mnist", method)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        knobs = replicate.method_knobs(method)
+        path.write_text(json.dumps({
+            "settings": settings, "trials_planned": 8,
+            "values": ({"flips": 5, "iterations": 1, "penalty_weight": 0.5}
+                       if "flips" in knobs else settings),
+            "units": 100,
+            "objective": {"name": "validation_error_percent",
+                          "direction": "min", "value": 1.5},
+            "search_space": [{"name": "recurrent_dropout", "type": "Float",
+                              "min": 0.05, "max": 0.5, "sampling": "linear"}]
+            if settings else [],
+            "trials": [{"trial": 0, "objective": 1.5}] if settings else [],
+            "tune_command": "python examples/replicate.py --tune"}))
+    report = tmp_path / "report.md"
+    replicate.main(["--parts", "mnist", "--seeds", "2", "--results-dir",
+                    str(results), "--report", str(report)])
+    # Only the tuned methods ran, at their tuned settings, seed-paired.
+    ran = [(_option(c, "--methods"), _option(c, "--seed"))
+           for c in replicate.commands]
+    assert ran == [(m, s) for s in "01" for m in (
+        "unregularized", "variational", "adversarial_k1")]
+    by_method = {_option(c, "--methods"): c for c in replicate.commands}
+    assert _option(by_method["adversarial_k1"], "--delta") == "0.05"
+    assert _option(by_method["adversarial_k1"], "--penalty-weight") == "0.5"
+    assert _option(by_method["variational"], "--recurrent-dropout") == "0.3"
+    # The frozen options stay: only the method's own knobs change.
+    assert _option(by_method["unregularized"], "--delta") == "0.03"
+    saved = json.loads(replicate.run_path(
+        str(results) + "_tuned", "mnist", "adversarial_k1", 1).read_text())
+    assert saved["replicate"]["tuned_settings"] == {
+        "delta": 0.05, "penalty_weight": 0.5}
+    assert not (results / "mnist" / "adversarial_k1").exists()
+
+    text = report.read_text()
+    assert "## MNIST row by row (28 steps), 5,000 training images, at " \
+        "tuned settings" in text
+    assert "| adversarial_k1 vs variational |" in text
+    assert "| adversarial_k1 | delta 0.05 (5 of 100 units), lambda 0.5 |" \
+        in text
+    assert "| variational | p 0.3 | p 0.05-0.5 | 1 | 1.5 | 1.5 |" in text
+    assert "| unregularized | none (no knob of its own) | - | 0 |" in text
+
+    # --untuned runs the frozen options, saved apart from the tuned runs.
+    replicate.commands.clear()
+    replicate.main(["--parts", "mnist", "--seeds", "1", "--untuned",
+                    "--methods", "adversarial_k1", "--results-dir",
+                    str(results), "--report", str(report)])
+    assert [_option(c, "--delta") for c in replicate.commands] == ["0.03"]
+    assert "--penalty-weight" not in replicate.commands[0]
+    assert replicate.run_path(results, "mnist", "adversarial_k1", 0).exists()
+    text = report.read_text()
+    assert text.count("## MNIST row by row (28 steps), 5,000 training "
+                      "images") == 2  # untuned and tuned sections
+
+
+def test_tuning_errors_name_the_argument(replicate, capsys):
+    with pytest.raises(SystemExit):
+        replicate.parse_args(["--tune", "--parts", "ptb"])
+    assert "ptb" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        replicate.parse_args(["--tune", "--trials", "0"])
+    assert "--trials must be >= 1; got 0" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="dropconnect2"):
+        replicate.method_knobs("dropconnect2")
+
+
+@pytest.mark.slow  # ~2 minutes: 4 trials and 3 runs of the real example
+def test_quick_tune_then_tuned_seed_runs_end_to_end(tmp_path):
+    replicate = importlib.import_module("examples.replicate")
+    results = tmp_path / "runs"
+    common = ["--quick", "--parts", "mnist", "--methods",
+              "unregularized,variational,adversarial_k2", "--results-dir",
+              str(results)]
+    replicate.main(common + ["--tune", "--trials", "2"])
+    trials = sorted(p.relative_to(results).as_posix()
+                    for p in results.glob("mnist/tuning/*/trial*.json"))
+    assert trials == [f"mnist/tuning/{m}/trial0{i}.json"
+                      for m in ("adversarial_k2", "variational")
+                      for i in (0, 1)]
+    for path in results.glob("mnist/tuning/*/trial*.json"):
+        trial = json.loads(path.read_text())
+        assert trial["objective"]["name"] == "validation_error_percent"
+        assert "--no-test" in trial["command"]
+    tuned = json.loads(
+        (results / "mnist/tuned/adversarial_k2.json").read_text())
+    report = tmp_path / "report.md"
+    replicate.main(common + ["--seeds", "1", "--report", str(report)])
+    saved = json.loads(replicate.run_path(
+        str(results) + "_tuned", "mnist", "adversarial_k2", 0).read_text())
+    assert saved["config"]["delta"] == tuned["settings"]["delta"]
+    assert saved["config"]["penalty_weight"] == \
+        tuned["settings"]["penalty_weight"]
+    assert 0.0 <= saved["methods"]["adversarial_k2"][
+        "test_error_percent"] <= 100.0
+    assert "Smoke run (--quick): mnist, at tuned settings" in \
+        report.read_text()
