@@ -24,7 +24,8 @@ from keras_adrop.training import trainer_class
 
 
 @keras.saving.register_keras_serializable(package="keras_adrop")
-class RegularizedModel(keras_compat.CloneSettings, trainer_class(),
+class RegularizedModel(keras_compat.CloneSettings,
+                       keras_compat.PortableCompileConfig, trainer_class(),
                        keras.Model):
     """A functional Keras model trained with extra penalties.
 
