@@ -530,3 +530,42 @@ def test_an_interrupted_fit_leaves_the_weights_of_the_last_step(
     _assert_bitwise_equal(loaded.get_weights(), reference.get_weights())
     history = model.fit(x, y, batch_size=8, epochs=1, verbose=0).history
     assert np.isfinite(history["loss"]).all()
+
+
+# Out-of-range class indices: silent on JAX (a zero loss), so the step
+# treats them like a non-finite term.
+
+@neutral
+@pytest.mark.parametrize("loss", [
+    "sparse_categorical_crossentropy",
+    keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    keras.losses.SparseCategoricalCrossentropy(ignore_class=-1)],
+    ids=["name", "object", "ignore_class"])
+def test_an_out_of_range_label_is_a_skipped_step_named_in_the_stop(loss):
+    """TensorFlow's eager and graph paths raise there themselves (the op
+    checks the labels on a CPU); its XLA path gives NaN."""
+    inputs = keras.Input((STEPS, FEATURES))
+    h = layers.LSTM(8, seed=1)(inputs)
+    model = keras_adrop.AdversarialDropoutModel(
+        inputs, keras.layers.Dense(CLASSES)(h), delta=0.25, seed=1)
+    model.compile(keras.optimizers.Adam(0.01), loss, jit_compile=True)
+    rng = np.random.RandomState(0)
+    x = rng.rand(32, STEPS, FEATURES).astype("float32")
+    y = rng.randint(0, CLASSES, size=32)
+    y[5] = -1  # ignored where ignore_class=-1
+    y[11] = CLASSES  # batch 2
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        history = model.fit(x, y, batch_size=8, epochs=1, shuffle=False,
+                            verbose=0).history
+    stops = [str(w.message) for w in caught
+             if issubclass(w.category, RuntimeWarning)]
+    ignored = not isinstance(loss, str) and \
+        loss.get_config()["ignore_class"] == -1
+    # The first bad batch stops training: batch 1 (the -1), or batch 2
+    # where -1 is the ignored class.
+    assert history["skipped_steps"] == [1.0]
+    assert int(keras.ops.convert_to_numpy(model.optimizer.iterations)) == (
+        1 if ignored else 0)
+    assert len(stops) == 1
+    assert "labels (a class index outside [0, 3)" in stops[0]

@@ -45,6 +45,9 @@ class StepLoss(NamedTuple):
         penalties: Weighted penalty of each regularizer, in order.
         logs: Each regularizer's logged values, by metric name.
         y_pred: The outputs of the base pass.
+        labels_ok: Whether every class index is in range, for a loss that
+            takes class indices (sparse categorical cross-entropy); None
+            for other losses.
     """
 
     total: object
@@ -52,6 +55,7 @@ class StepLoss(NamedTuple):
     penalties: list
     logs: dict
     y_pred: object
+    labels_ok: object = None
 
 
 def _model_input_names(model):
@@ -256,7 +260,46 @@ def regularized_loss(model, data, gradient, replicas=1, states=None):
     total = supervised
     for penalty in penalties:
         total = total + ops.cast(penalty, total.dtype)
-    return StepLoss(total, supervised, penalties, logs, batch.outputs)
+    return StepLoss(total, supervised, penalties, logs, batch.outputs,
+                    labels_in_range(model, y, batch.outputs))
+
+
+def sparse_classes(model):
+    """`(classes, ignore_class)` when the compiled loss takes class indices
+    (sparse categorical cross-entropy), else None."""
+    loss = getattr(model, "loss", None)
+    ignore_class = None
+    if isinstance(loss, str):
+        sparse = loss == "sparse_categorical_crossentropy"
+    elif isinstance(loss, keras.losses.SparseCategoricalCrossentropy):
+        sparse = True
+        ignore_class = loss.get_config().get("ignore_class")
+    else:
+        sparse = loss is keras.losses.sparse_categorical_crossentropy
+    outputs = getattr(model, "outputs", None) or [None]
+    classes = getattr(outputs[0], "shape", (None,))[-1]
+    if not sparse or classes is None:
+        return None
+    return int(classes), ignore_class
+
+
+def labels_in_range(model, y, y_pred):
+    """Whether every label of `y` is a class index in [0, classes).
+
+    Keras' sparse cross-entropy under JAX turns an out-of-range label into
+    a zero loss without a word (TensorFlow raises on a CPU); the step
+    treats such labels like a non-finite term. None when the loss takes no
+    class indices.
+    """
+    found = sparse_classes(model)
+    if found is None or y is None or keras.tree.is_nested(y):
+        return None
+    classes, ignore_class = found
+    y = ops.convert_to_tensor(y)
+    ok = ops.logical_and(y >= 0, y < classes)
+    if ignore_class is not None:
+        ok = ops.logical_or(ok, y == ignore_class)
+    return ops.all(ok)
 
 
 def _mean_over_batches(model, regularizer, batches):
@@ -349,6 +392,9 @@ def loss_scaled(model):
 def finite_checks(model, step_loss, gradients):
     """`(terms finite, gradients finite)`, two boolean scalars.
 
+    The terms count as not finite when a class index is out of range
+    (`labels_in_range`).
+
     Gradients are checked unless the optimizer scales the loss: a
     `LossScaleOptimizer` expects overflowing gradients now and then and
     skips those steps itself.
@@ -356,6 +402,8 @@ def finite_checks(model, step_loss, gradients):
     terms = ops.all(ops.stack([
         ops.all(ops.isfinite(value))
         for _, value in penalty_terms(model, step_loss)]))
+    if step_loss.labels_ok is not None:
+        terms = ops.logical_and(terms, step_loss.labels_ok)
     grads = [ops.all(ops.isfinite(g)) for g in gradients if g is not None]
     if loss_scaled(model) or not grads:
         return terms, ops.convert_to_tensor(True)
@@ -408,14 +456,14 @@ class SkippedSteps(keras.metrics.Metric):
         self.consecutive = self.add_variable(
             (), "zeros", dtype="float32", aggregation="only_first_replica",
             name="consecutive")
-        # [optimizer step, gradients finite, update finite, term values...]
-        # of the last skipped step.
+        # [optimizer step, gradients finite, update finite, labels in
+        # range, term values...] of the last skipped step.
         self.last = self.add_variable(
-            (self.terms + 3,), "zeros", dtype="float32",
+            (self.terms + 4,), "zeros", dtype="float32",
             aggregation="only_first_replica", name="last")
 
     def update_state(self, finite, step=0, gradients_finite=True,
-                     values=(), update_finite=True):
+                     values=(), update_finite=True, labels_ok=True):
         kept = ops.cast(finite, "float32")
         self.skipped.assign(self.skipped.value + (1.0 - kept))
         self.count.assign(self.count.value + 1.0)
@@ -423,7 +471,8 @@ class SkippedSteps(keras.metrics.Metric):
                                 * (1.0 - kept))
         record = ops.stack(
             [ops.cast(step, "float32"), ops.cast(gradients_finite, "float32"),
-             ops.cast(update_finite, "float32")]
+             ops.cast(update_finite, "float32"),
+             ops.cast(labels_ok, "float32")]
             + [ops.cast(v, "float32") for v in values])
         self.last.assign(ops.where(finite, self.last.value, record))
 
@@ -432,7 +481,7 @@ class SkippedSteps(keras.metrics.Metric):
 
     def info(self):
         """`[consecutive skips, step, gradients finite, update finite,
-        terms...]`."""
+        labels in range, terms...]`."""
         return ops.concatenate(
             [ops.reshape(self.consecutive.value, (1,)), self.last.value])
 
@@ -465,7 +514,8 @@ def record_and_log(model, step_loss, x, y, sample_weight, finite,
     tracker.update_state(
         finite, model.optimizer.iterations, gradients_finite,
         [value for _, value in penalty_terms(model, step_loss)],
-        update_finite)
+        update_finite,
+        True if step_loss.labels_ok is None else step_loss.labels_ok)
     logs = model.get_metrics_result()
     logs[NONFINITE_LOG] = tracker.info()
     return logs
@@ -512,10 +562,15 @@ def check_skips(model, info):
     if consecutive < model.max_consecutive_skips:
         return
     step, gradients_finite = int(info[1]), bool(info[2])
-    update_finite, values = bool(info[3]), info[4:]
+    update_finite, labels_ok, values = bool(info[3]), bool(info[4]), info[5:]
     names = term_names(model)
     bad = [name for name, value in zip(names, values)
            if not np.isfinite(value)]
+    if not labels_ok:
+        classes, _ = sparse_classes(model)
+        bad.append(f"labels (a class index outside [0, {classes}); under "
+                   "JAX the sparse cross-entropy counts it as 0 without a "
+                   "word)")
     if not gradients_finite:
         bad.append("gradients")
     if not update_finite:
@@ -529,8 +584,8 @@ def check_skips(model, info):
         f"the last at optimizer step {step}; non-finite: "
         f"{', '.join(bad) or 'none'}. Loss terms: {terms}. Training stops; "
         "the model keeps the weights and optimizer state of the last "
-        "finite step. Look for NaN/inf in the inputs or labels, or lower "
-        "the learning rate or the penalty weights."
+        "finite step. Look for NaN/inf in the inputs or labels, labels "
+        "out of range, or lower the learning rate or the penalty weights."
     )
     model.nonfinite_stop = message
     model.stop_training = True
