@@ -569,3 +569,20 @@ def test_an_out_of_range_label_is_a_skipped_step_named_in_the_stop(loss):
         1 if ignored else 0)
     assert len(stops) == 1
     assert "labels (a class index outside [0, 3)" in stops[0]
+
+
+@pytest.mark.parametrize("mode", ["eager", "graph"])
+def test_tensorflow_itself_refuses_an_out_of_range_label(mode):
+    """TensorFlow's sparse cross-entropy op on a CPU raises before the
+    step's check (docs/reliability.md)."""
+    tf = pytest.importorskip("tensorflow")
+    if JAX:
+        pytest.skip("TensorFlow's own op")
+    model = _model()
+    model.compile(keras.optimizers.Adam(0.01),
+                  "sparse_categorical_crossentropy", **MODES[mode])
+    x = np.random.RandomState(0).rand(8, STEPS, FEATURES).astype("float32")
+    y = np.full(8, CLASSES)
+    with pytest.raises(tf.errors.InvalidArgumentError,
+                       match=r"outside the valid range of \[0, 3\)"):
+        model.fit(x, y, verbose=0)
