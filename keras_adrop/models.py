@@ -18,6 +18,7 @@ from keras_adrop import arguments
 from keras_adrop import keras_compat
 from keras_adrop.regularizers import AdversarialDropout
 from keras_adrop.regularizers import ModelRegularizer
+from keras_adrop.training import progress
 from keras_adrop.training import step as step_lib
 from keras_adrop.training import gradient_function
 from keras_adrop.training import trainer_class
@@ -185,6 +186,19 @@ class RegularizedModel(keras_compat.CloneSettings,
             if name != skipped.name:
                 result[name] = _nan_where(none_applied, value)
         return result
+
+    def fit(self, *args, **kwargs):
+        """`keras.Model.fit`, with a progress bar that shows `loss` first
+        and `skipped_steps` only once a step was skipped.
+
+        Only the display changes (`keras_adrop.training.progress`): the
+        logs callbacks and `History` receive keep every key, sorted by
+        Keras. Pass `verbose=0` or your own `keras.callbacks.ProgbarLogger`
+        to keep Keras' own display.
+        """
+        args, kwargs = progress.with_progress_bar(keras.Model.fit, args,
+                                                  kwargs)
+        return super().fit(*args, **kwargs)
 
     def get_config(self):
         config = super().get_config()
