@@ -43,9 +43,11 @@ class RegularizedModel(keras_compat.CloneSettings,
             objects; each logs its penalty as `<name>_penalty`. An empty
             list trains like `keras.Model`.
         max_consecutive_skips: A training step whose loss terms or
-            gradients are not finite is skipped (no update) and counted in
-            the `skipped_steps` log; `fit` stops when this many steps in a
-            row were skipped. Default 1: stop at the first.
+            gradients are not finite, whose update would leave a weight or
+            optimizer slot that is not finite, or whose class indices are
+            out of range, is skipped (no update) and counted in the
+            `skipped_steps` log; `fit` stops when this many steps in a row
+            were skipped. Default 1: stop at the first.
         **kwargs: `name` and the other arguments of `keras.Model`.
 
     Training data is what `fit` usually takes, or, for semi-supervised
@@ -59,12 +61,16 @@ class RegularizedModel(keras_compat.CloneSettings,
 
     Runs on the TensorFlow and JAX backends (the README's table says what
     each supports). A training step whose supervised loss, penalty or
-    gradient is NaN or infinite never updates the weights, eagerly, in a
-    graph, under XLA and on JAX: the step is skipped (weights, optimizer
-    state and random state kept), `skipped_steps` counts it, and after
+    gradient is NaN or infinite, or whose update would make a weight or an
+    optimizer slot so, never updates the weights, eagerly, in a graph,
+    under XLA and on JAX: the step is skipped (weights, optimizer state and
+    random state kept), `skipped_steps` counts it, and after
     `max_consecutive_skips` in a row `fit` stops with a `RuntimeWarning`
     naming the terms and their values (also kept in
-    `model.nonfinite_stop`). See docs/reliability.md.
+    `model.nonfinite_stop`). The other logs are means over the applied
+    steps (NaN for an epoch without one). The regularizers' random state is
+    saved with the model, so training continued from a save repeats
+    uninterrupted training. See docs/reliability.md.
 
     Example:
 
