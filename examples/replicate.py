@@ -26,6 +26,50 @@ are compared in pairs (paired t-test and Wilcoxon signed-rank test):
   DropConnect (the authors' recipe), 2 seeds. About 2 hours per seed on
   the two cores (measured on seed 0: 14, 25, 33-42 and 32 minutes of
   training epochs); one sitting per seed.
+- `seattle`: `examples/forecasting.py`, the next day's maximum temperature
+  in Seattle (regression, squared-error loss and penalties): an LSTM 64
+  reads 28 days, trained on 2012-2013, validated on 2014 (best epoch),
+  test MAE in degrees C on 2015; unregularized, variational, fraternal,
+  adversarial K=1 and K=2, 5 seeds. About 30 s per run.
+
+Tuned protocol (issue 24). `--tune` gives every method of a part the same
+number of trials (`--trials`, default 8) of a random search over its own
+knobs only; every other option is the part's frozen one:
+
+| method | knobs searched |
+|---|---|
+| unregularized | none: no trial (its tuned file says so) |
+| variational | recurrent dropout p, 0.05-0.5 |
+| fraternal, expectation_linearization | kappa, 0.01-1 (log) |
+| adversarial_k1, adversarial_k2 | flips and lambda 0.1-10 (log) |
+| adversarial_k1_vat, adversarial_k2_vat | the above and epsilon 0.01-1 (log) |
+| adversarial_dropconnect | delta 0.01-0.2 and lambda 0.1-10 (log) |
+| virtual_adversarial, adversarial_training | epsilon 0.01-1 (log) |
+
+Adversarial dropout's budget is searched as a whole number of flipped
+units, `delta = flips / units`, with `flips` from delta 0.01-0.1 (the
+paper's range) and K fixed by the method's name: the search space that
+`keras_adrop.tuners.AdversarialDropoutHyperModel` declares when it builds
+a model of the part's LSTM width. The values are KerasTuner's
+`RandomSearchOracle` with seed `TUNE_SEED`
+(the same for every method), so the plan of trials is the same on every
+machine. A trial is one run of the example with `--no-test` (it never
+reads the test set; a trial that writes a test metric is refused) at seed
+`TRIAL_SEED` = 1000, none of the compared seeds, scored on the part's
+validation metric (`PARTS[part]["objective"]`: the best epoch's
+validation error, or validation MAE). Each finished trial is saved as
+`<results-dir>/<part>/tuning/<method>/trial<NN>.json`; a resumed tune
+skips them (on any machine: commit them), and a larger `--trials`
+extends the same sequence. When a method's trials are done, the best is
+frozen into `<results-dir>/<part>/tuned/<method>.json` (settings, search
+space, every trial's objective, the commands). From then on a sitting of
+that part runs its tuned methods at their settings, saved apart in
+`results/replicate_tuned/<part>/<method>/seed<k>/results.json` (each
+recording its settings under `"replicate"`); `--untuned` runs the frozen
+options as before. The report shows the untuned and the tuned runs in
+separate sections, the latter with a table of the tuned settings and
+their search spaces. PTB is not tuned here (its example has no
+`--no-test`).
 
 Every run is a separate process whose result is saved under
 `--results-dir/<part>/<method>/seed<k>/results.json` (committed: a few KB
@@ -42,6 +86,35 @@ of work); the two cores are for one run at a time.
     python examples/replicate.py --parts ptb --seeds 1 --methods variational
     python examples/replicate.py --report-only            # docs/results.md
     python examples/replicate.py --quick                  # smoke run
+    python examples/replicate.py --quick --tune --parts mnist  # smoke tune
+
+Planned commands for issue 24, one at a time, each resumable, committing
+`results/replicate*/` JSON after each (CPU-hours on the 2 shared cores;
+trial time measured as below, run times from the saved runs):
+
+    nice -n 15 python examples/replicate.py --tune --parts seattle
+    nice -n 15 python examples/replicate.py --parts seattle --seeds 5
+    nice -n 15 python examples/replicate.py --tune --parts mnist
+    nice -n 15 python examples/replicate.py --parts mnist --seeds 5
+    nice -n 15 python examples/replicate.py --tune --parts imdb --trials 4
+    nice -n 15 python examples/replicate.py --parts imdb --seeds 5
+    python examples/replicate.py --report-only
+
+Measured on 2026-12-06 (one trial each, `nice -n 15`, load average ~5
+on the 2 cores from another training): an mnist trial took 73 s wall
+(0.73 min of training epochs) for variational and 171 s (2.3 min) for
+adversarial K=2 with 8 flips; a seattle adversarial K=2 trial 62 s (0.73
+min). Estimates, in hours of the 2-core machine, the seed runs costing
+what a trial costs:
+
+- seattle: 32 trials (~0.4 h) + 25 seed runs (~0.3 h): ~0.7 h.
+- mnist: 40 trials (8 x ~9.5 min for variational, fraternal, EL, K=1 and
+  K=2: ~1.3 h) + 30 seed runs (~0.9 h): ~2.2 h.
+- imdb: from its saved runs (3-14 min of training each plus ~3-4 min of
+  data and evaluation), 4 trials per method ~4.4 h (8: ~8.8 h), and 31
+  seed runs ~5.7 h: ~10 h with `--trials 4`. Spread it over sittings with
+  `--methods`; every trial and run is saved as it finishes.
+- ptb: not tuned here.
 """
 
 import argparse
@@ -821,7 +894,8 @@ def format_settings(record):
     for name, value in record["settings"].items():
         text = f"{SYMBOLS[name]} {_number(value)}"
         if name == "delta" and "flips" in record.get("values", {}):
-            text += f" ({record['values']['flips']} of {record['units']} units)"
+            text += (f" ({record['values']['flips']} of "
+                     f"{record['units']} units)")
         parts.append(text)
     return ", ".join(parts)
 
@@ -851,13 +925,14 @@ def tuned_table(part, tuned, args):
     """The table of a part's tuned settings and their search spaces."""
     key, direction = PARTS[part]["objective"]
     planned = max(r.get("trials_planned", 0) for r in tuned.values())
+    tuned_dir = os.path.relpath(
+        tuned_path(args.results_dir, part, "method").parent, REPO)
     lines = [f"Tuned settings: {planned} random-search trials per method "
              f"(KerasTuner's `RandomSearchOracle`, seed "
              f"{TUNE_SEED}) for every method, over its own knobs only, each "
              f"trial one run at seed {TRIAL_SEED} with `--no-test`, "
              f"selected on `{key}` ({direction}); saved in "
-             f"`{os.path.relpath(tuned_path(args.results_dir, part, 'M'), REPO)}`"
-             .replace("M.json", "<method>.json") + " with every trial.", "",
+             f"`{tuned_dir}/<method>.json` with every trial.", "",
              f"| method | tuned setting | search space | trials | best "
              f"{key} | every trial's {key} |",
              "|---|---|---|---:|---:|---|"]
@@ -1038,8 +1113,9 @@ def main(argv=None):
                        run_missing=not args.report_only and not use_tuned)
         tuned_runs = {}
         if tuned:
-            tuned_runs = collect(part, range(args.seeds), args, tuned=tuned,
-                                 run_missing=not args.report_only and use_tuned)
+            tuned_runs = collect(
+                part, range(args.seeds), args, tuned=tuned,
+                run_missing=not args.report_only and use_tuned)
         for is_tuned, part_runs in ((False, runs), (True, tuned_runs)):
             title = section_title(part, args, is_tuned)
             if not part_runs:
