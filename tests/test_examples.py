@@ -221,3 +221,20 @@ def test_forecasting_penalty_weights_reach_the_models():
     model = example.build_model("fraternal", args, 0, data["train"])
     assert _penalty_weight(model) == 0.3
     assert model.get_layer("lstm").recurrent_dropout == 0.25
+
+
+def _keeps_best_validation_weights(callbacks, epochs):
+    """Whether `callbacks` restore the best-val_loss weights, never
+    stopping early."""
+    import keras
+
+    return any(isinstance(c, keras.callbacks.EarlyStopping)
+               and c.monitor == "val_loss" and c.restore_best_weights
+               and c.patience >= epochs for c in callbacks)
+
+
+def test_forecasting_runs_keep_their_best_validation_weights():
+    example = _load("forecasting")
+    args = example.parse_args(["--quick", "--epochs", "7"])
+    _, callbacks = example.callbacks_for("variational", args, 0, None)
+    assert _keeps_best_validation_weights(callbacks, 7)

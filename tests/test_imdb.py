@@ -604,9 +604,18 @@ def test_validation_comes_from_training_reviews_and_no_test_reads_none(
     built = {}
     build = example.build_classifier
 
+    fit_callbacks = {}
+
     def recording_build(method, *args, **kwargs):
-        built[method] = build(method, *args, **kwargs)
-        return built[method]
+        model = built[method] = build(method, *args, **kwargs)
+        fit = model.fit
+
+        def recording_fit(*fit_args, **fit_kwargs):
+            fit_callbacks[method] = fit_kwargs["callbacks"]
+            return fit(*fit_args, **fit_kwargs)
+
+        model.fit = recording_fit
+        return model
 
     monkeypatch.setattr(example, "build_classifier", recording_build)
     results = example.main([
@@ -622,6 +631,11 @@ def test_validation_comes_from_training_reviews_and_no_test_reads_none(
         losses = metrics["history"]["val_loss"]
         assert metrics["validation_loss"] == min(losses)
         assert metrics["best_epoch"] == losses.index(min(losses)) + 1
+    for callbacks in fit_callbacks.values():  # the best epoch's weights
+        assert any(isinstance(c, keras.callbacks.EarlyStopping)
+                   and c.monitor == "val_loss" and c.restore_best_weights
+                   and c.patience >= 2 for c in callbacks)
+    assert sorted(fit_callbacks) == ["adversarial_k1", "fraternal"]
     weights = {method: model.regularizers[0].get_config()["penalty_weight"]
                for method, model in built.items()}
     assert weights == {"fraternal": 0.3, "adversarial_k1": 0.5}
