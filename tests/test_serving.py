@@ -135,7 +135,10 @@ def test_example_export_option_writes_the_served_models(tmp_path):
         "--methods", "adversarial_k1", "--output-dir", str(tmp_path),
         "--export", str(export)])
     served = tf.saved_model.load(str(export / "adversarial_k1"))
-    _, (x_test, y_test) = digits.load(64, seed=0)
+    # The example's test digits: the rest of the 1,797 after its training
+    # and validation images.
+    _, (x_test, y_test) = digits.load(
+        64 + results["config"]["validation_examples"], seed=0)
     for start in (0, 5):  # two batch sizes
         logits = served.serve(tf.constant(x_test[start:])).numpy()
         assert logits.shape == (len(x_test) - start, 10)
