@@ -61,6 +61,22 @@ def test_adversarial_masks_are_binary_and_within_the_budget():
 
 
 @pytest.mark.backend_neutral
+def test_each_search_draws_fresh_start_flips_and_repeats_with_the_seed():
+    model = tiny_model()
+    x, _ = tiny_data()
+    budget_one = dict(delta=0.125, iterations=1, batch_size=8)  # start flip
+    search = analysis.AdversarialMaskSearch(model, seed=5, **budget_one)
+    first = search(x, run_masked=False)[0]["lstm"]
+    second = search(x, run_masked=False)[0]["lstm"]
+    assert not np.array_equal(first, second)
+    again = analysis.AdversarialMaskSearch(model, seed=5, **budget_one)
+    np.testing.assert_array_equal(again(x, run_masked=False)[0]["lstm"],
+                                  first)
+    np.testing.assert_array_equal(again(x, run_masked=False)[0]["lstm"],
+                                  second)
+
+
+@pytest.mark.backend_neutral
 def test_search_outputs_are_the_network_under_the_returned_masks():
     model = tiny_model()
     x, _ = tiny_data()

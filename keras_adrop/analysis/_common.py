@@ -124,7 +124,7 @@ def progress_bar(total, verbose):
     return keras.utils.Progbar(total, verbose=1 if verbose else 0)
 
 
-def compiled(model, fn, *example_args):
+def compiled(model, fn, *example_args, state=()):
     """`fn(*args)` compiled for `model`'s backend, once for any batch size.
 
     `fn` calls `model` (and may assign its variables, such as a stateful
@@ -133,7 +133,8 @@ def compiled(model, fn, *example_args):
     `tf.function` traced once with the batch dimension left open; on JAX a
     `jax.jit` of `fn` inside a `keras.StatelessScope` that receives the
     model's current variable values at every call (so later weight changes
-    are seen) and writes back what `fn` assigned; elsewhere `fn` runs
+    are seen, and the values of `state`) and writes back what `fn`
+    assigned; elsewhere `fn` runs
     eagerly.
 
     Args:
@@ -142,6 +143,9 @@ def compiled(model, fn, *example_args):
         *example_args: One example of each positional argument (numpy
             arrays or nested structures of them, examples first; scalars
             allowed), which fixes every dimension but the first.
+        state: Other variables `fn` reads or assigns (a seed generator's
+            `state` outside the model), threaded through every call as the
+            model's are.
 
     Example:
 
@@ -169,7 +173,7 @@ def compiled(model, fn, *example_args):
     if backend == "jax":
         import jax
 
-        variables = _unique(model.variables)
+        variables = _unique(list(model.variables) + list(state))
 
         def pure(values, args):
             with keras.StatelessScope(list(zip(variables, values))) as scope:

@@ -143,6 +143,7 @@ class AdversarialMaskSearch:
                 self.model,
                 lambda inputs: self._search_batch(inputs, run_masked),
                 _common.take(x, slice(0, 1)),
+                state=[self.regularizer.seed_generator.state],
             )
         search = self._compiled[run_masked]
         masks = {layer.name: [] for layer in self.layers}
