@@ -590,3 +590,24 @@ def test_tensorflow_itself_refuses_an_out_of_range_label(mode):
     with pytest.raises(tf.errors.InvalidArgumentError,
                        match=r"outside the valid range of \[0, 3\)"):
         model.fit(x, y, verbose=0)
+
+
+@neutral
+def test_an_interruption_that_lost_the_state_says_so():
+    """The window keras_adrop cannot cover (the step took the state and
+    its result never came back): the interruption carries a note."""
+    if not JAX:
+        pytest.skip("JAX donates the state to its steps")
+    from keras_adrop.training.jax_trainer import restore_last_state
+
+    model = _model()
+    x, y = _data()
+    model.fit(x[:8], y[:8], verbose=0)
+    groups = [model.trainable_variables, model.non_trainable_variables,
+              model.optimizer.variables, model.metrics_variables]
+    state = tuple([v.value for v in group] for group in groups)
+    model.train_function.last_state = state
+    state[0][0].delete()  # as a donated buffer
+    error = KeyboardInterrupt()
+    restore_last_state(model, error)
+    assert "could not be restored" in error.__notes__[0]
