@@ -317,9 +317,10 @@ class DigitsTask(Task):
     def _load(self):
         if self._data is None:
             config = self.config
+            # The task splits its own validation images out of the pool.
             train, _, _ = sequence_classification.load_data(
                 "digits", config.train_size + config.validation_size,
-                seed=self.seed)
+                validation_size=0, seed=self.seed)
             self._data = split(*train, config.validation_size, self.seed)
         return self._data
 
