@@ -240,6 +240,16 @@ def _one_tensor_list(inputs):
 # Stateful RNNs (keras_adrop.layers.MaskedRNN).
 
 
+def held_value(variable):
+    """The value a variable holds, or None when Keras detached it.
+
+    Keras' JAX `fit` clears every variable (`_value = None`) while its
+    compiled steps hand the state along; reading `variable.value` then
+    calls the initializer, which a built variable no longer has.
+    """
+    return variable._value
+
+
 def name_states_apart(layer):
     """Renames a stateful RNN's carried states `rnn_state_0`, `rnn_state_1`.
 

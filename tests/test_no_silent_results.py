@@ -575,6 +575,27 @@ def test_an_out_of_range_label_is_a_skipped_step_named_in_the_stop(loss):
     assert "labels (a class index outside [0, 3)" in stops[0]
 
 
+@neutral
+def test_a_padded_label_with_zero_sample_weight_trains_on_jax():
+    """A padding label outside the classes counts for nothing where its
+    sample weight is 0, so it is no reason to skip the step. (TensorFlow's
+    own op refuses it, or gives NaN under XLA, whatever the weight.)"""
+    if not JAX:
+        pytest.skip("TensorFlow refuses out-of-range labels itself")
+    model = _model()
+    model.compile(keras.optimizers.Adam(0.01),
+                  "sparse_categorical_crossentropy", jit_compile=True)
+    rng = np.random.RandomState(0)
+    x = rng.rand(32, STEPS, FEATURES).astype("float32")
+    y = rng.randint(0, CLASSES, size=32)
+    weights = np.ones(32, "float32")
+    y[5], weights[5] = -1, 0.0
+    history = model.fit(x, y, sample_weight=weights, batch_size=8,
+                        epochs=1, shuffle=False, verbose=0).history
+    assert history["skipped_steps"] == [0.0]
+    assert int(keras.ops.convert_to_numpy(model.optimizer.iterations)) == 4
+
+
 @pytest.mark.parametrize("mode", ["eager", "graph"])
 def test_tensorflow_itself_refuses_an_out_of_range_label(mode):
     """TensorFlow's sparse cross-entropy op on a CPU raises before the
@@ -590,6 +611,34 @@ def test_tensorflow_itself_refuses_an_out_of_range_label(mode):
     with pytest.raises(tf.errors.InvalidArgumentError,
                        match=r"outside the valid range of \[0, 3\)"):
         model.fit(x, y, verbose=0)
+
+
+@neutral
+def test_an_interruption_while_the_first_step_compiles_keeps_the_model(
+        monkeypatch):
+    """Keras' JAX `fit` detaches every variable before its first step; an
+    interruption while that step is traced gives the initial state back
+    (and the user's KeyboardInterrupt, not an error of the restore)."""
+    if not JAX:
+        pytest.skip("JAX's fit detaches the variables")
+    from keras_adrop.training import step as step_lib
+
+    x, y = _data()
+    model = _model()
+    model.predict(x[:8], verbose=0)  # built
+    initial = model.get_weights()
+    loss = step_lib.regularized_loss
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(step_lib, "regularized_loss", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        model.fit(x, y, batch_size=8, epochs=1, verbose=0)
+    monkeypatch.setattr(step_lib, "regularized_loss", loss)
+    _assert_bitwise_equal(model.get_weights(), initial)
+    history = model.fit(x, y, batch_size=8, epochs=1, verbose=0).history
+    assert np.isfinite(history["loss"]).all()
 
 
 @neutral

@@ -138,7 +138,13 @@ class JAXTrainer:
         try:
             return super().fit(*args, **kwargs)
         except BaseException as error:
-            restore_last_state(self, error)
+            try:
+                restore_last_state(self, error)
+            except Exception as failure:  # never hide the user's error
+                error.add_note(
+                    "keras_adrop: the model's state could not be restored "
+                    f"after the interruption ({type(failure).__name__}: "
+                    f"{failure}).")
             raise
         finally:
             if getattr(self.train_function, "last_state", None) is not None:
@@ -191,6 +197,6 @@ def restore_last_state(model, error):
 
 
 def _usable(variable):
-    value = variable.value
+    value = keras_compat.held_value(variable)
     return value is not None and not (
         isinstance(value, jax.Array) and value.is_deleted())

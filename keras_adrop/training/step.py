@@ -261,7 +261,7 @@ def regularized_loss(model, data, gradient, replicas=1, states=None):
     for penalty in penalties:
         total = total + ops.cast(penalty, total.dtype)
     return StepLoss(total, supervised, penalties, logs, batch.outputs,
-                    labels_in_range(model, y, batch.outputs))
+                    labels_in_range(model, y, batch.outputs, sample_weight))
 
 
 def sparse_classes(model):
@@ -283,13 +283,16 @@ def sparse_classes(model):
     return int(classes), ignore_class
 
 
-def labels_in_range(model, y, y_pred):
-    """Whether every label of `y` is a class index in [0, classes).
+def labels_in_range(model, y, y_pred, sample_weight=None):
+    """Whether every label of `y` that counts is a class index in
+    [0, classes).
 
     Keras' sparse cross-entropy under JAX turns an out-of-range label into
     a zero loss without a word (TensorFlow raises on a CPU); the step
-    treats such labels like a non-finite term. None when the loss takes no
-    class indices.
+    treats such labels like a non-finite term. A label that does not count
+    is exempt: the loss's `ignore_class`, and a position whose
+    `sample_weight` is 0 (padding). None when the loss takes no class
+    indices.
     """
     found = sparse_classes(model)
     if found is None or y is None or keras.tree.is_nested(y):
@@ -299,6 +302,13 @@ def labels_in_range(model, y, y_pred):
     ok = ops.logical_and(y >= 0, y < classes)
     if ignore_class is not None:
         ok = ops.logical_or(ok, y == ignore_class)
+    if sample_weight is not None and not keras.tree.is_nested(sample_weight):
+        weight = ops.convert_to_tensor(sample_weight)
+        if len(weight.shape) <= len(y.shape):
+            weight = ops.reshape(
+                weight, tuple(ops.shape(weight))
+                + (1,) * (len(y.shape) - len(weight.shape)))
+            ok = ops.logical_or(ok, ops.equal(weight, 0))
     return ops.all(ok)
 
 
