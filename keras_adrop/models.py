@@ -283,7 +283,8 @@ def _nan_where(condition, value):
 
 
 def _check_base_masks_agree(regularizers):
-    """Two regularizers may share a layer only if both run it in full."""
+    """Two regularizers may share a layer's base mask (on `h_{t-1}` or on
+    its recurrent kernel) only if both run it in full."""
     claimed = {}
     for regularizer in regularizers:
         for layer, kind in regularizer.base_mask_kinds().items():
@@ -295,6 +296,18 @@ def _check_base_masks_agree(regularizers):
                     "give each its own layers with their `layers` argument."
                 )
             claimed[layer] = (regularizer.name, kind)
+    kernels = {}
+    for regularizer in regularizers:
+        for layer, mask in regularizer.base_kernel_masks().items():
+            if layer in kernels and (mask is not None
+                                     or kernels[layer][1] is not None):
+                raise ValueError(
+                    f"Regularizers '{kernels[layer][0]}' and "
+                    f"'{regularizer.name}' both set the recurrent-kernel "
+                    f"mask of layer '{layer.name}' in the base pass; give "
+                    "each its own layers with their `layers` argument."
+                )
+            kernels[layer] = (regularizer.name, mask)
 
 
 @keras.saving.register_keras_serializable(package="keras_adrop")

@@ -133,6 +133,17 @@ def load_data(dataset="digits", train_size=800, validation_size=200, seed=0):
                                              minimum=10)
         validation_size = arguments.check_integer(
             "validation_size", validation_size, minimum=0)
+        if 0 < validation_size < 10:
+            raise ValueError(
+                "`validation_size` must be 0 or at least 10 (the split is "
+                "stratified: one image per class). Received: "
+                f"validation_size={validation_size}")
+        if train_size + validation_size > 1787:
+            raise ValueError(
+                "`train_size` + `validation_size` must be at most 1,787 "
+                "(the 1,797 digits leave at least 10 test images). "
+                f"Received: train_size={train_size}, "
+                f"validation_size={validation_size}")
         pool, test = datasets.digits.load(train_size + validation_size, seed)
         if not validation_size:
             return pool, None, test

@@ -170,6 +170,38 @@ def test_the_base_pass_runs_the_attacked_layer_with_its_full_kernel():
                                atol=1e-6)
 
 
+def test_an_unused_dropconnect_rate_of_the_attacked_layer_warns():
+    inputs = keras.Input((STEPS, FEATURES))
+    h = layers.LSTM(10, recurrent_dropconnect=0.37, name="lstm_w")(inputs)
+    outputs = keras.layers.Dense(CLASSES)(h)
+    with pytest.warns(UserWarning, match=r"recurrent_dropconnect=0.37.*"
+                      "not used"):
+        keras_adrop.RegularizedModel(
+            inputs, outputs, regularizers=[AdversarialDropConnect(0.2)])
+
+
+def test_two_regularizers_cannot_set_one_base_kernel_mask():
+    class FixedKernelMask(keras_adrop.regularizers.ModelRegularizer):
+        def build(self, model):
+            super().build(model)
+            self.layer = model.get_layer("lstm")
+
+        def base_kernel_masks(self):
+            return {self.layer: ops.ones(self.layer.cell.recurrent_kernel.shape)}
+
+        def penalty(self, batch):
+            return keras_adrop.regularizers.Penalty(
+                ops.zeros(()), {f"{self.name}_penalty": ops.zeros(())})
+
+    inputs = keras.Input((STEPS, FEATURES))
+    h = layers.LSTM(10, name="lstm")(inputs)
+    outputs = keras.layers.Dense(CLASSES)(h)
+    with pytest.raises(ValueError, match="recurrent-kernel mask of layer "
+                       "'lstm'"):
+        keras_adrop.RegularizedModel(inputs, outputs, regularizers=[
+            FixedKernelMask(), AdversarialDropConnect(0.2)])
+
+
 @pytest.mark.parametrize("iterations", [1, 2])
 def test_flips_stay_within_the_per_gate_unit_budget(iterations):
     model = _model(units=10, delta=0.3, iterations=iterations, seed=0)

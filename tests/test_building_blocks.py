@@ -235,6 +235,11 @@ def test_digits_validate_on_images_that_are_neither_trained_nor_tested():
     _, none, test_again = sequence_classification.load_data(
         "digits", 800, 0, seed=3)
     assert none is None and len(test_again[1]) == 997
+    with pytest.raises(ValueError, match=r"validation_size=5"):
+        sequence_classification.load_data("digits", 800, 5)
+    with pytest.raises(ValueError,
+                       match=r"train_size=1700, validation_size=200"):
+        sequence_classification.load_data("digits", 1700, 200)
 
 
 @pytest.mark.backend_neutral

@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from keras_adrop import arguments
 from keras_adrop.regularizers.adversarial_dropout import AdversarialDropout
 
 
@@ -52,8 +53,8 @@ class AdversarialDropConnect(AdversarialDropout):
     Example:
 
     ```python
-    lstm = keras_adrop.layers.LSTM(200, recurrent_dropconnect=0.5,
-                                   return_sequences=True, name="last_lstm")
+    lstm = keras_adrop.layers.LSTM(200, return_sequences=True,
+                                   name="last_lstm")
     ...
     model = keras_adrop.RegularizedModel(
         inputs, logits,
@@ -90,6 +91,22 @@ class AdversarialDropConnect(AdversarialDropout):
 
     def base_masks(self, batch_size):
         return {}
+
+    def build(self, model):
+        super().build(model)
+        for layer in self.layers:
+            if layer.cell.recurrent_dropconnect:
+                arguments.warn_once(
+                    ("unused_dropconnect", self.name, layer.name,
+                     layer.cell.recurrent_dropconnect),
+                    f"Layer '{layer.name}' has recurrent_dropconnect="
+                    f"{layer.cell.recurrent_dropconnect}, but "
+                    "AdversarialDropConnect runs the layers it attacks with "
+                    "their full kernel in the base pass (as the authors' "
+                    "code) and with the adversarial mask in its own passes, "
+                    "so the rate is not used.",
+                    stacklevel=3,
+                )
 
     def base_kernel_masks(self):
         # Rule 18: the attacked layers run their full kernel in the base
