@@ -88,29 +88,31 @@ def train(method, args, data, export_path=None):
                         stateful=True),
         data["valid"])
     print(f"\n== {method} ==", flush=True)
+    # The model ends with the weights of its best validation epoch.
+    perplexity = lm.PerplexityCallback(evaluator, restore_best_weights=True)
     history = model.fit(
         windows.inputs, windows.targets,
         batch_size=windows.batch_size,
         epochs=args.epochs,
         shuffle=False,  # keep each row's windows in order (carried state)
-        callbacks=[lm.PerplexityCallback(evaluator)],
+        callbacks=[perplexity],
         verbose=reporting.verbosity(),
     )
     history = reporting.history_lists(history)
-    # The callback evaluated the final weights after the last epoch.
-    val_perplexity = history["val_perplexity"][-1]
-    test_perplexity, test_ce = lm.PerplexityEvaluator(
-        evaluator.model, data["test"])()
     result = {
-        "val_perplexity": val_perplexity,
-        "test_perplexity": test_perplexity,
-        "test_cross_entropy": test_ce,
+        "val_perplexity": perplexity.best_perplexity,
+        "best_epoch": perplexity.best_epoch,
+        "final_val_perplexity": history["val_perplexity"][-1],
         "best_val_perplexity": min(history["val_perplexity"]),
         "final_train_perplexity": history["train_perplexity"][-1],
         # The median ignores the first epoch's graph tracing.
         "train_seconds_per_epoch": float(np.median(history["epoch_seconds"])),
         "history": history,
     }
+    if data["test"] is not None:  # None with --no-test: never read
+        lm.copy_weights(model, evaluator.model)  # the best epoch's
+        result["test_perplexity"], result["test_cross_entropy"] = (
+            lm.PerplexityEvaluator(evaluator.model, data["test"])())
     if export_path:
         export_serving_model(model, args, vocab_size, export_path)
         result["export_path"] = export_path
@@ -235,6 +237,10 @@ def parse_args(argv=None):
         help="Where to write results.json and perplexity_curves.png "
         "(default results/ptb_language_model).")
     parser.add_argument(
+        "--no-test", action="store_true",
+        help="Never read the test split (a tuning trial): no test "
+        "perplexity is computed or written.")
+    parser.add_argument(
         "--export", metavar="DIR",
         help="Also write a SavedModel of each trained inference network "
         "(DIR for one method, DIR/<method> for several).")
@@ -272,6 +278,8 @@ def main(argv=None):
         keras_adrop.masks.flip_budget(args.dropconnect_delta,
                                       layer_sizes(args)[-1])
     data = load_windows(args)
+    if args.no_test:
+        data["test"] = None
     tokens = data["tokens"]
     print(
         f"PTB: {tokens['train']:,} training tokens -> "

@@ -406,6 +406,10 @@ class PerplexityCallback(keras.callbacks.Callback):
 
     Args:
         evaluator: A `PerplexityEvaluator` of the validation split.
+        restore_best_weights: Whether the model ends training with the
+            weights of its epoch of lowest validation perplexity (as
+            `keras.callbacks.EarlyStopping(restore_best_weights=True)`,
+            without stopping); that epoch is `best_epoch` (1-based).
 
     Example:
 
@@ -415,9 +419,14 @@ class PerplexityCallback(keras.callbacks.Callback):
     ```
     """
 
-    def __init__(self, evaluator):
+    def __init__(self, evaluator, restore_best_weights=False):
         super().__init__()
         self.evaluator = evaluator
+        self.restore_best_weights = arguments.check_bool(
+            "restore_best_weights", restore_best_weights)
+        self.best_epoch = None
+        self.best_perplexity = math.inf
+        self._best_weights = None
         self._start = None
 
     def on_epoch_begin(self, epoch, logs=None):
@@ -432,6 +441,14 @@ class PerplexityCallback(keras.callbacks.Callback):
             logs["epoch_seconds"] = seconds
             logs["train_perplexity"] = math.exp(logs["cross_entropy"])
             logs["val_perplexity"] = perplexity
+        if perplexity < self.best_perplexity:
+            self.best_epoch, self.best_perplexity = epoch + 1, perplexity
+            if self.restore_best_weights:
+                self._best_weights = self.model.get_weights()
+
+    def on_train_end(self, logs=None):
+        if self.restore_best_weights and self._best_weights is not None:
+            self.model.set_weights(self._best_weights)
 
 
 # ------------------------------------------- the PTB model of the paper

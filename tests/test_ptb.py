@@ -373,6 +373,37 @@ def test_one_epoch_trains_and_logs_validation_perplexity(example):
         math.exp(history["cross_entropy"][0]))
 
 
+def test_a_run_keeps_its_best_validation_epoch_and_no_test_reads_none(
+        example, monkeypatch):
+    args = _tiny_args(example, "--epochs", "3")
+    data = {
+        "vocabulary": tuple(str(i) for i in range(VOCAB)),
+        "train": ptb.batchify(_stream(60), 3, 4, drop_remainder=True),
+        "valid": ptb.batchify(_stream(30, 1), 2, 4),
+        "test": None,  # --no-test: never read
+    }
+    # Epoch 2 is the best on validation; the model ends with its weights.
+    perplexities = iter([30.0, 20.0, 25.0])
+    snapshots = []
+
+    def evaluate(self):
+        snapshots.append(self.model.get_weights())
+        return next(perplexities), 0.0
+
+    monkeypatch.setattr(lm.PerplexityEvaluator, "__call__", evaluate)
+    models, build = [], example.build_model
+    monkeypatch.setattr(example, "build_model", lambda *a, **k: (
+        models.append(build(*a, **k)), models[-1])[1])
+    result = example.train("variational", args, data)
+    assert (result["val_perplexity"], result["best_epoch"],
+            result["final_val_perplexity"]) == (20.0, 2, 25.0)
+    assert not any(key.startswith("test") for key in result)
+    for ours, best in zip(models[0].get_weights(), snapshots[1]):
+        np.testing.assert_array_equal(ours, best)
+    assert any(np.abs(a - b).max() > 0
+               for a, b in zip(snapshots[1], snapshots[2]))
+
+
 def test_adversarial_dropout_acts_on_every_lstm_layer(example):
     args = _tiny_args(example)
     model = example.build_model("adversarial_k1", args, VOCAB)

@@ -267,10 +267,32 @@ def test_tuned_settings_reach_the_example_and_the_report(fake_examples,
                       "images") == 2  # untuned and tuned sections
 
 
+def test_ptb_tunes_at_the_frozen_recipe_with_the_example_s_option_names(
+        replicate):
+    args = replicate.parse_args(["--tune", "--parts", "ptb"])
+    assert args.parts == ["ptb"]
+    options = replicate.part_options("ptb", quick=False, tuned=True)
+    assert _option(options, "--optimizer") == "sgd"
+    assert _option(options, "--learning-rate") == "30"
+    assert _option(
+        replicate.part_options("ptb", quick=False), "--learning-rate") \
+        == "3e-3"  # the issue-15 runs keep their command
+    for method, settings, expected in [
+            ("fraternal", {"kappa": 0.2}, {"--fraternal-kappa": "0.2"}),
+            ("expectation_linearization", {"kappa": 0.3},
+             {"--el-kappa": "0.3"}),
+            ("adversarial_dropconnect", {"delta": 0.05, "penalty_weight": 2.0},
+             {"--dropconnect-delta": "0.05", "--dropconnect-weight": "2.0"}),
+            ("adversarial_k1", {"delta": 0.05, "penalty_weight": 2.0},
+             {"--delta": "0.05", "--penalty-weight": "2.0"})]:
+        changed = replicate.with_settings(
+            options, settings, replicate.part_flags("ptb", method))
+        for flag, value in expected.items():
+            assert _option(changed, flag) == value
+        assert "--kappa" not in changed
+
+
 def test_tuning_errors_name_the_argument(replicate, capsys):
-    with pytest.raises(SystemExit):
-        replicate.parse_args(["--tune", "--parts", "ptb"])
-    assert "ptb" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         replicate.parse_args(["--tune", "--trials", "0"])
     assert "--trials must be >= 1; got 0" in capsys.readouterr().err
