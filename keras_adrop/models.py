@@ -69,8 +69,9 @@ class RegularizedModel(keras_compat.CloneSettings,
     naming the terms and their values (also kept in
     `model.nonfinite_stop`). The other logs are means over the applied
     steps (NaN for an epoch without one). The regularizers' random state is
-    saved with the model, so training continued from a save repeats
-    uninterrupted training. See docs/reliability.md.
+    saved with the model, so their draws continue after a save (the
+    layers' own dropout draws restart, as in Keras). See
+    docs/reliability.md.
 
     Example:
 
