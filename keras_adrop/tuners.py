@@ -237,16 +237,18 @@ def _with_keras_adrop_layers(model):
     return converted
 
 
-class _StepsThatRun(keras.callbacks.Callback):
-    """Adds `K_eff` to every epoch's logs (KerasTuner records them)."""
+class _WhatRuns(keras.callbacks.Callback):
+    """Adds what the trial's model runs to every epoch's logs (KerasTuner
+    records them as the trial's metrics): `K_eff`, `flips` and `delta`."""
 
-    def __init__(self, k_eff):
+    def __init__(self, k_eff, flips, delta):
         super().__init__()
-        self.k_eff = float(k_eff)
+        self.values = {"K_eff": float(k_eff), "flips": float(flips),
+                       "delta": float(delta)}
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
-            logs["K_eff"] = self.k_eff
+            logs.update(self.values)
 
 
 _CLASSES = {}
@@ -318,16 +320,20 @@ def _hypermodel_class():
             """Your `HyperModel.fit`, or `model.fit`, with every argument
             (Hyperband's `epochs` and `initial_epoch` included).
 
-            Every epoch's logs also carry `K_eff`, the greedy steps that
-            can flip a unit (`min(K, flips - 1)`), so the trial records
-            what ran beside the sampled `iterations`:
-            `trial.metrics.get_last_value("K_eff")`."""
-            flips = hp.values.get(self.flips_name(adversarial_units(model)))
+            Every epoch's logs also carry what the model runs, so the
+            trial records it beside the sampled values: `K_eff`, the
+            greedy steps that can flip a unit (`min(K, flips - 1)`),
+            `flips` and `delta` (a search over several widths samples
+            `flips` and `flips_<units>_units` in every trial, and only
+            the trial's own width's applies):
+            `trial.metrics.get_last_value("flips")`."""
+            units = adversarial_units(model)
+            flips = hp.values.get(self.flips_name(units))
             iterations = hp.values.get("iterations")
             if flips is not None and iterations is not None:
-                kwargs["callbacks"] = [
-                    _StepsThatRun(effective_iterations(flips, iterations))
-                ] + list(kwargs.get("callbacks") or [])
+                kwargs["callbacks"] = [_WhatRuns(
+                    effective_iterations(flips, iterations), flips,
+                    flips / units)] + list(kwargs.get("callbacks") or [])
             if self.hypermodel is not None:
                 return self.hypermodel.fit(hp, model, *args, **kwargs)
             return model.fit(*args, **kwargs)
@@ -374,7 +380,8 @@ _HYPERMODEL_DOC = """Adds adversarial dropout's delta, K (and lambda) to a searc
     a whole number of flipped units of the smallest adversarial layer),
     `iterations` (K; the model runs `max(1, K_eff)` steps, `K_eff =
     min(K, flips - 1)` the ones that can flip a unit, recorded as the
-    trial's metric `K_eff`) and, with `penalty_weight_range`,
+    trial's metric `K_eff`, beside the `flips` and `delta` that ran) and,
+    with `penalty_weight_range`,
     `penalty_weight` (log scale), and returns a compiled
     `keras_adrop.AdversarialDropoutModel` with your optimizer, loss and
     metrics. `fit` calls your `HyperModel.fit` (or `model.fit`) with every
@@ -410,7 +417,9 @@ _HYPERMODEL_DOC = """Adds adversarial dropout's delta, K (and lambda) to a searc
     tuner.search(x, y, epochs=5, validation_split=0.2)
     best = tuner.get_best_hyperparameters()[0]
     best["flips"], best["iterations"]
-    tuner.oracle.get_best_trials(1)[0].metrics.get_last_value("K_eff")
+    trial = tuner.oracle.get_best_trials(1)[0]
+    trial.metrics.get_last_value("K_eff"), trial.metrics.get_last_value(
+        "flips")  # what ran
     ```
     """
 

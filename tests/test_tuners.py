@@ -98,6 +98,10 @@ def test_the_trial_records_the_steps_that_run(tmp_path):
         name = "flips" if values["units"] == 8 else "flips_12_units"
         assert trial.metrics.get_last_value("K_eff") == (
             tuners.effective_iterations(values[name], values["iterations"]))
+        # The flips and delta that ran, whichever width the trial built.
+        assert trial.metrics.get_last_value("flips") == values[name]
+        assert trial.metrics.get_last_value("delta") == pytest.approx(
+            values[name] / values["units"])
         assert "K_eff" not in values  # not a search dimension
     # Distinct samples stay distinct (the values KerasTuner hashes).
     assert len({tuple(sorted(t.hyperparameters.values.items()))
