@@ -165,18 +165,10 @@ def base_masks(model, batch_size):
 
 
 def base_kernel_masks(model):
-    """The recurrent-kernel masks every regularizer wants in every pass."""
-    masks = {}
-    for regularizer in model.regularizers:
-        for layer, mask in regularizer.base_kernel_masks().items():
-            if layer in masks and (masks[layer] is not None
-                                   or mask is not None):
-                raise ValueError(
-                    f"Two regularizers set the base recurrent-kernel mask "
-                    f"of layer '{layer.name}'; they cannot be combined."
-                )
-            masks[layer] = mask
-    return masks
+    """The recurrent-kernel masks every regularizer wants in every pass
+    (conflicts are refused when the model is built)."""
+    return {layer: mask for regularizer in model.regularizers
+            for layer, mask in regularizer.base_kernel_masks().items()}
 
 
 def base_pass(model, x, gradient, y=None, sample_weight=None, replicas=1):
