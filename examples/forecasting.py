@@ -161,10 +161,7 @@ def callbacks_for(method, args, seed, validation_data):
     """The epoch timer, the keeper of the best 2014 (validation) weights,
     and the TensorBoard loggers with `--tensorboard`."""
     timer = reporting.EpochTimer()
-    # Keep the weights of the epoch with the lowest validation loss (the
-    # patience of every epoch: training is never stopped early).
-    callbacks = [timer, keras.callbacks.EarlyStopping(
-        "val_loss", patience=args.epochs, restore_best_weights=True)]
+    callbacks = [timer, reporting.keep_best_weights(args.epochs)]
     if args.tensorboard:
         log_dir = os.path.join(args.tensorboard, f"{method}_seed{seed}")
         callbacks.append(keras.callbacks.TensorBoard(log_dir))

@@ -36,7 +36,6 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 import keras_adrop  # noqa: E402
@@ -184,10 +183,7 @@ def train(method, args, tokenizer, data, pretrained):
     validation_data = None
     if validation is not None:
         validation_data = text.text_dataset(tokenizer, *validation, 256)
-        # Keep the weights of the epoch with the best validation loss (the
-        # patience of every epoch: training is never stopped early).
-        callbacks.append(keras.callbacks.EarlyStopping(
-            "val_loss", patience=args.epochs, restore_best_weights=True))
+        callbacks.append(reporting.keep_best_weights(args.epochs))
     print(f"\n== {method} ==", flush=True)
     history = model.fit(
         train_data, validation_data=validation_data, epochs=args.epochs,
@@ -206,12 +202,7 @@ def train(method, args, tokenizer, data, pretrained):
         "history": history,
     }
     if validation is not None:
-        best = int(np.argmin(history["val_loss"]))
-        metrics.update(
-            best_epoch=best + 1,
-            validation_loss=float(history["val_loss"][best]),
-            validation_error_percent=100.0 * (
-                1.0 - float(history["val_accuracy"][best])))
+        metrics.update(reporting.best_validation(history))
     if test_set is not None:
         test_data = text.text_dataset(tokenizer, *test_set, 256)
         test = model.evaluate(test_data, verbose=0, return_dict=True)

@@ -125,10 +125,7 @@ def train(method, args, train_data, validation_data, test_data):
     timer = reporting.EpochTimer()
     callbacks = [timer]
     if validation_data is not None:
-        # Keep the weights of the epoch with the best validation loss (the
-        # patience of every epoch: training is never stopped early).
-        callbacks.append(keras.callbacks.EarlyStopping(
-            "val_loss", patience=args.epochs, restore_best_weights=True))
+        callbacks.append(reporting.keep_best_weights(args.epochs))
     if args.tensorboard:
         log_dir = os.path.join(args.tensorboard, method)
         callbacks.append(keras.callbacks.TensorBoard(log_dir))
@@ -161,12 +158,7 @@ def train(method, args, train_data, validation_data, test_data):
         "history": history,
     }
     if validation_data is not None:
-        best = int(np.argmin(history["val_loss"]))
-        result.update(
-            best_epoch=best + 1,
-            validation_loss=float(history["val_loss"][best]),
-            validation_error_percent=100.0 * (
-                1.0 - float(history["val_accuracy"][best])))
+        result.update(reporting.best_validation(history))
     if test_data is not None:
         test = model.evaluate(*test_data, verbose=0, return_dict=True)
         result.update(

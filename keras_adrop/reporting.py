@@ -61,6 +61,27 @@ class EpochTimer(keras.callbacks.Callback):
         self._start = None
 
 
+def keep_best_weights(epochs):
+    """A callback that ends `fit` with the weights of the epoch of lowest
+    `val_loss`: Keras' `EarlyStopping` with `restore_best_weights` and the
+    patience of every epoch, so training is never stopped early."""
+    return keras.callbacks.EarlyStopping(
+        "val_loss", patience=epochs, restore_best_weights=True)
+
+
+def best_validation(history):
+    """The epoch of lowest `val_loss` of a classifier's history lists:
+    `best_epoch` (1-based), its `validation_loss` and
+    `validation_error_percent`."""
+    best = int(np.argmin(history["val_loss"]))
+    return {
+        "best_epoch": best + 1,
+        "validation_loss": float(history["val_loss"][best]),
+        "validation_error_percent": 100.0 * (
+            1.0 - float(history["val_accuracy"][best])),
+    }
+
+
 def history_lists(history):
     """`{metric: [float per epoch]}` of a `keras.callbacks.History` (JSON).
 
