@@ -22,8 +22,7 @@ The checkers return the value as a plain Python `int`, `float` or `bool`,
 so that configs stay JSON-serializable.
 
 Also here: `warn_once`, which gives a warning once per configuration (not
-again on every load of a saved model), and `renamed_argument`, which
-accepts a deprecated keyword for a renamed one.
+again on every load of a saved model).
 
 Example:
 
@@ -286,40 +285,3 @@ def rename_in_message(message, names):
         message = message.replace(f"Received: {old}=", f"Received: {new}=")
         message = message.replace(f", {old}=", f", {new}=")
     return message
-
-
-def renamed_argument(owner, new_name, new_value, old_name, old_value,
-                     default):
-    """The value of a renamed argument, accepting its deprecated keyword.
-
-    Args:
-        owner: The class name, for the messages.
-        new_name, new_value: The argument's name and what was passed to it.
-        old_name, old_value: The deprecated name and what was passed to it
-            (None: not passed).
-        default: `new_name`'s default; passing both names is refused
-            unless `new_value` is this default.
-
-    Returns:
-        The value to use (`old_value` when given, with a
-        `DeprecationWarning` once per `(owner, old_name)`).
-
-    Example:
-
-    >>> renamed_argument("FraternalDropout", "penalty_weight", 0.15,
-    ...                  "kappa", None, 0.15)
-    0.15
-    """
-    if old_value is None:
-        return new_value
-    if new_value is not default and new_value != default:
-        raise ValueError(
-            f"{owner} got both `{new_name}` and its deprecated name "
-            f"`{old_name}`; pass `{new_name}` only. Received: "
-            f"{describe(new_name, new_value)}, {describe(old_name, old_value)}"
-        )
-    warn_once(
-        ("renamed", owner, old_name),
-        f"{owner}: `{old_name}` is deprecated; use `{new_name}` (same "
-        "meaning).", DeprecationWarning, stacklevel=3)
-    return old_value

@@ -1,7 +1,7 @@
 """Language-model building blocks: tied decoder, sampled softmax, perplexity.
 
 - `OutputBias`: the bias of a tied decoder, whose logits are the
-  embedding's reverse call (`TiedDecoder` is deprecated).
+  embedding's reverse call.
 - `SampledSoftmaxLoss`: next-word cross-entropy per sequence, sampled in
   training (TensorFlow's sampled softmax), for large vocabularies.
 - `awd_lstm`: an AWD-LSTM-style network (Merity et al., 2018) from
@@ -73,62 +73,6 @@ class OutputBias(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return input_shape
-
-
-@keras.saving.register_keras_serializable(package="keras_adrop")
-class TiedDecoder(keras.layers.Layer):
-    """Deprecated: use `embedding(h, reverse=True)` and `OutputBias`.
-
-    Softmax logits `h @ E^T + b` with `E` the matrix of `embedding`. Kept so
-    that code and `.keras` files that use it still work; Keras cannot keep
-    its reference to the embedding in `clone_model` or `from_config` (the
-    copy gets a matrix of its own), which a reverse call of the embedding
-    does not have.
-
-    Args:
-        embedding: The `keras.layers.Embedding` whose matrix is shared.
-    """
-
-    def __init__(self, embedding, **kwargs):
-        super().__init__(**kwargs)
-        arguments.warn_once(
-            ("deprecated_class", "TiedDecoder"),
-            "keras_adrop.language_modeling.TiedDecoder is deprecated; use "
-            "keras_adrop.layers.Embedding(...)(h, reverse=True) followed by "
-            "keras_adrop.language_modeling.OutputBias() (the same logits).",
-            DeprecationWarning, stacklevel=2)
-        self.embedding = embedding
-
-    def build(self, input_shape):
-        if input_shape[-1] != self.embedding.output_dim:
-            raise ValueError(
-                f"TiedDecoder inputs need {self.embedding.output_dim} "
-                "features (the embedding dimension) to share the embedding "
-                f"matrix. Received shape {input_shape}."
-            )
-        self.bias = self.add_weight(
-            shape=(self.embedding.input_dim,), initializer="zeros",
-            name="bias",
-        )
-
-    def call(self, inputs):
-        matrix = ops.cast(self.embedding.embeddings, self.compute_dtype)
-        return ops.matmul(inputs, ops.transpose(matrix)) + self.bias
-
-    def compute_output_shape(self, input_shape):
-        return (*input_shape[:-1], self.embedding.input_dim)
-
-    def get_config(self):
-        return {**super().get_config(),
-                "embedding": keras.saving.serialize_keras_object(
-                    self.embedding)}
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        config["embedding"] = keras.saving.deserialize_keras_object(
-            config["embedding"])
-        return cls(**config)
 
 
 @keras.saving.register_keras_serializable(package="keras_adrop")

@@ -110,8 +110,6 @@ def test_bad_rates_and_modes_raise():
         layers.LSTM(3, dropconnect_mode="column")
     with pytest.raises(ValueError, match="`embedding_dropout`"):
         layers.Embedding(5, 2, embedding_dropout=1.0)
-    with pytest.raises(ValueError, match="`rate`"):
-        layers.LockedDropout(1.2)
 
 
 def test_embedding_dropout_drops_whole_words():
@@ -183,7 +181,7 @@ def test_reverse_call_of_a_masked_embedding_keeps_the_padding_mask():
 
 
 def test_locked_dropout_shares_the_mask_over_time():
-    dropout = keras.layers.SpatialDropout1D(0.5, seed=0)  # LockedDropout
+    dropout = keras.layers.SpatialDropout1D(0.5, seed=0)  # AWD's locked dropout
     y = dropout(np.ones((4, 6, 8), "float32"), training=True).numpy()
     assert set(np.unique(y)) == {0.0, 2.0}
     np.testing.assert_array_equal(y, np.repeat(y[:, :1], 6, axis=1))

@@ -265,31 +265,6 @@ def test_reverse_embedding_and_output_bias_are_a_tied_decoder(example):
     np.testing.assert_allclose(decoder(embedding(h, reverse=True)), expected,
                                rtol=1e-5, atol=1e-6)
     assert logits.shape == (2, 4, 7)
-    # The deprecated layer computes the same logits with the same weights.
-    with pytest.warns(DeprecationWarning, match="TiedDecoder is deprecated"):
-        old = lm.TiedDecoder(embedding)
-    old.build(h.shape)
-    old.bias.assign(decoder.bias)
-    np.testing.assert_allclose(old(h), expected, rtol=1e-5, atol=1e-6)
-    with pytest.raises(ValueError, match="3 features"):
-        lm.TiedDecoder(embedding)(np.zeros((1, 2, 4), "float32"))
-
-
-def test_a_keras_file_with_the_deprecated_tied_decoder_loads(tmp_path):
-    inputs = keras.Input((5,), dtype="int32")
-    embedding = keras_adrop.layers.Embedding(9, 4, name="embedding")
-    h = keras_adrop.layers.LSTM(4, return_sequences=True)(embedding(inputs))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        model = keras.Model(inputs, lm.TiedDecoder(embedding)(h))
-    model.save(tmp_path / "old.keras")
-    loaded = keras.saving.load_model(tmp_path / "old.keras")
-    tokens = np.random.default_rng(0).integers(0, 9, (2, 5))
-    np.testing.assert_allclose(loaded(tokens), model(tokens), atol=1e-6)
-    # Loaded in one sharing scope, the decoder reads the model's matrix.
-    decoder = [layer for layer in loaded.layers
-               if isinstance(layer, lm.TiedDecoder)][0]
-    assert decoder.embedding is loaded.get_layer("embedding")
 
 
 def test_output_bias_needs_a_known_vocabulary():
@@ -300,8 +275,7 @@ def test_output_bias_needs_a_known_vocabulary():
 @pytest.mark.parametrize("copy", ["keras_file", "clone_model",
                                   "from_config"])
 def test_the_tie_survives_keras_tools(copy, tmp_path):
-    # One matrix for the lookup and the logits, in every copy Keras makes
-    # (the deprecated TiedDecoder got a matrix of its own in the last two).
+    # One matrix for the lookup and the logits, in every copy Keras makes.
     inputs, logits = lm.awd_lstm(11, embedding_dim=4, units=5, layers=2,
                                  seed=0)
     model = keras.Model(inputs, logits)

@@ -22,21 +22,6 @@ def _table_after(heading):
     return rows[2:]  # the header and the |---| line
 
 
-def test_the_deprecated_table_lists_only_deprecated_names():
-    old = _table_after("Deprecated names, still working")
-    assert len(old) == 5
-    for name in ("Regularizer", "weight=", "ActivationRegularization",
-                 "LockedDropout", "TiedDecoder"):
-        assert any(name in row for row in old), name
-    current = ("convert_model", "divergence_for_loss", "callbacks",
-               "datasets", "analysis", "methods", "tuners", "masks",
-               "sequence_classification", "text", "language_modeling.awd",
-               "reporting")
-    for row in old:
-        for name in current:
-            assert f"keras_adrop.{name}" not in row, row
-
-
 def test_the_public_api_table_lists_the_current_api():
     public = " ".join(_table_after("## Public API"))
     for name in ("keras_adrop.convert_model", "divergence_for_loss",

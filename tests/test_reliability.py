@@ -214,12 +214,10 @@ BAD_VALUES = [
     (layers.Embedding, "embedding_dropout", [1.0, "0.1", NAN]),
     (layers.RecurrentActivityRegularization, "alpha", [-1.0, NAN, "2"]),
     (layers.RecurrentActivityRegularization, "beta", [INF, "1"]),
-    (layers.LockedDropout, "rate", [1.0, 1.2, "0.5", NAN]),
 ]
 REQUIRED = {layers.LSTM: {"units": 4}, layers.GRU: {"units": 4},
             layers.SimpleRNN: {"units": 4},
-            layers.Embedding: {"input_dim": 5, "output_dim": 2},
-            layers.LockedDropout: {"rate": 0.5}}
+            layers.Embedding: {"input_dim": 5, "output_dim": 2}}
 
 
 @neutral

@@ -1,9 +1,7 @@
 """Recurrent layers whose recurrent dropout mask can be set from outside.
 
 Also the layer-level peers: `Embedding` (embedding dropout, perturbation
-hook) and `RecurrentActivityRegularization` (AR/TAR). Deprecated aliases:
-`ActivationRegularization` (use `RecurrentActivityRegularization`) and
-`LockedDropout` (use `keras.layers.SpatialDropout1D`).
+hook) and `RecurrentActivityRegularization` (AR/TAR).
 """
 
 from keras_adrop.layers.embedding import Embedding
@@ -17,25 +15,17 @@ from keras_adrop.layers.recurrent import output_masks
 from keras_adrop.layers.recurrent import recurrent_kernel_masks
 from keras_adrop.layers.recurrent import recurrent_masks
 from keras_adrop.layers.sequence_regularization import (
-    ActivationRegularization,  # deprecated: RecurrentActivityRegularization
-)
-from keras_adrop.layers.sequence_regularization import (
-    LockedDropout,  # deprecated: keras.layers.SpatialDropout1D
-)
-from keras_adrop.layers.sequence_regularization import (
     RecurrentActivityRegularization,
 )
 from keras_adrop.layers.simple_rnn import SimpleRNN
 from keras_adrop.layers.simple_rnn import SimpleRNNCell
 
 __all__ = [
-    "ActivationRegularization",
     "Embedding",
     "GRU",
     "GRUCell",
     "LSTM",
     "LSTMCell",
-    "LockedDropout",
     "MaskedRNN",
     "RecurrentActivityRegularization",
     "SimpleRNN",

@@ -1,12 +1,10 @@
 """Sequence-level activation penalties (AWD-LSTM's AR and TAR).
 
 `RecurrentActivityRegularization` adds AR and TAR to the model's losses.
-Two deprecated names stay here so that old code and old `.keras` files keep
-working: `ActivationRegularization` (now `RecurrentActivityRegularization`)
-and `LockedDropout`, which is Keras' `keras.layers.SpatialDropout1D` (one
-mask per sequence, `(batch, 1, features)`, kept units scaled by
-`1/(1-rate)`, mask propagated, its `SeedGenerator` a layer variable that a
-training step's passes rewind alike, docs/algorithm.md rule 9).
+AWD-LSTM's locked dropout is Keras' own `keras.layers.SpatialDropout1D` (one
+mask per sequence, `(batch, 1, features)`; its `SeedGenerator` is a layer
+variable, so the passes of a training step replay it, docs/algorithm.md
+rule 9).
 """
 
 import keras
@@ -28,7 +26,7 @@ class RecurrentActivityRegularization(keras.layers.Layer):
 
     Unlike `keras.layers.ActivityRegularization` (an L1/L2 penalty summed
     over a batch), it averages over valid time steps and adds the temporal
-    term. Formerly `ActivationRegularization` (a deprecated alias).
+    term.
 
     Args:
         alpha: Weight of AR, a finite number >= 0. Default 0.0.
@@ -76,69 +74,3 @@ class RecurrentActivityRegularization(keras.layers.Layer):
     def get_config(self):
         return {**super().get_config(), "alpha": self.alpha,
                 "beta": self.beta}
-
-
-@keras.saving.register_keras_serializable(package="keras_adrop")
-class ActivationRegularization(RecurrentActivityRegularization):
-    """Deprecated: use `RecurrentActivityRegularization` (same arguments).
-
-    Kept, registered under its old name, so that `.keras` files saved with
-    it still load.
-    """
-
-    def __init__(self, alpha=0.0, beta=0.0, **kwargs):
-        arguments.warn_once(
-            ("deprecated_class", "ActivationRegularization"),
-            "keras_adrop.layers.ActivationRegularization is deprecated; use "
-            "keras_adrop.layers.RecurrentActivityRegularization (same "
-            "arguments and behaviour).", DeprecationWarning, stacklevel=2)
-        super().__init__(alpha=alpha, beta=beta, **kwargs)
-
-
-@keras.saving.register_keras_serializable(package="keras_adrop")
-class LockedDropout(keras.layers.SpatialDropout1D):
-    """Deprecated: use `keras.layers.SpatialDropout1D` (the same thing).
-
-    Variational ("locked") dropout on a sequence `(batch, time, features)`:
-    one mask of shape `(batch, 1, features)` per sequence, kept units scaled
-    by `1/(1-rate)`, identity at inference. That is exactly Keras'
-    `SpatialDropout1D`, which this class now is; it is kept, registered
-    under its old name, so that old code and `.keras` files still work.
-    Both propagate the padding mask, and both draw from a `SeedGenerator`
-    that is a variable of the layer, so the passes of an adversarial-dropout
-    step replay the same mask (docs/algorithm.md rule 9). One difference
-    kept for old configs: the rate must be in [0, 1) here (Keras allows 1).
-
-    Args:
-        rate: Fraction of features dropped, in [0, 1).
-        seed: Random seed (None or an integer >= 0).
-        **kwargs: `name`, `dtype`, `trainable`.
-
-    Example:
-
-    ```python
-    h = keras_adrop.layers.LSTM(650, return_sequences=True)(x)
-    h = keras.layers.SpatialDropout1D(0.4)(h)  # was LockedDropout(0.4)
-    ```
-    """
-
-    def __init__(self, rate, seed=None, **kwargs):
-        arguments.warn_once(
-            ("deprecated_class", "LockedDropout"),
-            "keras_adrop.layers.LockedDropout is deprecated; use "
-            "keras.layers.SpatialDropout1D (same rate, seed, masking and "
-            "mask reuse within a training step).", DeprecationWarning,
-            stacklevel=2)
-        rate = arguments.check_rate("rate", rate,
-                                    what=" (the fraction of features dropped)")
-        seed = arguments.check_seed("seed", seed)
-        trainable = kwargs.pop("trainable", True)
-        unknown = sorted(set(kwargs) - {"name", "dtype"})
-        if unknown:
-            raise TypeError(
-                f"LockedDropout got unexpected arguments {unknown}.")
-        super().__init__(rate, seed=seed, **kwargs)
-        self.trainable = trainable
-
-    def compute_output_shape(self, input_shape):
-        return input_shape

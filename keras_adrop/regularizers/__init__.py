@@ -9,12 +9,10 @@ run the model again with other masks and the same input/embedding dropout
 noise (docs/algorithm.md rule 9), on any backend.
 Several regularizers can share one model; each logs its own penalty.
 
-Every regularizer is a `ModelRegularizer` (formerly `Regularizer`, a
-deprecated alias: Keras' `keras.regularizers.Regularizer` penalizes one
-weight tensor, these penalize the model's outputs across passes); its
-weight in the loss is `penalty_weight` (formerly `weight`, or `kappa` for
-fraternal dropout and expectation-linearization: deprecated keywords that
-still work, and old configs still load).
+Every regularizer is a `ModelRegularizer` (not a Keras
+`keras.regularizers.Regularizer`, which penalizes one weight tensor: these
+penalize the model's outputs across passes); its weight in the loss is
+`penalty_weight`.
 
 | class | method | default penalty_weight |
 |---|---|---|
@@ -35,7 +33,6 @@ from keras_adrop.regularizers.adversarial_dropout import (
     LastStateAdversarialDropout,
 )
 from keras_adrop.regularizers.base import ModelRegularizer
-from keras_adrop.regularizers.base import deprecated_regularizer
 from keras_adrop.regularizers.base import Penalty
 from keras_adrop.regularizers.base import RecurrentMaskRegularizer
 from keras_adrop.regularizers.base import all_layers
@@ -72,8 +69,3 @@ __all__ = [
     "normalize_per_example",
 ]
 
-
-def __getattr__(name):
-    if name == "Regularizer":  # the deprecated alias, with its warning
-        return deprecated_regularizer(stacklevel=2)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

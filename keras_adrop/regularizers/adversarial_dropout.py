@@ -27,7 +27,7 @@ class AdversarialDropout(RecurrentMaskRegularizer):
             in (0, 1); `floor(delta * units)` must be >= 1. Default 0.03.
         iterations: K, the number of influence-map/flip steps. Default 1.
         penalty_weight: lambda, the penalty's weight in the loss, a finite
-            number >= 0. Default 1.0. (Deprecated name: `weight`.)
+            number >= 0. Default 1.0.
         rampup_steps: Optional ramp-up of the weight (see
             `ModelRegularizer`).
         divergence: "kl", "reverse_kl", "binary_kl", "squared_logits",
@@ -69,12 +69,11 @@ class AdversarialDropout(RecurrentMaskRegularizer):
         from_logits=None,
         seed=None,
         name="adversarial_dropout",
-        weight=None,
     ):
         super().__init__(
             divergence=divergence, layers=layers, from_logits=from_logits,
             penalty_weight=penalty_weight, rampup_steps=rampup_steps,
-            seed=seed, name=name, weight=weight,
+            seed=seed, name=name,
         )
         self.delta = arguments.check_number(
             "delta", delta, low=0.0, high=1.0, low_inclusive=False,
@@ -240,8 +239,7 @@ class LastStateAdversarialDropout(AdversarialDropout):
     def __init__(self, delta=0.03, iterations=1, penalty_weight=1.0,
                  rampup_steps=0, divergence=None, stop_target_gradient=True,
                  layers=None, from_logits=None, seed=None,
-                 name="last_state_adversarial_dropout", base_mask=None,
-                 weight=None):
+                 name="last_state_adversarial_dropout", base_mask=None):
         if base_mask is not None:
             arguments.check_choice(
                 "base_mask", base_mask, ("expectation",),
@@ -252,7 +250,7 @@ class LastStateAdversarialDropout(AdversarialDropout):
             penalty_weight=penalty_weight, rampup_steps=rampup_steps,
             divergence=divergence,
             stop_target_gradient=stop_target_gradient, layers=layers,
-            from_logits=from_logits, seed=seed, name=name, weight=weight,
+            from_logits=from_logits, seed=seed, name=name,
         )
 
     def resolve_layers(self, model):

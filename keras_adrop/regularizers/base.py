@@ -1,13 +1,11 @@
 """The machinery every regularizer of a `RegularizedModel` shares.
 
-`ModelRegularizer` (the base class; `Regularizer` is its deprecated old
-name), `Penalty` (what it returns for a batch) and
+`ModelRegularizer` (the base class), `Penalty` (what it returns for a batch) and
 `RecurrentMaskRegularizer` (regularizers of recurrent masks). A regularizer
 sees a training step through a `keras_adrop.training.batch.TrainingBatch`,
 on any backend.
 """
 
-import warnings
 from typing import NamedTuple
 
 import keras
@@ -125,15 +123,14 @@ class ModelRegularizer:
 
     Not a `keras.regularizers.Regularizer` (a penalty on one weight
     tensor): a `ModelRegularizer` computes a penalty from extra passes of
-    the whole model in its training step. Its old name,
-    `keras_adrop.regularizers.Regularizer`, still works and is deprecated.
+    the whole model in its training step.
 
     Subclasses implement `penalty(batch)` and, when they need them,
     `build(model)`, `base_masks(batch_size)` and `metric_names()`.
 
     Args:
         penalty_weight: Multiplier of the penalty in the loss (the paper's
-            lambda), a finite number >= 0. (Deprecated name: `weight`.)
+            lambda), a finite number >= 0.
         rampup_steps: If > 0, the weight ramps up as
             `penalty_weight * exp(-5 (1 - min(step / rampup_steps, 1))^2)`
             over the first optimizer steps (the sigmoid ramp-up of the sMNIST
@@ -156,15 +153,8 @@ class ModelRegularizer:
     ```
     """
 
-    # A subclass with another default sets it here (for the check that
-    # refuses `penalty_weight` and its deprecated name together).
-    default_penalty_weight = 1.0
-
     def __init__(self, penalty_weight=1.0, rampup_steps=0, seed=None,
-                 name=None, weight=None):
-        penalty_weight = arguments.renamed_argument(
-            type(self).__name__, "penalty_weight", penalty_weight,
-            "weight", weight, self.default_penalty_weight)
+                 name=None):
         self.penalty_weight = arguments.check_number(
             "penalty_weight", penalty_weight, low=0.0)
         self.rampup_steps = arguments.check_integer(
@@ -179,13 +169,6 @@ class ModelRegularizer:
         self.name = name or _snake_case(type(self).__name__)
         self.seed_generator = None
         self.model = None
-
-    @property
-    def weight(self):
-        """Deprecated: `penalty_weight`."""
-        warnings.warn("`weight` is deprecated; read `penalty_weight`.",
-                      DeprecationWarning, stacklevel=2)
-        return self.penalty_weight
 
     def build(self, model):
         """Binds the regularizer to `model`; raises on a bad configuration.
@@ -256,11 +239,6 @@ class ModelRegularizer:
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
-        # Configs saved before the rename (`weight`, `kappa`) still load.
-        for old in ("weight", "kappa"):
-            if old in config and "penalty_weight" not in config:
-                config["penalty_weight"] = config.pop(old)
         return cls(**config)
 
 
@@ -353,19 +331,3 @@ class RecurrentMaskRegularizer(ModelRegularizer):
             "layers": self.layer_names,
             "from_logits": self.from_logits,
         }
-
-
-def deprecated_regularizer(stacklevel=2):
-    """`ModelRegularizer`, with a warning that its old name `Regularizer` is
-    deprecated (the same class: isinstance and subclassing still work)."""
-    warnings.warn(
-        "keras_adrop.regularizers.Regularizer is deprecated; use "
-        "keras_adrop.regularizers.ModelRegularizer (the same class).",
-        DeprecationWarning, stacklevel=stacklevel + 1)
-    return ModelRegularizer
-
-
-def __getattr__(name):
-    if name == "Regularizer":
-        return deprecated_regularizer(stacklevel=2)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

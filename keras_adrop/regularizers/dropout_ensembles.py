@@ -4,7 +4,6 @@ Both compare outputs of the same network under different recurrent masks
 (docs/regularizers.md); they differ in which two networks they compare.
 """
 
-import warnings
 
 import keras
 
@@ -39,29 +38,15 @@ class RandomMaskEnsemble(RecurrentMaskRegularizer):
         penalty_weight: Weight of the penalty (the papers' kappa).
         divergence, layers, from_logits, rampup_steps, seed, name: As
             `RecurrentMaskRegularizer`.
-        kappa: Deprecated name of `penalty_weight`.
     """
-
-    default_penalty_weight = 1.0
 
     def __init__(self, penalty_weight=1.0, divergence="squared_logits",
                  layers=None, from_logits=None, rampup_steps=0, seed=None,
-                 name=None, kappa=None, weight=None):
-        penalty_weight = arguments.renamed_argument(
-            type(self).__name__, "penalty_weight", penalty_weight, "kappa",
-            kappa, self.default_penalty_weight)
+                 name=None):
         super().__init__(divergence=divergence, layers=layers,
                          from_logits=from_logits,
                          penalty_weight=penalty_weight,
-                         rampup_steps=rampup_steps, seed=seed, name=name,
-                         weight=weight)
-
-    @property
-    def kappa(self):
-        """Deprecated: `penalty_weight`."""
-        warnings.warn("`kappa` is deprecated; read `penalty_weight`.",
-                      DeprecationWarning, stacklevel=2)
-        return self.penalty_weight
+                         rampup_steps=rampup_steps, seed=seed, name=name)
 
     def build(self, model):
         self.check_unbound(model)
@@ -87,14 +72,13 @@ class FraternalDropout(RandomMaskEnsemble):
 
     Args:
         penalty_weight: Weight of the penalty (the paper's kappa). Default
-            0.15 (the authors' code; their PTB model used 0.1). (Deprecated
-            name: `kappa`.)
+            0.15 (the authors' code; their PTB model used 0.1).
         divergence: Default "squared_logits"; any name of
             `keras_adrop.divergences`.
         layers: Names of the layers whose masks differ between the passes
             (default: every keras_adrop recurrent layer).
         from_logits: Whether outputs are logits (default: from the loss).
-        rampup_steps, seed, name: As `Regularizer`.
+        rampup_steps, seed, name: As `ModelRegularizer`.
 
     Example:
 
@@ -108,13 +92,11 @@ class FraternalDropout(RandomMaskEnsemble):
     ```
     """
 
-    default_penalty_weight = 0.15
-
     def __init__(self, penalty_weight=0.15, divergence="squared_logits",
                  layers=None, from_logits=None, rampup_steps=0, seed=None,
-                 name="fraternal_dropout", kappa=None, weight=None):
+                 name="fraternal_dropout"):
         super().__init__(penalty_weight, divergence, layers, from_logits,
-                         rampup_steps, seed, name, kappa=kappa, weight=weight)
+                         rampup_steps, seed, name)
 
     def penalty(self, batch):
         other = batch.run(self.variational_masks(batch.batch_size))
@@ -138,7 +120,7 @@ class ExpectationLinearization(RandomMaskEnsemble):
 
     Args:
         penalty_weight: Weight of the penalty (the paper's kappa). Default
-            0.25. (Deprecated name: `kappa`.)
+            0.25.
         divergence: Default "squared_logits".
         layers, from_logits, rampup_steps, seed, name: As
             `FraternalDropout`.
@@ -153,13 +135,11 @@ class ExpectationLinearization(RandomMaskEnsemble):
     ```
     """
 
-    default_penalty_weight = 0.25
-
     def __init__(self, penalty_weight=0.25, divergence="squared_logits",
                  layers=None, from_logits=None, rampup_steps=0, seed=None,
-                 name="expectation_linearization", kappa=None, weight=None):
+                 name="expectation_linearization"):
         super().__init__(penalty_weight, divergence, layers, from_logits,
-                         rampup_steps, seed, name, kappa=kappa, weight=weight)
+                         rampup_steps, seed, name)
 
     def penalty(self, batch):
         full = batch.run({layer: None for layer in self.layers})

@@ -138,7 +138,6 @@ class AdversarialPerturbation(EmbeddingPerturbation):
     Args:
         epsilon: Norm of the perturbation. Default 5.0.
         penalty_weight: Weight of the adversarial loss. Default 1.0.
-            (Deprecated name: `weight`.)
         layers, from_logits, rampup_steps, seed: As `EmbeddingPerturbation`.
         name: Default "adversarial_perturbation".
 
@@ -154,12 +153,11 @@ class AdversarialPerturbation(EmbeddingPerturbation):
 
     def __init__(self, epsilon=5.0, penalty_weight=1.0, layers=None,
                  from_logits=None, rampup_steps=0, seed=None,
-                 name="adversarial_perturbation", weight=None):
+                 name="adversarial_perturbation"):
         super().__init__(epsilon=epsilon, layers=layers,
                          from_logits=from_logits,
                          penalty_weight=penalty_weight,
-                         rampup_steps=rampup_steps, seed=seed, name=name,
-                         weight=weight)
+                         rampup_steps=rampup_steps, seed=seed, name=name)
 
     def penalty(self, batch):
         if batch.y is None:
@@ -190,8 +188,7 @@ class VirtualAdversarialPerturbation(EmbeddingPerturbation):
             0.1.
         power_iterations: Default 1.
         penalty_weight, layers, from_logits, rampup_steps, seed: As
-            `EmbeddingPerturbation` (deprecated name of `penalty_weight`:
-            `weight`).
+            `EmbeddingPerturbation`.
         name: Default "virtual_adversarial_perturbation".
 
     Example:
@@ -210,12 +207,11 @@ class VirtualAdversarialPerturbation(EmbeddingPerturbation):
     def __init__(self, epsilon=5.0, xi=0.1, power_iterations=1,
                  penalty_weight=1.0, layers=None, from_logits=None,
                  rampup_steps=0, seed=None,
-                 name="virtual_adversarial_perturbation", weight=None):
+                 name="virtual_adversarial_perturbation"):
         super().__init__(epsilon=epsilon, layers=layers,
                          from_logits=from_logits,
                          penalty_weight=penalty_weight,
-                         rampup_steps=rampup_steps, seed=seed, name=name,
-                         weight=weight)
+                         rampup_steps=rampup_steps, seed=seed, name=name)
         self.xi = arguments.check_number("xi", xi, low=0.0,
                                          low_inclusive=False)
         self.power_iterations = arguments.check_integer(
