@@ -53,8 +53,8 @@ def build(variant, config):
                 config["layers"], **kwargs)(h)
     outputs = keras.layers.Dense(config["vocab"] if text
                                  else config["classes"])(h)
-    if variant in keras_adrop.methods.available_methods():
-        model = keras_adrop.methods.get_method(
+    if variant in keras_adrop.tasks.methods.available_methods():
+        model = keras_adrop.tasks.methods.get_method(
             variant, delta=0.03, seed=0).build_model(inputs, outputs)
     else:
         model = keras.Model(inputs, outputs)

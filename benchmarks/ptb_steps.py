@@ -17,7 +17,7 @@ import time
 
 import numpy as np
 
-from keras_adrop import language_modeling as lm
+from keras_adrop.tasks import language_modeling as lm
 
 
 def step_seconds(method, batch_size, jit_compile, steps=20):

@@ -100,10 +100,10 @@ def build(variant, config):
         outputs = keras.layers.Dense(config["classes"])(h)
 
     # A variant named after a method of the paper's tables trains with it
-    # (keras_adrop.methods); the others are plain models.
+    # (keras_adrop.tasks.methods); the others are plain models.
     method = "adversarial_k1" if variant == "adversarial_xla" else variant
-    if method in keras_adrop.methods.available_methods():
-        model = keras_adrop.methods.get_method(
+    if method in keras_adrop.tasks.methods.available_methods():
+        model = keras_adrop.tasks.methods.get_method(
             method, delta=delta, seed=0).build_model(inputs, outputs)
     else:
         model = keras.Model(inputs, outputs)

@@ -1,7 +1,7 @@
 """Look inside what dropout does to an LSTM: the analysis figures in one run.
 
 Trains the sequential-digits LSTM of `examples/sequential_mnist.py`
-(`keras_adrop.sequence_classification`) with several methods (default:
+(`keras_adrop.tasks.sequence_classification`) with several methods (default:
 variational, fraternal and adversarial dropout K=2, the three of Park et
 al.'s Figure 3), or loads a saved model with `--model path.keras`, and makes
 every figure of `keras_adrop.analysis` for each model (subnetworks, mask
@@ -35,7 +35,8 @@ import numpy as np  # noqa: E402
 import keras_adrop  # noqa: E402
 from keras_adrop import analysis  # noqa: E402
 from keras_adrop import reporting  # noqa: E402
-from keras_adrop import sequence_classification  # noqa: E402
+from keras_adrop.tasks import presets  # noqa: E402
+from keras_adrop.tasks import sequence_classification  # noqa: E402
 
 DEFAULT_METHODS = ("variational", "fraternal", "adversarial_k2")
 
@@ -97,7 +98,7 @@ OPTIONS = [
 
 def add_training_arguments(parser):
     """sequential_mnist.py's training options, with its defaults."""
-    presets = sequence_classification.PRESETS
+    table = presets.SEQUENCE_CLASSIFICATION
     group = parser.add_argument_group(
         "training (the options of examples/sequential_mnist.py)")
     group.add_argument(
@@ -108,21 +109,21 @@ def add_training_arguments(parser):
                        help="The paper's Table 1 setting (for a GPU).")
     group.add_argument("--seed", type=int, default=0,
                        help="Seed of the split, the weights and the masks.")
-    for name, value in presets["default"].items():
+    for name, value in table["default"].items():
         group.add_argument(
             "--" + name.replace("_", "-"), type=type(value),
             dest="train_" + name,
             choices=(tuple(sequence_classification.DATASETS)
                      if name == "dataset" else None),
-            help=f"Default {value}; quick {presets['quick'][name]}; paper "
-            f"scale {presets['paper'][name]}.")
+            help=f"Default {value}; quick {table['quick'][name]}; paper "
+            f"scale {table['paper'][name]}.")
 
 
 def training_options(parser, args):
     """The training settings as a namespace, presets filled in."""
     if args.quick and args.paper_scale:
         parser.error("--quick and --paper-scale exclude each other.")
-    preset = sequence_classification.PRESETS[
+    preset = presets.SEQUENCE_CLASSIFICATION[
         "quick" if args.quick else "paper" if args.paper_scale
         else "default"]
     train_args = argparse.Namespace(

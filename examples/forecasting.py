@@ -19,7 +19,7 @@ error climbs. The methods, each from the same initial weights for a seed:
 - `fraternal`, `expectation_linearization`: random masks of rate p, plus
   the squared difference between two masked forecasts (fraternal) or
   between a masked and the full forecast (expectation linearization),
-  weighted by kappa (`--kappa`; `keras_adrop.methods`);
+  weighted by kappa (`--kappa`; `keras_adrop.tasks.methods`);
 - `adversarial_k1`, `adversarial_k2`: `keras_adrop.AdversarialDropoutModel`
   with K = 1 or 2 search steps and `floor(delta * units)` flipped units.
   The model is compiled with `loss="mse"`; its penalty is the squared
@@ -137,7 +137,7 @@ def build_model(method, args, seed, train_data):
     elif method in KAPPA_METHODS:
         # A RegularizedModel whose penalty (weight kappa) compares two
         # forecasts in squared degrees C.
-        model = keras_adrop.methods.get_method(
+        model = keras_adrop.tasks.methods.get_method(
             method, penalty_weight=args.kappa, seed=seed,
         ).build_model(inputs, outputs)
     else:

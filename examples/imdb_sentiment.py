@@ -1,13 +1,13 @@
 """IMDB sentiment from raw text: the methods of the paper's Table 2.
 
-Trains the one-layer LSTM classifier of `keras_adrop.text.text_classifier`
+Trains the one-layer LSTM classifier of `keras_adrop.tasks.text_classification.text_classifier`
 on IMDB movie reviews (Park et al., AAAI 2019, Table 2; Miyato et al.
 2017's setting) with the regularizers the paper compares, chosen by name
-with `--methods` (`keras_adrop.methods`). Raw review strings go in;
-`keras_adrop.text.TextTokenizer` tokenizes them in the TensorFlow graph,
+with `--methods` (`keras_adrop.tasks.methods`). Raw review strings go in;
+`keras_adrop.layers.TextTokenizer` tokenizes them in the TensorFlow graph,
 for the `tf.data` batches and in the serving SavedModel of `--export DIR`.
 `--pretrain-epochs N` first pretrains the embedding and LSTM as a language
-model (`keras_adrop.text.pretrain_language_model`); the VAT methods also
+model (`keras_adrop.tasks.text_classification.pretrain_language_model`); the VAT methods also
 read unlabeled reviews. docs/imdb.md describes the data (the reviews of
 `keras_adrop.datasets.imdb` are NOT the official split unless TFDS's is
 prepared), the model, the presets and measured results.
@@ -40,9 +40,11 @@ import numpy as np  # noqa: E402
 
 import keras_adrop  # noqa: E402
 from keras_adrop import reporting  # noqa: E402
-from keras_adrop import text  # noqa: E402
 from keras_adrop.datasets import imdb  # noqa: E402
-from keras_adrop.methods import get_method  # noqa: E402
+from keras_adrop.layers import text_tokenizer  # noqa: E402
+from keras_adrop.tasks import presets  # noqa: E402
+from keras_adrop.tasks import text_classification  # noqa: E402
+from keras_adrop.tasks.methods import get_method  # noqa: E402
 
 # Table 2 of the paper, IMDB test error % (official split, pretrained LSTM
 # 1024, 5 runs).
@@ -67,10 +69,10 @@ KAPPA_METHODS = ("fraternal", "expectation_linearization")
 VALIDATION_FRACTION = 0.1  # of the training reviews, held out
 
 # The CPU-scale default, the smoke run and the paper's sizes
-# (keras_adrop.text.PRESETS). A value given on the command line always wins.
-DEFAULTS = text.PRESETS["default"]
-QUICK = text.PRESETS["quick"]
-PAPER_SCALE = text.PRESETS["paper"]
+# (keras_adrop.tasks.presets.TEXT_CLASSIFICATION). A value given on the command line always wins.
+DEFAULTS = presets.TEXT_CLASSIFICATION["default"]
+QUICK = presets.TEXT_CLASSIFICATION["quick"]
+PAPER_SCALE = presets.TEXT_CLASSIFICATION["paper"]
 
 
 # -------------------------------------------------------------------- data
@@ -78,7 +80,7 @@ PAPER_SCALE = text.PRESETS["paper"]
 
 def load_reviews(args):
     """The labeled, test and unlabeled reviews, and what to report of them."""
-    return text.load_reviews(
+    return text_classification.load_reviews(
         "synthetic" if args.data == "synthetic" else args.source,
         seed=args.seed, train_size=args.train_size, test_size=args.test_size,
         unlabeled_size=args.unlabeled_size)
@@ -115,7 +117,7 @@ def pretrain_language_model(args, tokenizer, texts):
     returns their weights and the per-epoch training loss."""
     print(f"\n== language-model pretraining on {len(texts)} reviews ==",
           flush=True)
-    return text.pretrain_language_model(
+    return text_classification.pretrain_language_model(
         texts, tokenizer.vocabulary, args.sequence_length,
         args.pretrain_epochs, embedding_dim=args.embedding_dim,
         units=args.units, embedding_dropout=args.embedding_dropout,
@@ -131,8 +133,8 @@ def penalty_weight(method, args):
 
 
 def build_classifier(method, args, vocabulary_size, pretrained=None):
-    """The compiled classifier of `method` (`keras_adrop.text`)."""
-    return text.text_classifier(
+    """The compiled classifier of `method` (`keras_adrop.tasks.text_classification`)."""
+    return text_classification.text_classifier(
         method, vocabulary_size, args.sequence_length,
         embedding_dim=args.embedding_dim, units=args.units,
         embedding_dropout=args.embedding_dropout,
@@ -171,18 +173,18 @@ def train(method, args, tokenizer, data, pretrained):
     model = build_classifier(method, args, tokenizer.vocabulary_size,
                              pretrained)
     if uses_unlabeled(method, args):
-        train_data = text.semi_supervised_dataset(
+        train_data = text_classification.semi_supervised_dataset(
             tokenizer, x_train, y_train, x_unlabeled, args.batch_size,
             args.seed)
     else:
-        train_data = text.text_dataset(tokenizer, x_train, y_train,
+        train_data = text_classification.text_dataset(tokenizer, x_train, y_train,
                                   args.batch_size, shuffle=True,
                                   seed=args.seed)
     timer = reporting.EpochTimer()
     callbacks = [timer]
     validation_data = None
     if validation is not None:
-        validation_data = text.text_dataset(tokenizer, *validation, 256)
+        validation_data = text_classification.text_dataset(tokenizer, *validation, 256)
         callbacks.append(reporting.keep_best_weights(args.epochs))
     print(f"\n== {method} ==", flush=True)
     history = model.fit(
@@ -204,7 +206,7 @@ def train(method, args, tokenizer, data, pretrained):
     if validation is not None:
         metrics.update(reporting.best_validation(history))
     if test_set is not None:
-        test_data = text.text_dataset(tokenizer, *test_set, 256)
+        test_data = text_classification.text_dataset(tokenizer, *test_set, 256)
         test = model.evaluate(test_data, verbose=0, return_dict=True)
         metrics.update(
             test_error_percent=100.0 * (1.0 - float(test["accuracy"])),
@@ -429,15 +431,15 @@ def main(argv=None):
         validation_reviews=(0 if validation_set is None
                             else len(validation_set[1])))
     # From the fitted and unlabeled reviews only.
-    vocabulary = text.learn_vocabulary(
+    vocabulary = text_tokenizer.learn_vocabulary(
         list(train_set[0]) + list(x_unlabeled), args.vocab_size,
         args.min_count)
-    tokenizer = text.TextTokenizer(vocabulary, args.sequence_length,
+    tokenizer = text_tokenizer.TextTokenizer(vocabulary, args.sequence_length,
                                    args.truncate)
     # Token statistics of the test reviews (of the fitted ones with
     # --no-test).
     dataset_info.update(vocabulary_size=len(vocabulary),
-                        **text.tokenizer_stats(tokenizer, list(
+                        **text_tokenizer.tokenizer_stats(tokenizer, list(
                             (train_set if test_set is None else test_set)[0])))
     print(
         f"IMDB ({dataset_info['source']}"
@@ -463,7 +465,7 @@ def main(argv=None):
             (train_set, validation_set, test_set, x_unlabeled), pretrained)
         if args.export:
             path = os.path.join(args.export, method)
-            text.export_text_classifier(model, tokenizer, path)
+            text_classification.export_text_classifier(model, tokenizer, path)
             metrics[method]["export"] = path
             print(f"Exported the serving model to {path}")
     config = {k: v for k, v in vars(args).items()}

@@ -45,7 +45,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import ptb_language_model as ptb  # noqa: E402
-from keras_adrop import language_modeling as lm  # noqa: E402
+from keras_adrop.tasks import language_modeling as lm  # noqa: E402
 from keras_adrop.training import step as step_lib  # noqa: E402
 from keras_adrop.training.tensorflow_trainer import tape_gradient  # noqa: E402
 

@@ -1,6 +1,6 @@
 """Penn Treebank language model: AWD-LSTM with adversarial dropout.
 
-Trains the AWD-LSTM-style model of `keras_adrop.language_modeling`
+Trains the AWD-LSTM-style model of `keras_adrop.tasks.language_modeling`
 (`awd_lstm_model`; Merity et al., 2018) with the regularizers of the
 adversarial-dropout paper's PTB comparison (Park et al., AAAI 2019, Table
 3), chosen by name with `--methods`, and reports perplexity on the full
@@ -27,8 +27,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 
 import keras_adrop  # noqa: E402
-from keras_adrop import language_modeling as lm  # noqa: E402
 from keras_adrop import reporting  # noqa: E402
+from keras_adrop.tasks import language_modeling as lm  # noqa: E402
+from keras_adrop.tasks import presets  # noqa: E402
 
 METHODS = ("variational", "adversarial_k1")  # the default
 AVAILABLE_METHODS = (
@@ -41,11 +42,11 @@ AVAILABLE_METHODS = (
 )
 
 # CPU scale (the default), the smoke run and the paper's AWD-LSTM
-# (keras_adrop.language_modeling.PRESETS). A value given on the command line
+# (keras_adrop.tasks.presets.LANGUAGE_MODELING). A value given on the command line
 # always wins.
-DEFAULTS = lm.PRESETS["default"]
-QUICK_DEFAULTS = lm.PRESETS["quick"]
-PAPER_DEFAULTS = lm.PRESETS["paper"]
+DEFAULTS = presets.LANGUAGE_MODELING["default"]
+QUICK_DEFAULTS = presets.LANGUAGE_MODELING["quick"]
+PAPER_DEFAULTS = presets.LANGUAGE_MODELING["paper"]
 
 
 def layer_sizes(args):
@@ -55,14 +56,14 @@ def layer_sizes(args):
 
 def build_model(method, args, vocab_size, steps_per_epoch=1):
     """The compiled, stateful training model of `method`
-    (`keras_adrop.language_modeling.awd_lstm_model`)."""
+    (`keras_adrop.tasks.language_modeling.awd_lstm_model`)."""
     return lm.awd_lstm_model(method, args, vocab_size, steps_per_epoch)
 
 
 def inference_model(args, vocab_size, batch_size=None, bptt=None,
                     stateful=False, log_probabilities=False):
     """The network without dropout, with the training model's weights'
-    order (`keras_adrop.language_modeling.awd_lstm_inference_model`)."""
+    order (`keras_adrop.tasks.language_modeling.awd_lstm_inference_model`)."""
     return lm.awd_lstm_inference_model(args, vocab_size, batch_size, bptt,
                                        stateful, log_probabilities)
 
@@ -74,7 +75,7 @@ def export_serving_model(model, args, vocab_size, path):
 
 def load_windows(args):
     """PTB as training/validation/test windows, sliced as the options say
-    (`keras_adrop.language_modeling.load_ptb_windows`)."""
+    (`keras_adrop.tasks.language_modeling.load_ptb_windows`)."""
     return lm.load_ptb_windows(args)
 
 
@@ -214,8 +215,8 @@ def parse_args(argv=None):
         ("penalty_weight", float, "Adversarial penalty weight lambda"),
         ("divergence", str, "Adversarial divergence: kl, reverse_kl, "
          "squared_logits, squared_probs"),
-        ("fraternal_kappa", float, "Fraternal dropout kappa"),
-        ("el_kappa", float, "Expectation-linearization kappa"),
+        ("fraternal_weight", float, "Fraternal dropout kappa"),
+        ("el_weight", float, "Expectation-linearization kappa"),
         ("dropconnect_delta", float, "adversarial_dropconnect: drops per "
          "gate unit of the last layer's recurrent kernel, "
          "floor(delta * units)"),

@@ -137,6 +137,7 @@ import numpy as np
 from keras_adrop import reporting
 from keras_adrop.reporting import paired_comparison
 from keras_adrop.reporting import summary_rows
+from keras_adrop.tasks import presets
 
 EXAMPLES = pathlib.Path(__file__).resolve().parent
 REPO = EXAMPLES.parent
@@ -261,8 +262,8 @@ PARTS = {
         "quick_args": ["--quick"],
         # The example's names of the methods' knobs.
         "flags": {
-            "fraternal": {"kappa": "--fraternal-kappa"},
-            "expectation_linearization": {"kappa": "--el-kappa"},
+            "fraternal": {"kappa": "--fraternal-weight"},
+            "expectation_linearization": {"kappa": "--el-weight"},
             "adversarial_dropconnect": {
                 "delta": "--dropconnect-delta",
                 "penalty_weight": "--dropconnect-weight"},
@@ -529,14 +530,14 @@ def part_units(part, quick):
         return int(options[options.index("--units") + 1])
     script = PARTS[part]["script"]
     if script == "imdb_sentiment.py":
-        from keras_adrop import text
+        from keras_adrop.tasks import text_classification
 
-        return text.PRESETS["quick" if quick else "default"]["units"]
+        return presets.TEXT_CLASSIFICATION["quick" if quick else "default"]["units"]
     if script == "forecasting.py":
         return 8 if quick else 64
-    from keras_adrop import sequence_classification
+    from keras_adrop.tasks import sequence_classification
 
-    return sequence_classification.PRESETS[
+    return presets.SEQUENCE_CLASSIFICATION[
         "quick" if quick else "default"]["units"]
 
 
@@ -643,7 +644,7 @@ def settings_of(values, units):
 def part_flags(part, method):
     """The example option of each setting for `method` in `part`: `FLAGS`,
     unless the part's example names it otherwise (`PARTS[part]["flags"]`,
-    e.g. PTB's `--fraternal-kappa`)."""
+    e.g. PTB's `--fraternal-weight`)."""
     return {**FLAGS, **PARTS[part].get("flags", {}).get(method, {})}
 
 

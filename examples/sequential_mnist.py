@@ -68,18 +68,19 @@ import numpy as np  # noqa: E402
 
 import keras_adrop  # noqa: E402
 from keras_adrop import reporting  # noqa: E402
-from keras_adrop import sequence_classification  # noqa: E402
+from keras_adrop.tasks import presets  # noqa: E402
+from keras_adrop.tasks import sequence_classification  # noqa: E402
 
 METHODS = ("variational", "adversarial_k1", "adversarial_k2")  # the default
 # The Table 1 rows, which need no embedding (--methods).
 AVAILABLE_METHODS = sequence_classification.METHODS
 DATASETS = tuple(sequence_classification.DATASETS)
 # The full run, the `--quick` smoke run and the paper's sMNIST configuration
-# (keras_adrop.sequence_classification.PRESETS); a command-line value always
+# (keras_adrop.tasks.presets.SEQUENCE_CLASSIFICATION); a command-line value always
 # wins over all of them.
-DEFAULTS = sequence_classification.PRESETS["default"]
-QUICK_DEFAULTS = sequence_classification.PRESETS["quick"]
-PAPER_DEFAULTS = sequence_classification.PRESETS["paper"]
+DEFAULTS = presets.SEQUENCE_CLASSIFICATION["default"]
+QUICK_DEFAULTS = presets.SEQUENCE_CLASSIFICATION["quick"]
+PAPER_DEFAULTS = presets.SEQUENCE_CLASSIFICATION["paper"]
 
 
 def load_data(args):
@@ -106,7 +107,7 @@ def penalty_weight(method, args):
 
 def build_model(method, args):
     """The compiled LSTM classifier of `method` (same initial weights for
-    every method), from `keras_adrop.sequence_classification`."""
+    every method), from `keras_adrop.tasks.sequence_classification`."""
     return sequence_classification.lstm_classifier(
         method, args.input_shape, units=args.units,
         recurrent_dropout=args.recurrent_dropout, delta=args.delta,

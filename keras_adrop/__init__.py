@@ -15,13 +15,10 @@ Public API:
   recurrent layers, same configuration and weights.
 - `keras_adrop.divergences`: the divergences, and `divergence_for_loss`.
 - `keras_adrop.callbacks`: adversarial-mask statistics in TensorBoard.
-- `keras_adrop.methods`: the methods of the paper's tables by name.
-- `keras_adrop.sequence_classification`: the sequential-MNIST task's data
-  and LSTM classifier.
-- `keras_adrop.text`: raw-text tokenizer layer and vocabulary learning,
-  the IMDB classifier and its language-model pretraining.
-- `keras_adrop.language_modeling`: tied decoder, sampled softmax, an
-  AWD-LSTM-style network and its training model, perplexity.
+- `keras_adrop.tasks`: the paper's three tasks (sequence classification,
+  text classification, language modeling), their presets, and the methods
+  of its tables by name (`keras_adrop.tasks.methods`). Built on the library
+  above, which never imports it.
 - `keras_adrop.tuners`: KerasTuner search over delta and K for any model.
 - `keras_adrop.reporting`: tables, paired statistics, learning curves.
 """
@@ -29,13 +26,9 @@ Public API:
 import importlib
 
 from keras_adrop import divergences
-from keras_adrop import language_modeling
 from keras_adrop import layers
 from keras_adrop import masks
-from keras_adrop import methods
 from keras_adrop import regularizers
-from keras_adrop import sequence_classification
-from keras_adrop import text
 from keras_adrop.conversion import convert_model
 from keras_adrop.models import AdversarialDropoutModel
 from keras_adrop.models import RegularizedModel
@@ -44,11 +37,13 @@ __version__ = "0.1.0"
 
 # Imported when first used: the data loaders and the callbacks need
 # TensorFlow (tf.data, summaries), which a JAX user may not have installed;
-# the tuners need keras-tuner, the reports matplotlib. (The analysis tools
-# run on TensorFlow and JAX alike; only a SavedModel needs TensorFlow.) (`text` and `language_modeling` are imported above, so that a
-# `.keras` file of their layers loads after `import keras_adrop`; they
-# import TensorFlow only when a layer that needs it runs.)
-_LAZY_MODULES = ("analysis", "callbacks", "datasets", "reporting", "tuners")
+# the tuners need keras-tuner, the reports matplotlib; the tasks are
+# applications of the library. (The analysis tools run on TensorFlow and JAX
+# alike; only a SavedModel needs TensorFlow. Every serializable layer is in
+# `layers`, imported above, so that any `.keras` file of this package loads
+# after `import keras_adrop`.)
+_LAZY_MODULES = ("analysis", "callbacks", "datasets", "reporting", "tasks",
+                 "tuners")
 
 
 def __getattr__(name):
@@ -77,13 +72,10 @@ __all__ = [
     "convert_model",
     "datasets",
     "divergences",
-    "language_modeling",
     "layers",
     "masks",
-    "methods",
     "regularizers",
     "reporting",
-    "sequence_classification",
-    "text",
+    "tasks",
     "tuners",
 ]

@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 
 import keras_adrop
-from keras_adrop import language_modeling
-from keras_adrop import methods
-from keras_adrop import text
+from keras_adrop.layers import text_tokenizer
+from keras_adrop.tasks import language_modeling
+from keras_adrop.tasks import methods
+from keras_adrop.tasks import text_classification
 
 
 def test_every_table_row_has_a_method():
@@ -158,7 +159,7 @@ def test_example_models_load_in_a_fresh_process(tmp_path):
 
     texts = ["A good film.", "A bad film!", "Good, good."]
     strings = keras.Input((), dtype="string")
-    tokenizer = text.TextTokenizer(text.learn_vocabulary(texts, min_count=1),
+    tokenizer = text_tokenizer.TextTokenizer(text_tokenizer.learn_vocabulary(texts, min_count=1),
                                    sequence_length=5)
     ids = tokenizer(strings)
     h = keras_adrop.layers.Embedding(tokenizer.vocabulary_size, 3,
@@ -173,7 +174,7 @@ def test_example_models_load_in_a_fresh_process(tmp_path):
     lm_targets = keras.Input((6,), dtype="int32", name="targets")
     hidden = keras_adrop.layers.LSTM(4, return_sequences=True)(
         keras_adrop.layers.Embedding(20, 3)(lm_tokens))
-    loss = language_modeling.SampledSoftmaxLoss(20, num_sampled=4)(
+    loss = keras_adrop.layers.SampledSoftmaxLoss(20, num_sampled=4)(
         hidden, lm_targets)
     lm = keras.Model([lm_tokens, lm_targets], loss, name="lm")
     path = tmp_path / "lm.keras"
@@ -192,7 +193,7 @@ def test_example_models_load_in_a_fresh_process(tmp_path):
 
 @pytest.mark.backend_neutral
 def test_lstm_classifier_starts_every_method_from_the_same_weights():
-    from keras_adrop import sequence_classification as sc
+    from keras_adrop.tasks import sequence_classification as sc
 
     plain = sc.lstm_classifier("variational", (6, 2), units=4, num_classes=3,
                                recurrent_dropout=0.25, delta=0.5, seed=3,
@@ -218,7 +219,7 @@ def test_lstm_classifier_starts_every_method_from_the_same_weights():
 
 @pytest.mark.backend_neutral
 def test_digits_validate_on_images_that_are_neither_trained_nor_tested():
-    from keras_adrop import sequence_classification
+    from keras_adrop.tasks import sequence_classification
 
     train, validation, test = sequence_classification.load_data(
         "digits", train_size=800, validation_size=200, seed=3)
@@ -244,11 +245,11 @@ def test_digits_validate_on_images_that_are_neither_trained_nor_tested():
 
 @pytest.mark.backend_neutral
 def test_text_classifier_loads_pretrained_embedding_and_lstm():
-    first = text.text_classifier("variational", 12, 5, embedding_dim=3,
+    first = text_classification.text_classifier("variational", 12, 5, embedding_dim=3,
                                  units=4, seed=1)
     pretrained = {name: [w + 1.0 for w in first.get_layer(name).get_weights()]
                   for name in ("embedding", "lstm")}
-    model = text.text_classifier("adversarial_k1", 12, 5, embedding_dim=3,
+    model = text_classification.text_classifier("adversarial_k1", 12, 5, embedding_dim=3,
                                  units=4, delta=0.5, seed=1,
                                  pretrained=pretrained)
     for name, weights in pretrained.items():

@@ -19,10 +19,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_adrop import language_modeling
-from keras_adrop import text
+import keras_adrop
 from keras_adrop.datasets import _cache
 from keras_adrop.datasets import imdb
+from keras_adrop.layers import text_tokenizer
+from keras_adrop.tasks import language_modeling
+from keras_adrop.tasks import text_classification
 
 EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
 REAL_CSV = pathlib.Path(
@@ -286,14 +288,14 @@ def test_real_wheel_data():
 
 
 def test_tokenizer_in_graph():
-    vocabulary = text.learn_vocabulary(
+    vocabulary = text_tokenizer.learn_vocabulary(
         ["Café, café!", "A film.", "A good film."], min_count=1)
     assert vocabulary[:6] == ["[PAD]", "[UNK]", ".", "a", "cafe", "film"]
     assert set(vocabulary) == {"[PAD]", "[UNK]", "a", "cafe", "film", ",",
                                "!", ".", "good"}
     index = {w: i for i, w in enumerate(vocabulary)}
-    tail = text.TextTokenizer(vocabulary, sequence_length=4)
-    head = text.TextTokenizer(vocabulary, sequence_length=4,
+    tail = text_tokenizer.TextTokenizer(vocabulary, sequence_length=4)
+    head = text_tokenizer.TextTokenizer(vocabulary, sequence_length=4,
                                  truncate="head")
     texts = tf.constant(["A GOOD film, café!", "bad", ""])
     words = ["a", "good", "film", ",", "cafe", "!"]
@@ -304,20 +306,20 @@ def test_tokenizer_in_graph():
     # Inside a tf.function (the serving graph) as eagerly.
     graph = tf.function(lambda x: tail(x))(texts)
     np.testing.assert_array_equal(graph.numpy(), tail(texts).numpy())
-    copy = text.TextTokenizer.from_config(tail.get_config())
+    copy = text_tokenizer.TextTokenizer.from_config(tail.get_config())
     np.testing.assert_array_equal(copy(texts).numpy(), tail(texts).numpy())
     with pytest.raises(ValueError, match="vocabulary"):
-        text.TextTokenizer(["a", "b"])
+        text_tokenizer.TextTokenizer(["a", "b"])
     with pytest.raises(ValueError, match="truncate"):
-        text.TextTokenizer(vocabulary, truncate="middle")
+        text_tokenizer.TextTokenizer(vocabulary, truncate="middle")
     with pytest.raises(ValueError, match="vocab_size"):
-        text.learn_vocabulary(["a"], vocab_size=2)
-    assert len(text.learn_vocabulary(
+        text_tokenizer.learn_vocabulary(["a"], vocab_size=2)
+    assert len(text_tokenizer.learn_vocabulary(
         ["a b c d", "a b c", "a b"], vocab_size=4, min_count=1)) == 4
 
 
 def test_sampled_softmax_loss_full_softmax_and_padding():
-    layer = language_modeling.SampledSoftmaxLoss(5, num_sampled=8)
+    layer = keras_adrop.layers.SampledSoftmaxLoss(5, num_sampled=8)
     hidden = tf.random.stateless_normal((2, 3, 4), seed=(1, 2))
     targets = tf.constant([[1, 2, 0], [3, 4, 2]])
     loss = layer(hidden, targets).numpy()  # inference: the full softmax
@@ -327,7 +329,7 @@ def test_sampled_softmax_loss_full_softmax_and_padding():
     token = -np.take_along_axis(log_p, targets.numpy()[..., None], -1)[..., 0]
     expected = [token[0, :2].mean(), token[1].mean()]  # 0 is padding
     np.testing.assert_allclose(loss, expected, rtol=1e-5)
-    sampled = language_modeling.SampledSoftmaxLoss(5, num_sampled=2)
+    sampled = keras_adrop.layers.SampledSoftmaxLoss(5, num_sampled=2)
     sampled.build(hidden.shape)
     assert sampled(hidden, targets, training=True).shape == (2,)
 
@@ -341,9 +343,9 @@ def test_pretraining_initializes_the_classifier():
     args = _quick_args(example, "--train-size", "32", "--units", "5",
                        "--embedding-dim", "3", "--sequence-length", "6",
                        "--batch-size", "16")
-    texts, labels = text.synthetic_reviews(32)
-    tokenizer = text.TextTokenizer(
-        text.learn_vocabulary(texts), args.sequence_length)
+    texts, labels = text_classification.synthetic_reviews(32)
+    tokenizer = text_tokenizer.TextTokenizer(
+        text_tokenizer.learn_vocabulary(texts), args.sequence_length)
     weights, losses = example.pretrain_language_model(args, tokenizer,
                                                       list(texts))
     assert len(losses) == 1 and np.isfinite(losses[0])
@@ -393,10 +395,10 @@ def test_every_method_builds_the_right_regularizers():
 
 
 def _semi_supervised(example, args):
-    texts, labels = text.synthetic_reviews(8)
-    unlabeled, _ = text.synthetic_reviews(6, seed=9)
-    tokenizer = text.TextTokenizer(text.learn_vocabulary(texts), 8)
-    dataset = text.semi_supervised_dataset(tokenizer, texts, labels,
+    texts, labels = text_classification.synthetic_reviews(8)
+    unlabeled, _ = text_classification.synthetic_reviews(6, seed=9)
+    tokenizer = text_tokenizer.TextTokenizer(text_tokenizer.learn_vocabulary(texts), 8)
+    dataset = text_classification.semi_supervised_dataset(tokenizer, texts, labels,
                                               unlabeled, 4, seed=0)
     return tokenizer, dataset
 
@@ -510,14 +512,14 @@ def test_export_serves_raw_strings_without_keras_adrop(tmp_path):
     args = _quick_args(example, "--sequence-length", "12", "--units", "4",
                        "--embedding-dim", "3", "--embedding-dropout", "0.5",
                        "--recurrent-dropout", "0.5")
-    texts, labels = text.synthetic_reviews(32)
-    tokenizer = text.TextTokenizer(text.learn_vocabulary(texts), 12)
+    texts, labels = text_classification.synthetic_reviews(32)
+    tokenizer = text_tokenizer.TextTokenizer(text_tokenizer.learn_vocabulary(texts), 12)
     args.train_examples = 32
     model = example.build_classifier("variational", args,
                                      tokenizer.vocabulary_size)
-    model.fit(text.text_dataset(tokenizer, texts, labels, 16), epochs=1,
+    model.fit(text_classification.text_dataset(tokenizer, texts, labels, 16), epochs=1,
               verbose=0, shuffle=False)
-    path = text.export_text_classifier(model, tokenizer, tmp_path / "serving")
+    path = text_classification.export_text_classifier(model, tokenizer, tmp_path / "serving")
     queries = ["A great film, superb!", "awful.<br />Boring",
                "Ünïcode wörds never seen", ""]
     expected = keras.ops.softmax(model.predict(

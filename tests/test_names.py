@@ -38,7 +38,7 @@ def test_the_removed_aliases_are_gone():
     for module, name in [(regularizers, "Regularizer"),
                          (layers, "ActivationRegularization"),
                          (layers, "LockedDropout"),
-                         (keras_adrop.language_modeling, "TiedDecoder")]:
+                         (keras_adrop.tasks.language_modeling, "TiedDecoder")]:
         assert not hasattr(module, name), name
     for name in ("Regularizer", "ActivationRegularization", "LockedDropout",
                  "TiedDecoder"):

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 import keras_adrop
-from keras_adrop import language_modeling as lm
+from keras_adrop.tasks import language_modeling as lm
 from keras_adrop.datasets import ptb
 from keras_adrop.datasets._cache import CorruptCacheError
 from keras_adrop.datasets._cache import DataUnavailableError
@@ -257,7 +257,7 @@ def _stream(length, seed=0):
 def test_reverse_embedding_and_output_bias_are_a_tied_decoder(example):
     embedding = keras_adrop.layers.Embedding(7, 3)
     embedding.build((None,))
-    decoder = lm.OutputBias()
+    decoder = keras_adrop.layers.OutputBias()
     h = np.random.default_rng(0).normal(size=(2, 4, 3)).astype("float32")
     logits = decoder(embedding(h, reverse=True))
     decoder.bias.assign(np.arange(7, dtype="float32"))
@@ -269,7 +269,7 @@ def test_reverse_embedding_and_output_bias_are_a_tied_decoder(example):
 
 def test_output_bias_needs_a_known_vocabulary():
     with pytest.raises(ValueError, match="needs a known last dimension"):
-        lm.OutputBias().build((2, 3, None))
+        keras_adrop.layers.OutputBias().build((2, 3, None))
 
 
 @pytest.mark.parametrize("copy", ["keras_file", "clone_model",

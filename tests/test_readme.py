@@ -28,10 +28,10 @@ def test_the_public_api_table_lists_the_current_api():
                  "keras_adrop.callbacks.AdversarialMaskTensorBoard",
                  "keras_adrop.datasets", "keras_adrop.analysis",
                  "FixedNetworks", "interval_coverage",
-                 "keras_adrop.methods.get_method",
+                 "keras_adrop.tasks.methods.get_method",
                  "keras_adrop.tuners.AdversarialDropoutHyperModel",
                  "keras_adrop.masks", "keras_adrop.reporting",
-                 "keras_adrop.text.TextTokenizer"):
+                 "keras_adrop.layers.TextTokenizer"):
         assert name in public, name
 
 

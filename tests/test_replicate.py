@@ -278,9 +278,9 @@ def test_ptb_tunes_at_the_frozen_recipe_with_the_example_s_option_names(
         replicate.part_options("ptb", quick=False), "--learning-rate") \
         == "3e-3"  # the issue-15 runs keep their command
     for method, settings, expected in [
-            ("fraternal", {"kappa": 0.2}, {"--fraternal-kappa": "0.2"}),
+            ("fraternal", {"kappa": 0.2}, {"--fraternal-weight": "0.2"}),
             ("expectation_linearization", {"kappa": 0.3},
-             {"--el-kappa": "0.3"}),
+             {"--el-weight": "0.3"}),
             ("adversarial_dropconnect", {"delta": 0.05, "penalty_weight": 2.0},
              {"--dropconnect-delta": "0.05", "--dropconnect-weight": "2.0"}),
             ("adversarial_k1", {"delta": 0.05, "penalty_weight": 2.0},

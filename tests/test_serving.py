@@ -20,7 +20,7 @@ import pytest
 import tensorflow as tf
 
 import keras_adrop
-from keras_adrop import sequence_classification
+from keras_adrop.tasks import sequence_classification
 from keras_adrop.datasets import digits
 
 METHODS = {"adversarial_k1": keras_adrop.AdversarialDropoutModel,

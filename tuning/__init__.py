@@ -5,7 +5,7 @@
 - `Task`, `register_task`, `get_task`, `available_tasks`: the registry of
   model families and their data (`digits`, `imdb`, `ptb`: the examples'
   models, built from configuration objects, `DigitsConfig`, `ImdbConfig`
-  and `keras_adrop.language_modeling.AWDLSTMConfig`, and the package's
+  and `keras_adrop.tasks.language_modeling.AWDLSTMConfig`, and the package's
   builders).
 - `tuning/search.py` (`python tuning/search.py --help`): one command per
   tuner (random, bayesian, hyperband), resumable and distributable, writing

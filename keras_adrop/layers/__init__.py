@@ -1,7 +1,10 @@
 """Recurrent layers whose recurrent dropout mask can be set from outside.
 
 Also the layer-level peers: `Embedding` (embedding dropout, perturbation
-hook) and `RecurrentActivityRegularization` (AR/TAR).
+hook) and `RecurrentActivityRegularization` (AR/TAR); the output side of a
+word-level model, `OutputBias` (a tied decoder's bias) and
+`SampledSoftmaxLoss`; and `TextTokenizer`, raw strings to word ids in the
+TensorFlow graph (`text_tokenizer.learn_vocabulary` learns its vocabulary).
 """
 
 from keras_adrop.layers.embedding import Embedding
@@ -19,6 +22,9 @@ from keras_adrop.layers.sequence_regularization import (
 )
 from keras_adrop.layers.simple_rnn import SimpleRNN
 from keras_adrop.layers.simple_rnn import SimpleRNNCell
+from keras_adrop.layers.text_tokenizer import TextTokenizer
+from keras_adrop.layers.word_outputs import OutputBias
+from keras_adrop.layers.word_outputs import SampledSoftmaxLoss
 
 __all__ = [
     "Embedding",
@@ -27,9 +33,12 @@ __all__ = [
     "LSTM",
     "LSTMCell",
     "MaskedRNN",
+    "OutputBias",
     "RecurrentActivityRegularization",
+    "SampledSoftmaxLoss",
     "SimpleRNN",
     "SimpleRNNCell",
+    "TextTokenizer",
     "embedding_perturbations",
     "output_masks",
     "recurrent_kernel_masks",

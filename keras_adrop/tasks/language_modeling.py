@@ -1,9 +1,5 @@
-"""Language-model building blocks: tied decoder, sampled softmax, perplexity.
+"""The Penn Treebank language-model task of the paper's Table 3.
 
-- `OutputBias`: the bias of a tied decoder, whose logits are the
-  embedding's reverse call.
-- `SampledSoftmaxLoss`: next-word cross-entropy per sequence, sampled in
-  training (TensorFlow's sampled softmax), for large vocabularies.
 - `awd_lstm`: an AWD-LSTM-style network (Merity et al., 2018) from
   keras_adrop layers: embedding dropout, locked dropout, LSTMs with
   DropConnect on their recurrent kernels, optional AR/TAR, tied decoder.
@@ -15,13 +11,13 @@
   `export_language_model`: the paper's PTB model trained with any method
   (`examples/ptb_language_model.py`, docs/ptb.md).
 
-`OutputBias`, `awd_lstm` and the evaluator work on TensorFlow and JAX; the
-sampled softmax needs TensorFlow.
+`awd_lstm` and the evaluator work on TensorFlow and JAX; the
+data loader needs TensorFlow.
 
 Example:
 
 ```python
-inputs, logits = keras_adrop.language_modeling.awd_lstm(
+inputs, logits = keras_adrop.tasks.language_modeling.awd_lstm(
     10_000, embedding_dim=200, units=200, layers=2, seed=0)
 model = keras.Model(inputs, logits)
 ```
@@ -35,120 +31,11 @@ import keras
 import numpy as np
 from keras import ops
 
-import keras_adrop
 from keras_adrop import arguments
 from keras_adrop import divergences
-
-
-@keras.saving.register_keras_serializable(package="keras_adrop")
-class OutputBias(keras.layers.Layer):
-    """Adds a learned bias over the last axis (a tied decoder's bias).
-
-    With weight tying, the logits are `embedding(h, reverse=True)`
-    (`keras_adrop.layers.Embedding`, Keras' `ReversibleEmbedding`), which
-    has no bias; AWD-LSTM's decoder has one, `logits = h @ E^T + b`. This
-    layer holds `b` (zeros at first).
-
-    Example:
-
-    ```python
-    inputs = keras.Input((35,), dtype="int32")
-    embedding = keras_adrop.layers.Embedding(10_000, 256)
-    h = keras_adrop.layers.LSTM(256, return_sequences=True)(
-        embedding(inputs))
-    logits = OutputBias(name="decoder")(embedding(h, reverse=True))
-    ```
-    """
-
-    def build(self, input_shape):
-        if input_shape[-1] is None:
-            raise ValueError(
-                f"OutputBias ({self.name}) needs a known last dimension (the "
-                f"vocabulary). Received input shape {input_shape}.")
-        self.bias = self.add_weight(
-            shape=(input_shape[-1],), initializer="zeros", name="bias")
-
-    def call(self, inputs):
-        return inputs + ops.cast(self.bias, inputs.dtype)
-
-    def compute_output_shape(self, input_shape):
-        return input_shape
-
-
-@keras.saving.register_keras_serializable(package="keras_adrop")
-class SampledSoftmaxLoss(keras.layers.Layer):
-    """Next-word cross-entropy of a language model, per review.
-
-    Holds the output projection `(vocabulary, units)`. In training, with
-    `num_sampled < vocabulary_size`, the loss is TensorFlow's sampled
-    softmax (`num_sampled` log-uniform negative words per step), which
-    makes an 87k-word language model affordable; otherwise the full
-    softmax. Returns the mean loss over each review's non-padded targets
-    (target id 0 is padding).
-
-    Args:
-        vocabulary_size: Number of words.
-        num_sampled: Negative samples of the sampled softmax. Default 512.
-
-    Call arguments:
-        hidden: `(batch, time, units)` states.
-        targets: `(batch, time)` int next-word ids, 0 for padding.
-
-    Example:
-
-    ```python
-    hidden = keras_adrop.layers.LSTM(64, return_sequences=True)(vectors)
-    loss = SampledSoftmaxLoss(50_000, num_sampled=512)(hidden, targets)
-    model = keras.Model([tokens, targets], loss)
-    model.compile("adam", loss=lambda y_true, y_pred: y_pred)
-    ```
-    """
-
-    def __init__(self, vocabulary_size, num_sampled=512, **kwargs):
-        super().__init__(**kwargs)
-        self.vocabulary_size = vocabulary_size
-        self.num_sampled = num_sampled
-        self.supports_masking = True  # padding is read from `targets`
-
-    def compute_mask(self, hidden, targets=None, mask=None):
-        return None
-
-    def build(self, hidden_shape, targets_shape=None):
-        units = hidden_shape[-1]
-        self.kernel = self.add_weight(
-            shape=(self.vocabulary_size, units), name="kernel",
-            initializer="glorot_uniform")
-        self.bias = self.add_weight(
-            shape=(self.vocabulary_size,), name="bias", initializer="zeros")
-
-    def call(self, hidden, targets, training=False):
-        import tensorflow as tf
-
-        units = tf.shape(hidden)[-1]
-        flat_hidden = tf.reshape(tf.cast(hidden, "float32"), (-1, units))
-        flat_targets = tf.reshape(tf.cast(targets, "int64"), (-1, 1))
-        if training and self.num_sampled < self.vocabulary_size:
-            losses = tf.nn.sampled_softmax_loss(
-                weights=self.kernel, biases=self.bias, labels=flat_targets,
-                inputs=flat_hidden, num_sampled=self.num_sampled,
-                num_classes=self.vocabulary_size,
-            )
-        else:
-            logits = tf.matmul(flat_hidden, self.kernel, transpose_b=True)
-            losses = tf.nn.sparse_softmax_cross_entropy_with_logits(
-                labels=flat_targets[:, 0], logits=logits + self.bias)
-        losses = tf.reshape(losses, tf.shape(targets))
-        valid = tf.cast(tf.not_equal(targets, 0), losses.dtype)
-        return tf.reduce_sum(losses * valid, -1) / tf.maximum(
-            tf.reduce_sum(valid, -1), 1.0)
-
-    def compute_output_spec(self, hidden, targets, training=False):
-        return keras.KerasTensor((hidden.shape[0],), dtype="float32")
-
-    def get_config(self):
-        return {**super().get_config(),
-                "vocabulary_size": self.vocabulary_size,
-                "num_sampled": self.num_sampled}
+from keras_adrop import layers as layers_lib
+from keras_adrop.layers.word_outputs import OutputBias
+from keras_adrop.tasks import presets
 
 
 def awd_lstm(vocabulary_size, embedding_dim=400, units=1150, layers=3,
@@ -202,7 +89,6 @@ def awd_lstm(vocabulary_size, embedding_dim=400, units=1150, layers=3,
     def rate(value):
         return 0.0 if inference else value
 
-    layers_lib = keras_adrop.layers
     inputs = keras.Input(batch_shape=(batch_size, bptt), dtype="int32",
                          name="token_ids")
     embedding = layers_lib.Embedding(
@@ -253,7 +139,7 @@ def _locked_dropout(rate, seed, name):
 
 
 def _activity_regularization(**kwargs):
-    return keras_adrop.layers.RecurrentActivityRegularization(**kwargs)
+    return layers_lib.RecurrentActivityRegularization(**kwargs)
 
 
 def copy_weights(source, target):
@@ -397,92 +283,15 @@ class PerplexityCallback(keras.callbacks.Callback):
 
 # ------------------------------------------- the PTB model of the paper
 
-# The settings of `examples/ptb_language_model.py` (and the `ptb` task of
-# `tuning/`): CPU scale (the default), the `--quick` smoke run and the
-# paper's AWD-LSTM; docs/ptb.md describes them. The keys are the fields of
-# `AWDLSTMConfig`.
-_CPU_SCALE = {
-    "embedding_dim": 200,
-    "units": 200,
-    "layers": 2,
-    "bptt": 35,
-    "batch_size": 20,
-    "eval_batch_size": 10,
-    "train_tokens": 400_000,
-    "eval_tokens": 0,
-    "epochs": 3,
-    "optimizer": "adam",
-    "learning_rate": 1e-3,
-    "clipnorm": 0.25,
-    # XLA: Keras leaves it off on a CPU-only TensorFlow ("auto"), but it
-    # makes this model's training step 1.4-1.7x faster on this CPU
-    # (docs/ptb.md).
-    "jit_compile": True,
-    "embedding_dropout": 0.1,
-    "input_dropout": 0.2,
-    "hidden_dropout": 0.2,
-    "output_dropout": 0.2,
-    "weight_dropout": 0.2,
-    "recurrent_dropout": 0.1,
-    "ar": 0.0,
-    "tar": 0.0,
-    "delta": 0.03,
-    "penalty_weight": 1.0,
-    "divergence": "kl",
-    "fraternal_kappa": 0.1,
-    "el_kappa": 0.25,
-    # adversarial_dropconnect: the authors' PTB recipe (docs/algorithm.md,
-    # rules 16-18): floor(0.06 H) drops per gate unit of the last layer's
-    # recurrent kernel, squared logit error, lambda 0.1 ramped up as
-    # exp(-5 (1 - t)^2) over the first fifth of training (their 100 of
-    # 500+ epochs).
-    "dropconnect_delta": 0.06,
-    "dropconnect_weight": 0.1,
-    "rampup_fraction": 0.2,
-}
-PRESETS = {
-    "default": _CPU_SCALE,
-    "quick": {
-        **_CPU_SCALE,
-        "embedding_dim": 16,
-        "units": 16,
-        "bptt": 10,
-        "batch_size": 8,
-        "eval_batch_size": 4,
-        "train_tokens": 4_000,
-        "eval_tokens": 2_000,
-        "epochs": 1,
-        "jit_compile": "auto",  # a smoke run: no time for XLA compiling
-        "delta": 0.2,
-        "dropconnect_delta": 0.2,
-    },
-    "paper": {
-        **_CPU_SCALE,
-        "embedding_dim": 400,
-        "units": 1150,
-        "layers": 3,
-        "bptt": 70,
-        "batch_size": 20,
-        "train_tokens": 0,
-        "epochs": 500,
-        "optimizer": "sgd",
-        "learning_rate": 30.0,
-        "jit_compile": "auto",
-        "input_dropout": 0.4,
-        "hidden_dropout": 0.25,
-        "output_dropout": 0.4,
-        "weight_dropout": 0.5,
-        "ar": 2.0,
-        "tar": 1.0,
-    },
-}
+
+_DEFAULT = presets.LANGUAGE_MODELING["default"]
 
 
 @dataclasses.dataclass
 class AWDLSTMConfig:
     """The network, optimizer and method options of `awd_lstm_model`.
 
-    The defaults are `PRESETS["default"]` (CPU scale); `from_preset` gives
+    The defaults are `presets.LANGUAGE_MODELING["default"]` (CPU scale); `from_preset` gives
     the others. `awd_lstm_model` and `awd_lstm_inference_model` read these
     attributes only, so an `argparse.Namespace` with the same names works
     too.
@@ -503,7 +312,7 @@ class AWDLSTMConfig:
         recurrent_dropout: Variational mask rate of the random-mask methods.
         delta, penalty_weight, divergence: Adversarial dropout's budget,
             weight and divergence.
-        fraternal_kappa, el_kappa: The weights of fraternal dropout and
+        fraternal_weight, el_weight: The weights of fraternal dropout and
             expectation-linearization.
         dropconnect_delta, dropconnect_weight: `adversarial_dropconnect`
             (the authors' PTB recipe).
@@ -517,46 +326,46 @@ class AWDLSTMConfig:
     1150
     """
 
-    embedding_dim: int = _CPU_SCALE["embedding_dim"]
-    units: int = _CPU_SCALE["units"]
-    layers: int = _CPU_SCALE["layers"]
-    bptt: int = _CPU_SCALE["bptt"]
-    batch_size: int = _CPU_SCALE["batch_size"]
-    eval_batch_size: int = _CPU_SCALE["eval_batch_size"]
-    train_tokens: int = _CPU_SCALE["train_tokens"]
-    eval_tokens: int = _CPU_SCALE["eval_tokens"]
-    epochs: int = _CPU_SCALE["epochs"]
-    optimizer: str = _CPU_SCALE["optimizer"]
-    learning_rate: float = _CPU_SCALE["learning_rate"]
-    clipnorm: float = _CPU_SCALE["clipnorm"]
-    jit_compile: bool | str = _CPU_SCALE["jit_compile"]
-    embedding_dropout: float = _CPU_SCALE["embedding_dropout"]
-    input_dropout: float = _CPU_SCALE["input_dropout"]
-    hidden_dropout: float = _CPU_SCALE["hidden_dropout"]
-    output_dropout: float = _CPU_SCALE["output_dropout"]
-    weight_dropout: float = _CPU_SCALE["weight_dropout"]
-    recurrent_dropout: float = _CPU_SCALE["recurrent_dropout"]
-    ar: float = _CPU_SCALE["ar"]
-    tar: float = _CPU_SCALE["tar"]
-    delta: float = _CPU_SCALE["delta"]
-    penalty_weight: float = _CPU_SCALE["penalty_weight"]
-    divergence: str = _CPU_SCALE["divergence"]
-    fraternal_kappa: float = _CPU_SCALE["fraternal_kappa"]
-    el_kappa: float = _CPU_SCALE["el_kappa"]
-    dropconnect_delta: float = _CPU_SCALE["dropconnect_delta"]
-    dropconnect_weight: float = _CPU_SCALE["dropconnect_weight"]
-    rampup_fraction: float = _CPU_SCALE["rampup_fraction"]
+    embedding_dim: int = _DEFAULT["embedding_dim"]
+    units: int = _DEFAULT["units"]
+    layers: int = _DEFAULT["layers"]
+    bptt: int = _DEFAULT["bptt"]
+    batch_size: int = _DEFAULT["batch_size"]
+    eval_batch_size: int = _DEFAULT["eval_batch_size"]
+    train_tokens: int = _DEFAULT["train_tokens"]
+    eval_tokens: int = _DEFAULT["eval_tokens"]
+    epochs: int = _DEFAULT["epochs"]
+    optimizer: str = _DEFAULT["optimizer"]
+    learning_rate: float = _DEFAULT["learning_rate"]
+    clipnorm: float = _DEFAULT["clipnorm"]
+    jit_compile: bool | str = _DEFAULT["jit_compile"]
+    embedding_dropout: float = _DEFAULT["embedding_dropout"]
+    input_dropout: float = _DEFAULT["input_dropout"]
+    hidden_dropout: float = _DEFAULT["hidden_dropout"]
+    output_dropout: float = _DEFAULT["output_dropout"]
+    weight_dropout: float = _DEFAULT["weight_dropout"]
+    recurrent_dropout: float = _DEFAULT["recurrent_dropout"]
+    ar: float = _DEFAULT["ar"]
+    tar: float = _DEFAULT["tar"]
+    delta: float = _DEFAULT["delta"]
+    penalty_weight: float = _DEFAULT["penalty_weight"]
+    divergence: str = _DEFAULT["divergence"]
+    fraternal_weight: float = _DEFAULT["fraternal_weight"]
+    el_weight: float = _DEFAULT["el_weight"]
+    dropconnect_delta: float = _DEFAULT["dropconnect_delta"]
+    dropconnect_weight: float = _DEFAULT["dropconnect_weight"]
+    rampup_fraction: float = _DEFAULT["rampup_fraction"]
     seed: int = 0
 
     @classmethod
     def from_preset(cls, name="default", **overrides):
-        """The preset `name` of `PRESETS`; `overrides` that are not None
+        """The preset `name` of `presets.LANGUAGE_MODELING`; `overrides` that are not None
         win."""
-        if name not in PRESETS:
+        if name not in presets.LANGUAGE_MODELING:
             raise ValueError(f"Unknown preset {name!r}; choose from "
-                             f"{sorted(PRESETS)}.")
+                             f"{sorted(presets.LANGUAGE_MODELING)}.")
         given = {k: v for k, v in overrides.items() if v is not None}
-        return cls(**{**PRESETS[name], **given})
+        return cls(**{**presets.LANGUAGE_MODELING[name], **given})
 
     def __post_init__(self):
         check_config(self)
@@ -591,7 +400,7 @@ def check_config(config):
     arguments.check_choice("jit_compile", config.jit_compile,
                            ("auto", True, False))
     arguments.check_rate("recurrent_dropout", config.recurrent_dropout)
-    for name in ("penalty_weight", "fraternal_kappa", "el_kappa",
+    for name in ("penalty_weight", "fraternal_weight", "el_weight",
                  "dropconnect_weight"):
         arguments.check_number(name, getattr(config, name), 0.0)
     for name in ("delta", "dropconnect_delta"):
@@ -629,7 +438,7 @@ def _network(config, vocabulary_size, batch_size=None, bptt=None,
 
 
 def awd_lstm_method(method, config, total_steps=0):
-    """The `keras_adrop.methods` entry of `method` with `config`'s options.
+    """The `keras_adrop.tasks.methods` entry of `method` with `config`'s options.
 
     The adversarial penalty weight and divergence, the kappa of fraternal
     dropout or expectation-linearization, or for `adversarial_dropconnect`
@@ -643,7 +452,7 @@ def awd_lstm_method(method, config, total_steps=0):
     spec = awd_lstm_method("fraternal", AWDLSTMConfig())
     ```
     """
-    from keras_adrop.methods import get_method
+    from keras_adrop.tasks.methods import get_method
 
     if method == "adversarial_dropconnect":
         return get_method(
@@ -652,8 +461,8 @@ def awd_lstm_method(method, config, total_steps=0):
             divergence="squared_logits", seed=config.seed,
             layers=[f"lstm_{config.layers}"],
             rampup_steps=int(config.rampup_fraction * total_steps))
-    weight = {"fraternal": config.fraternal_kappa,
-              "expectation_linearization": config.el_kappa}.get(
+    weight = {"fraternal": config.fraternal_weight,
+              "expectation_linearization": config.el_weight}.get(
                   method, config.penalty_weight)
     if not method.startswith("adversarial"):
         return get_method(method, delta=config.delta, penalty_weight=weight,

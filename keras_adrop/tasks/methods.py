@@ -202,9 +202,9 @@ def register_method(name, regularizers, random_recurrent_masks=False,
     Example:
 
     ```python
-    keras_adrop.methods.register_method(
+    keras_adrop.tasks.methods.register_method(
         "fraternal_strong",
-        lambda options: [keras_adrop.methods.make_regularizer(
+        lambda options: [keras_adrop.tasks.methods.make_regularizer(
             keras_adrop.regularizers.FraternalDropout, options, "seed",
             penalty_weight=1.0)],
         random_recurrent_masks=True,
@@ -269,7 +269,7 @@ def get_method(name, *, delta=None, epsilon=None, penalty_weight=None,
     Example:
 
     ```python
-    method = keras_adrop.methods.get_method("adversarial_k2", delta=0.05,
+    method = keras_adrop.tasks.methods.get_method("adversarial_k2", delta=0.05,
                                             seed=0)
     inputs = keras.Input((28, 28))
     h = keras_adrop.layers.LSTM(

@@ -3,16 +3,16 @@
 The data (`load_data`: scikit-learn's 8x8 digits, pixel by pixel, or real
 MNIST in the paper's variants), the LSTM classifier trained with any method
 of Table 1 (`lstm_classifier`) and its compilation (`compile_classifier`,
-shared with `keras_adrop.text.text_classifier`).
+shared with `keras_adrop.tasks.text_classification.text_classifier`).
 `examples/sequential_mnist.py` is the command line around them, and the
 `digits` task of `tuning/` searches over the same model.
 
 Example:
 
 ```python
-(train, _, test) = keras_adrop.sequence_classification.load_data(
+(train, _, test) = keras_adrop.tasks.sequence_classification.load_data(
     "digits", train_size=1000, seed=0)
-model = keras_adrop.sequence_classification.lstm_classifier(
+model = keras_adrop.tasks.sequence_classification.lstm_classifier(
     "adversarial_k1", train[0].shape[1:], units=64, delta=0.05,
     decay_steps=80 * 32)
 model.fit(*train, epochs=80, batch_size=32)
@@ -24,9 +24,9 @@ import keras
 from keras_adrop import arguments
 
 from keras_adrop import layers
-from keras_adrop.methods import get_method
+from keras_adrop.tasks.methods import get_method
 
-# The methods of `keras_adrop.methods` this task offers: the Table 1 rows,
+# The methods of `keras_adrop.tasks.methods` this task offers: the Table 1 rows,
 # which need no embedding.
 METHODS = (
     "unregularized",
@@ -46,46 +46,6 @@ DATASETS = {
     "smnist196": ("downsampled", False),
     "pmnist196": ("downsampled", True),
     "rows": ("row", False),
-}
-
-# The settings of `examples/sequential_mnist.py` (and `examples/analyze.py`):
-# the CPU-scale run on the digits, the `--quick` smoke run, and the paper's
-# sMNIST configuration (Table 1; the paper leaves the optimizer to an
-# appendix we do not have, so Adam and the epochs are our choice).
-PRESETS = {
-    "default": {
-        "dataset": "digits",
-        "units": 64,
-        "epochs": 80,
-        "batch_size": 32,
-        "learning_rate": 1e-2,
-        "recurrent_dropout": 0.1,
-        "delta": 0.05,
-        "train_size": 800,
-        "validation_size": 200,
-    },
-    "quick": {
-        "dataset": "digits",
-        "units": 16,
-        "epochs": 2,
-        "batch_size": 32,
-        "learning_rate": 1e-2,
-        "recurrent_dropout": 0.1,
-        "delta": 0.2,
-        "train_size": 200,
-        "validation_size": 100,
-    },
-    "paper": {
-        "dataset": "smnist",
-        "units": 100,
-        "epochs": 100,
-        "batch_size": 128,
-        "learning_rate": 1e-3,
-        "recurrent_dropout": 0.1,
-        "delta": 0.03,
-        "train_size": 55000,
-        "validation_size": 5000,
-    },
 }
 
 
@@ -199,7 +159,7 @@ def lstm_classifier(method, input_shape, units=64, num_classes=10,
     """An LSTM classifier trained with `method`, compiled.
 
     `keras_adrop.layers.LSTM(units)` on the sequence, then a dense layer of
-    `num_classes` logits, wrapped as `keras_adrop.methods.get_method(method)`
+    `num_classes` logits, wrapped as `keras_adrop.tasks.methods.get_method(method)`
     says (a plain `keras.Model`, an `AdversarialDropoutModel` or a
     `RegularizedModel`). Seeds every generator with `seed` first, so every
     method starts from the same weights. Adversarial dropout's base pass is
@@ -207,7 +167,7 @@ def lstm_classifier(method, input_shape, units=64, num_classes=10,
     with random masks use `recurrent_dropout`.
 
     Args:
-        method: A name of `keras_adrop.methods.available_methods()`, e.g.
+        method: A name of `keras_adrop.tasks.methods.available_methods()`, e.g.
             `"variational"` or `"adversarial_k2"`.
         input_shape: `(steps, features)`.
         units: LSTM units.

@@ -1,239 +1,35 @@
-"""Raw text in the TensorFlow graph: a tokenizer layer and its vocabulary.
+"""The IMDB sentiment task of the paper's Table 2, from raw text.
 
-`TextTokenizer` is a weightless Keras layer that turns a batch of raw
-strings into padded word ids with tensorflow-text ops, so that it prepares
-the `tf.data` training batches and sits in an exported serving graph alike
-(`export_text_classifier`). `learn_vocabulary` learns its word vocabulary
-from raw texts. `text_dataset` and `semi_supervised_dataset` make the
-batches a `RegularizedModel` trains on, the latter as
-`{"labeled": (x, y), "unlabeled": x_u}`.
+- `text_dataset`, `semi_supervised_dataset`: the batches a
+  `RegularizedModel` trains on, tokenized in the `tf.data` graph by a
+  `keras_adrop.layers.TextTokenizer` (the latter as
+  `{"labeled": (x, y), "unlabeled": x_u}`).
+- `text_classifier`: the embedding + LSTM classifier of any method of
+  `keras_adrop.tasks.methods`, compiled; `pretrain_language_model`: its
+  language-model pretraining (sampled softmax).
+- `load_reviews`, `synthetic_reviews`: the reviews (real, or tiny fake ones
+  for smoke runs).
+- `export_text_classifier`: a serving SavedModel from raw strings.
 
-Needs TensorFlow and tensorflow-text (`pip install "keras_adrop[examples]"`).
+Its presets are `keras_adrop.tasks.presets.TEXT_CLASSIFICATION`. Needs
+TensorFlow and tensorflow-text (`pip install "keras_adrop[examples]"`).
 
 Example:
 
 ```python
-vocabulary = keras_adrop.text.learn_vocabulary(texts, vocab_size=10_000)
-tokenizer = keras_adrop.text.TextTokenizer(vocabulary, sequence_length=256)
-tokens = tokenizer(tf.constant(["A wonderful film."]))  # int32 (1, 256)
+vocabulary = keras_adrop.layers.text_tokenizer.learn_vocabulary(texts, vocab_size=10_000)
+tokenizer = keras_adrop.layers.TextTokenizer(vocabulary, sequence_length=256)
+model = keras_adrop.tasks.text_classification.text_classifier(
+    "adversarial_k1", len(vocabulary), sequence_length=256)
+model.fit(text_dataset(tokenizer, texts, labels), epochs=2)
 ```
 """
-
-import collections
 
 import keras
 import numpy as np
 
-
-class _TensorFlow:
-    """`tensorflow`, imported on first use: the module imports without it
-    (so that `import keras_adrop` registers `TextTokenizer` on every
-    backend), and the layer needs it when it is created."""
-
-    def __getattr__(self, name):
-        import tensorflow
-
-        return getattr(tensorflow, name)
-
-
-tf = _TensorFlow()
-
-RESERVED_TOKENS = ("[PAD]", "[UNK]")  # id 0 pads (mask_zero), 1 unknown
-
-# Punctuation and symbols are words of their own; white space separates.
-_PUNCTUATION = r"[\p{P}\p{S}]"
-
-
-def split_words(texts):
-    """Raw strings -> ragged words: the tokenizer's pre-tokenization.
-
-    Lower-cases (Unicode case folding), strips accents (NFD, then drops
-    combining marks), splits on white space and makes every punctuation or
-    symbol character a word of its own, as BERT's basic tokenizer does. TF
-    ops only (tensorflow-text's `case_fold_utf8`, `normalize_utf8`,
-    `regex_split`), so it runs in the serving graph.
-
-    Args:
-        texts: `tf.string` tensor of shape `(batch,)`.
-
-    Returns:
-        A `tf.RaggedTensor` of words, `(batch, None)`.
-    """
-    import tensorflow_text as tf_text
-
-    texts = tf_text.normalize_utf8(tf_text.case_fold_utf8(texts), "NFD")
-    texts = tf.strings.regex_replace(texts, r"\p{Mn}", "")
-    return tf_text.regex_split(
-        texts, delim_regex_pattern=r"\s+|" + _PUNCTUATION,
-        keep_delim_regex_pattern=_PUNCTUATION,
-    )
-
-
-def learn_vocabulary(texts, vocab_size=None, min_count=2):
-    """Learns a word vocabulary from raw texts, most frequent words first.
-
-    Words are what `TextTokenizer` sees (`split_words`).
-
-    Args:
-        texts: Iterable of `str` reviews.
-        vocab_size: Size of the vocabulary, reserved tokens included
-            (default: every word seen `min_count` times or more).
-        min_count: Words seen fewer times are left out. Default 2.
-
-    Returns:
-        A list of tokens: `"[PAD]"` (id 0), `"[UNK]"` (id 1), then the words
-        by decreasing count (ties in alphabetical order).
-
-    Example:
-
-    >>> learn_vocabulary(["A good film.", "A bad film!"], min_count=2)
-    ['[PAD]', '[UNK]', 'a', 'film']
-    """
-    if vocab_size is not None and vocab_size <= len(RESERVED_TOKENS):
-        raise ValueError(
-            f"`vocab_size` must be > {len(RESERVED_TOKENS)} (the reserved "
-            f"tokens) or None; got {vocab_size}."
-        )
-    counts = collections.Counter()
-    texts = [t.encode("utf-8") if isinstance(t, str) else t for t in texts]
-    for start in range(0, len(texts), 2048):
-        words = split_words(tf.constant(texts[start:start + 2048]))
-        counts.update(words.flat_values.numpy().tolist())
-    words = sorted(
-        (w for w, c in counts.items() if c >= min_count),
-        key=lambda w: (-counts[w], w),
-    )
-    words = [w.decode("utf-8") for w in words]
-    words = [w for w in words
-             if w not in RESERVED_TOKENS and not w.startswith("##")]
-    if vocab_size is not None:
-        words = words[: vocab_size - len(RESERVED_TOKENS)]
-    return list(RESERVED_TOKENS) + words
-
-
-@keras.saving.register_keras_serializable(package="keras_adrop")
-class TextTokenizer(keras.layers.Layer):
-    """Raw strings -> padded word ids, in the TensorFlow graph.
-
-    A weightless Keras layer: `split_words` (lower-case, strip accents,
-    split on white space and punctuation), then
-    `tensorflow_text.FastWordpieceTokenizer` looks each word up in
-    `vocabulary` (a word not in it is `[UNK]`; a WordPiece vocabulary with
-    `##` suffix pieces also works, and then splits unknown words into
-    pieces). Both are stateless TF ops: no lookup table to track, and the
-    layer goes into a SavedModel as it is. The output has a fixed length:
-    each review is cut to `sequence_length` tokens (its first ones for
-    `truncate="head"`, its last ones for `"tail"`) and padded with 0 at the
-    end, for an `Embedding(mask_zero=True)`.
-
-    Args:
-        vocabulary: List of tokens; `vocabulary[0]` must be `"[PAD]"` and
-            `vocabulary[1]` `"[UNK]"` (see `learn_vocabulary`).
-        sequence_length: Length of the output. Default 256.
-        truncate: `"head"` or `"tail"`. Default `"tail"`.
-
-    Example:
-
-    ```python
-    tokenizer = TextTokenizer(learn_vocabulary(texts), sequence_length=8)
-    tokenizer(tf.constant(["A good film."]))  # int32 (1, 8)
-    ```
-    """
-
-    def __init__(self, vocabulary, sequence_length=256, truncate="tail",
-                 **kwargs):
-        kwargs.setdefault("trainable", False)
-        kwargs.setdefault("dtype", "int32")
-        super().__init__(**kwargs)
-        vocabulary = list(vocabulary)
-        if vocabulary[: len(RESERVED_TOKENS)] != list(RESERVED_TOKENS):
-            raise ValueError(
-                f"`vocabulary` must start with {list(RESERVED_TOKENS)}; got "
-                f"{vocabulary[:2]}."
-            )
-        if not isinstance(sequence_length, int) or sequence_length < 1:
-            raise ValueError(
-                "`sequence_length` must be an int >= 1; got "
-                f"{sequence_length!r}."
-            )
-        if truncate not in ("head", "tail"):
-            raise ValueError(
-                f"`truncate` must be 'head' or 'tail'; got {truncate!r}."
-            )
-        import tensorflow_text as tf_text
-
-        self.vocabulary = vocabulary
-        self.sequence_length = sequence_length
-        self.truncate = truncate
-        self._wordpiece = tf_text.FastWordpieceTokenizer(
-            vocabulary,
-            token_out_type=tf.int64,
-            unknown_token="[UNK]",
-            no_pretokenization=True,  # words come from `split_words`
-            support_detokenization=False,
-        )
-
-    @property
-    def vocabulary_size(self):
-        return len(self.vocabulary)
-
-    def token_ids(self, texts):
-        """The ragged `(batch, None)` int64 ids of whole reviews, uncut."""
-        words = split_words(tf.convert_to_tensor(texts, tf.string))
-        return self._wordpiece.tokenize(words).merge_dims(-2, -1)
-
-    def call(self, texts):
-        ids = self.token_ids(texts)
-        length = self.sequence_length
-        if self.truncate == "head":
-            ids = ids[:, :length]
-        else:
-            start = tf.maximum(ids.row_lengths() - length, 0)
-            ids = tf.ragged.boolean_mask(
-                ids, tf.ragged.range(ids.row_lengths()) >= start[:, None]
-            )
-        dense = ids.to_tensor(default_value=0, shape=[None, length])
-        return tf.cast(dense, "int32")
-
-    def compute_output_spec(self, texts):
-        return keras.KerasTensor((texts.shape[0], self.sequence_length),
-                                 dtype="int32")
-
-    def get_config(self):
-        return {
-            **super().get_config(),
-            "vocabulary": self.vocabulary,
-            "sequence_length": self.sequence_length,
-            "truncate": self.truncate,
-        }
-
-
-def tokenizer_stats(tokenizer, texts):
-    """Tokens per text, fraction cut by truncation, `[UNK]` rate.
-
-    Example:
-
-    ```python
-    tokenizer_stats(tokenizer, ["A good film.", "Bad."])
-    # {"median_tokens_per_review": ..., "fraction_truncated": ...,
-    #  "unknown_token_rate": ...}
-    ```
-    """
-    lengths, unknown, total = [], 0, 0
-    for start in range(0, len(texts), 2048):
-        ids = tokenizer.token_ids(tf.constant(
-            [t.encode("utf-8") for t in texts[start:start + 2048]]))
-        lengths.append(ids.row_lengths().numpy())
-        flat = ids.flat_values.numpy()
-        unknown += int(np.sum(flat == 1))
-        total += flat.size
-    lengths = np.concatenate(lengths) if lengths else np.zeros(0)
-    return {
-        "median_tokens_per_review": float(np.median(lengths)),
-        "fraction_truncated": float(np.mean(
-            lengths > tokenizer.sequence_length)),
-        "unknown_token_rate": unknown / max(total, 1),
-    }
+from keras_adrop.layers.text_tokenizer import TextTokenizer
+from keras_adrop.layers.text_tokenizer import tf
 
 
 def export_text_classifier(model, tokenizer, path):
@@ -340,55 +136,6 @@ def semi_supervised_dataset(tokenizer, x, y, x_unlabeled, batch_size, seed):
 
 # ------------------------------------------------- the IMDB classifier
 
-# The settings of `examples/imdb_sentiment.py` (and the `imdb` task of
-# `tuning/`): the CPU-scale default, the `--quick` smoke run and the
-# paper's sizes. Miyato et al.'s epsilon=5 is ~1.6% of a review's norm over
-# (time, features) with their normalized word vectors; ours are not
-# normalized (a review's norm measured ~3.2 at initialization, ~3.5 after 2
-# epochs), so 0.1 is ~3% of it.
-_CPU_SCALE = {
-    "train_size": 5000,
-    "test_size": 5000,
-    "unlabeled_size": 10000,
-    "vocab_size": 10000,
-    "min_count": 2,
-    "sequence_length": 256,
-    "truncate": "tail",
-    "embedding_dim": 64,
-    "units": 64,
-    "epochs": 6,
-    "batch_size": 64,
-    "learning_rate": 2e-3,
-    "embedding_dropout": 0.3,
-    "recurrent_dropout": 0.1,
-    "delta": 0.05,
-    "epsilon": 0.1,
-    "pretrain_epochs": 0,
-    "pretrain_samples": 512,
-}
-PRESETS = {
-    "default": _CPU_SCALE,
-    "quick": dict(
-        _CPU_SCALE, train_size=200, test_size=200, unlabeled_size=200,
-        vocab_size=2000, sequence_length=48, embedding_dim=16, units=16,
-        epochs=1, batch_size=32, delta=0.2, pretrain_epochs=1,
-        pretrain_samples=64,
-    ),
-    # Miyato et al. (2017) as the paper follows them: all reviews, words
-    # seen at least twice (~87k), 400 steps, embedding 256, LSTM 1024, batch
-    # 64, Adam 5e-4, embedding dropout 0.5, an LM pretraining (sampled
-    # softmax, 1024 samples here). delta 0.03 flips 30 of 1,024 units;
-    # epsilon 0.3 is ~3% of a 400-token review's norm at initialization
-    # (Miyato's 5.0 assumes their normalized word vectors; tune it).
-    "paper": dict(
-        _CPU_SCALE, train_size=None, test_size=None, unlabeled_size=None,
-        vocab_size=None, min_count=2, sequence_length=400, truncate="head",
-        embedding_dim=256, units=1024, epochs=30, batch_size=64,
-        learning_rate=5e-4, embedding_dropout=0.5, recurrent_dropout=0.1,
-        delta=0.03, epsilon=0.3, pretrain_epochs=10, pretrain_samples=1024,
-    ),
-}
-
 
 def synthetic_reviews(n, seed=0):
     """Tiny fake reviews for offline smoke runs: filler plus sentiment words.
@@ -455,14 +202,14 @@ def text_classifier(method, vocabulary_size, sequence_length,
 
     Token ids -> `keras_adrop.layers.Embedding(mask_zero=True)` -> dropout
     on the word vectors -> `keras_adrop.layers.LSTM(units)` -> dense
-    logits, wrapped as `keras_adrop.methods.get_method(method)` says, and
-    compiled as `keras_adrop.sequence_classification.compile_classifier`
+    logits, wrapped as `keras_adrop.tasks.methods.get_method(method)` says, and
+    compiled as `keras_adrop.tasks.sequence_classification.compile_classifier`
     (Adam cosine-decayed over `decay_steps`, gradients clipped to norm 1).
     Seeds every generator with `seed` first, so all methods start from the
     same weights (or from `pretrained`).
 
     Args:
-        method: A name of `keras_adrop.methods.available_methods()`.
+        method: A name of `keras_adrop.tasks.methods.available_methods()`.
         vocabulary_size: Rows of the embedding (`TextTokenizer`'s
             `vocabulary_size`).
         sequence_length: Tokens per review.
@@ -492,8 +239,8 @@ def text_classifier(method, vocabulary_size, sequence_length,
     model.fit(text_dataset(tokenizer, x, y, 64, shuffle=True), epochs=6)
     ```
     """
-    from keras_adrop.methods import get_method
-    from keras_adrop.sequence_classification import compile_classifier
+    from keras_adrop.tasks.methods import get_method
+    from keras_adrop.tasks.sequence_classification import compile_classifier
 
     keras.utils.set_random_seed(seed)
     spec = get_method(method, delta=delta, epsilon=epsilon, seed=seed,
@@ -546,7 +293,7 @@ def pretrain_language_model(texts, vocabulary, sequence_length, epochs,
     ```
     """
     from keras_adrop.datasets import imdb
-    from keras_adrop.language_modeling import SampledSoftmaxLoss
+    from keras_adrop.layers.word_outputs import SampledSoftmaxLoss
 
     keras.utils.set_random_seed(seed)
     vocabulary_size = len(vocabulary)
