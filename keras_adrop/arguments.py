@@ -273,15 +273,3 @@ def warn_once(key, message, category=UserWarning, stacklevel=2):
 def reset_warnings():
     """Forgets which warnings `warn_once` gave (for tests)."""
     _WARNED.clear()
-
-
-def rename_in_message(message, names):
-    """`message` with the argument names of `names` (old -> new) replaced,
-    for an error raised by an inner object whose argument the user passed
-    under another name (`AdversarialDropoutModel(adversarial_layers=...)`
-    builds `AdversarialDropout(layers=...)`)."""
-    for old, new in names.items():
-        message = message.replace(f"`{old}`", f"`{new}`")
-        message = message.replace(f"Received: {old}=", f"Received: {new}=")
-        message = message.replace(f", {old}=", f", {new}=")
-    return message

@@ -12,6 +12,8 @@ it and applies the update.
 Inference (`predict`, `evaluate`, `export`) runs the plain network.
 """
 
+import inspect
+
 import keras
 
 from keras_adrop import arguments
@@ -316,29 +318,22 @@ class AdversarialDropoutModel(RegularizedModel):
     """A functional model trained with adversarial dropout on its RNN layers.
 
     Shorthand for `RegularizedModel(inputs, outputs,
-    regularizers=[AdversarialDropout(...)])`; the arguments are those of
-    `keras_adrop.regularizers.AdversarialDropout` (with
-    `penalty_rampup_steps` for its `rampup_steps`).
+    regularizers=[AdversarialDropout(...)])`: it takes the arguments of
+    `keras_adrop.regularizers.AdversarialDropout` by the same names, except
+    `layers`, which is `adversarial_layers` here (a functional model's
+    config already has a `layers` entry) and `name`, which names the model.
 
     Args:
         *args: `inputs, outputs`, as for `keras.Model`.
-        delta: Fraction of each adversarial layer's units that may be
-            flipped, in (0, 1); `floor(delta * units)` >= 1. Default 0.03.
-        iterations: K, influence-map/flip steps. Default 1.
-        penalty_weight: lambda. Default 1.0.
-        penalty_rampup_steps: Ramp lambda up over this many steps (0: off).
-        divergence: "kl", "reverse_kl", "binary_kl", "squared_logits",
-            "squared_probs" or "squared_error"; default: read from the
-            compiled loss (KL for cross-entropies, squared error on the
-            outputs for regression losses such as "mse").
-        base_mask: "expectation" (default) or "random".
-        stop_target_gradient: Hold the eps0 outputs constant. Default True.
         adversarial_layers: Names of the adversarial layers (default: all
-            keras_adrop recurrent layers).
-        from_logits: Whether outputs are logits (default: from the loss).
-        seed: Seed of the mask search.
-        **kwargs: `max_consecutive_skips` (see `RegularizedModel`) and the
-            other `keras.Model` arguments, e.g. `name`.
+            keras_adrop recurrent layers); `AdversarialDropout`'s `layers`.
+        **kwargs: The arguments of `AdversarialDropout`: `delta` (default
+            0.03), `iterations` (K, default 1), `penalty_weight` (lambda,
+            default 1.0), `rampup_steps`, `divergence` (default: read from
+            the compiled loss), `base_mask`, `stop_target_gradient`,
+            `from_logits` and `seed`; then `max_consecutive_skips` (see
+            `RegularizedModel`) and the other `keras.Model` arguments, e.g.
+            `name`.
 
     Example:
 
@@ -359,34 +354,7 @@ class AdversarialDropoutModel(RegularizedModel):
     ```
     """
 
-    def __init__(
-        self,
-        *args,
-        delta=0.03,
-        iterations=1,
-        penalty_weight=1.0,
-        penalty_rampup_steps=0,
-        divergence=None,
-        base_mask="expectation",
-        stop_target_gradient=True,
-        adversarial_layers=None,
-        from_logits=None,
-        seed=None,
-        **kwargs,
-    ):
-        source = keras_compat.clone_source(type(self), args, kwargs)
-        if source is not None:  # keras.models.clone_model: same settings
-            settings = source.get_config()
-            delta, iterations = settings["delta"], settings["iterations"]
-            penalty_weight = settings["penalty_weight"]
-            penalty_rampup_steps = settings["penalty_rampup_steps"]
-            divergence = settings["divergence"]
-            base_mask = settings["base_mask"]
-            stop_target_gradient = settings["stop_target_gradient"]
-            adversarial_layers = settings["adversarial_layers"]
-            from_logits, seed = settings["from_logits"], settings["seed"]
-            kwargs["max_consecutive_skips"] = settings[
-                "max_consecutive_skips"]
+    def __init__(self, *args, adversarial_layers=None, **kwargs):
         if "regularizers" in kwargs:
             raise ValueError(
                 "AdversarialDropoutModel builds its own regularizer from "
@@ -394,28 +362,52 @@ class AdversarialDropoutModel(RegularizedModel):
                 "keras_adrop.RegularizedModel(inputs, outputs, "
                 "regularizers=[...])."
             )
-        try:
-            regularizer = AdversarialDropout(
-                delta=delta,
-                iterations=iterations,
-                penalty_weight=penalty_weight,
-                rampup_steps=penalty_rampup_steps,
-                divergence=divergence,
-                base_mask=base_mask,
-                stop_target_gradient=stop_target_gradient,
-                layers=adversarial_layers,
-                from_logits=from_logits,
-                seed=seed,
-            )
-            super().__init__(*args, regularizers=[regularizer], **kwargs)
-        except ValueError as error:
-            # Name the arguments as the user wrote them here.
-            message = arguments.rename_in_message(str(error), {
-                "layers": "adversarial_layers",
-                "rampup_steps": "penalty_rampup_steps"})
-            if message == str(error):
-                raise
-            raise ValueError(message) from error
+        options = {name: kwargs.pop(name)
+                   for name in _ADVERSARIAL_DROPOUT_ARGUMENTS
+                   if name in kwargs}
+        unknown = sorted(set(kwargs) - _MODEL_ARGUMENTS)
+        if unknown:
+            # Keras' functional models ignore unknown keywords; a misspelt
+            # option must not silently train with its default.
+            raise TypeError(
+                f"AdversarialDropoutModel got unexpected keyword arguments "
+                f"{unknown}. It takes `inputs, outputs`, "
+                f"`adversarial_layers`, the arguments of AdversarialDropout "
+                f"({', '.join(_ADVERSARIAL_DROPOUT_ARGUMENTS)}), "
+                f"`max_consecutive_skips` and {sorted(_KERAS_ARGUMENTS)}.")
+        source = keras_compat.clone_source(type(self), args, kwargs)
+        if source is not None:  # keras.models.clone_model: same settings
+            options = _adversarial_dropout_options(source.adversarial_dropout)
+            adversarial_layers = source.adversarial_dropout.layer_names
+            kwargs["max_consecutive_skips"] = source.max_consecutive_skips
+        regularizer = AdversarialDropout(
+            layers=arguments.check_names("adversarial_layers",
+                                         adversarial_layers),
+            **options)
+        regularizer.layers_argument = "adversarial_layers"  # in its errors
+        super().__init__(*args, regularizers=[regularizer], **kwargs)
+
+    @classmethod
+    def from_regularizer(cls, inputs, outputs, regularizer, **kwargs):
+        """The model that trains with `regularizer`, an unbuilt
+        `AdversarialDropout` (which the model takes as its own).
+
+        Example:
+
+        ```python
+        regularizer = keras_adrop.regularizers.AdversarialDropout(delta=0.1)
+        model = keras_adrop.AdversarialDropoutModel.from_regularizer(
+            inputs, outputs, regularizer)
+        ```
+        """
+        if type(regularizer) is not AdversarialDropout:
+            raise ValueError(
+                "`regularizer` must be a keras_adrop.regularizers."
+                "AdversarialDropout. Received: "
+                f"{arguments.describe('regularizer', regularizer)}")
+        return cls(inputs, outputs,
+                   adversarial_layers=regularizer.layer_names,
+                   **_adversarial_dropout_options(regularizer), **kwargs)
 
     @property
     def adversarial_dropout(self):
@@ -447,17 +439,24 @@ class AdversarialDropoutModel(RegularizedModel):
     def get_config(self):
         config = super().get_config()
         del config["regularizers"]
-        reg = self.adversarial_dropout
-        config.update(
-            delta=reg.delta,
-            iterations=reg.iterations,
-            penalty_weight=reg.penalty_weight,
-            penalty_rampup_steps=reg.rampup_steps,
-            divergence=reg.divergence,
-            base_mask=reg.base_mask,
-            stop_target_gradient=reg.stop_target_gradient,
-            adversarial_layers=reg.layer_names,
-            from_logits=reg.from_logits,
-            seed=reg.seed,
-        )
+        config["adversarial_layers"] = self.adversarial_dropout.layer_names
+        config.update(_adversarial_dropout_options(self.adversarial_dropout))
         return config
+
+
+# The arguments an `AdversarialDropoutModel` passes on to its regularizer
+# under their own names.
+_ADVERSARIAL_DROPOUT_ARGUMENTS = tuple(
+    name for name in inspect.signature(AdversarialDropout).parameters
+    if name not in ("layers", "name"))
+
+
+# What the model passes on to `keras.Model` (and `RegularizedModel`).
+_KERAS_ARGUMENTS = {"inputs", "outputs", "name", "trainable", "dtype"}
+_MODEL_ARGUMENTS = _KERAS_ARGUMENTS | {"max_consecutive_skips"}
+
+
+def _adversarial_dropout_options(regularizer):
+    """The settings of `regularizer` an `AdversarialDropoutModel` takes."""
+    config = regularizer.get_config()
+    return {name: config[name] for name in _ADVERSARIAL_DROPOUT_ARGUMENTS}

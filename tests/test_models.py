@@ -314,7 +314,7 @@ _ROUND_TRIP = textwrap.dedent("""
     model = keras.saving.load_model(path)
     x = np.load(x_path)
     config = model.get_config()
-    keys = ["delta", "iterations", "penalty_weight", "penalty_rampup_steps",
+    keys = ["delta", "iterations", "penalty_weight", "rampup_steps",
             "divergence", "base_mask", "stop_target_gradient",
             "adversarial_layers", "from_logits", "seed"]
     reloaded = model.predict(x, verbose=0).tolist()
@@ -337,7 +337,7 @@ def test_keras_file_round_trip_in_a_fresh_process(tmp_path):
     h = layers.LSTM(10, recurrent_dropout=0.2, name="lstm")(inputs)
     outputs = keras.layers.Dense(CLASSES)(h)
     settings = dict(delta=0.3, iterations=2, penalty_weight=0.5,
-                    penalty_rampup_steps=7, divergence="reverse_kl",
+                    rampup_steps=7, divergence="reverse_kl",
                     base_mask="random", stop_target_gradient=False,
                     adversarial_layers=["lstm"], from_logits=True, seed=9)
     model = _compile(keras_adrop.AdversarialDropoutModel(
@@ -549,3 +549,36 @@ def test_frozen_weights_are_not_saved_between_passes():
     assert not saved & {id(v) for v in frozen.weights}
     batchnorm = model.layers[2]
     assert {id(batchnorm.moving_mean), id(batchnorm.moving_variance)} <= saved
+
+
+def test_the_model_takes_the_regularizer_s_arguments_by_their_names():
+    import inspect
+
+    own = set(inspect.signature(AdversarialDropout).parameters) - {
+        "layers", "name"}
+    model = _classifier(delta=0.3, iterations=2, rampup_steps=5, seed=1)
+    config = model.get_config()
+    functional = set(keras.Model(model.inputs, model.outputs).get_config())
+    assert set(config) - functional == own | {"adversarial_layers",
+                                              "max_consecutive_skips"}
+    regularizer = model.adversarial_dropout
+    for name in own:
+        assert config[name] == getattr(regularizer, name), name
+    assert (regularizer.delta, regularizer.iterations,
+            regularizer.rampup_steps, regularizer.seed) == (0.3, 2, 5, 1)
+    with pytest.raises(TypeError, match="penalty_rampup_steps"):
+        _classifier(delta=0.3, penalty_rampup_steps=5)
+
+
+def test_from_regularizer_takes_the_regularizer_s_settings():
+    inputs = keras.Input((STEPS, FEATURES))
+    outputs = keras.layers.Dense(CLASSES)(layers.LSTM(10)(inputs))
+    regularizer = AdversarialDropout(delta=0.3, iterations=2, seed=5)
+    model = keras_adrop.AdversarialDropoutModel.from_regularizer(
+        inputs, outputs, regularizer, name="m")
+    assert model.name == "m"
+    assert model.get_config()["delta"] == 0.3
+    assert model.adversarial_dropout.get_config() == regularizer.get_config()
+    with pytest.raises(ValueError, match="`regularizer` must be"):
+        keras_adrop.AdversarialDropoutModel.from_regularizer(
+            inputs, outputs, keras_adrop.regularizers.FraternalDropout())

@@ -39,7 +39,7 @@ def _text_model():
 MODELS = {
     "adversarial_dropout_model": lambda: keras_adrop.AdversarialDropoutModel(
         *_recurrent_model(), delta=0.25, iterations=2, penalty_weight=0.5,
-        penalty_rampup_steps=7, divergence="reverse_kl", base_mask="random",
+        rampup_steps=7, divergence="reverse_kl", base_mask="random",
         stop_target_gradient=False, adversarial_layers=["lstm"],
         from_logits=True, seed=3, max_consecutive_skips=4, name="adm"),
     "adversarial_dropout": lambda: keras_adrop.RegularizedModel(

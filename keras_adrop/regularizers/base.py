@@ -51,11 +51,12 @@ def layers_of_type(model, cls, what):
     return found
 
 
-def select_layers(available, names, kind):
+def select_layers(available, names, kind, argument="layers"):
     """The layers of `available` named in `names` (all of them if None).
 
-    Raises a ValueError naming `layers` when a name is unknown, the list is
-    empty, or two chosen layers share a name (names key the logged metrics).
+    Raises a ValueError naming `argument` (the argument `names` came from)
+    when a name is unknown, the list is empty, or two chosen layers share a
+    name (names key the logged metrics).
     """
     if names is None:
         chosen = list(available)
@@ -63,7 +64,7 @@ def select_layers(available, names, kind):
         by_name = {layer.name: layer for layer in available}
         if not names or any(name not in by_name for name in names):
             raise ValueError(
-                f"`layers` must name {kind} layers of the model, one of "
+                f"`{argument}` must name {kind} layers of the model, one of "
                 f"{sorted(by_name)}. Received: {names}"
             )
         chosen = [by_name[name] for name in names]
@@ -268,6 +269,10 @@ class RecurrentMaskRegularizer(ModelRegularizer):
             `ModelRegularizer`.
     """
 
+    # The argument `layers` came from, as the user wrote it (a model that
+    # builds the regularizer may take it under another name).
+    layers_argument = "layers"
+
     def __init__(self, divergence=None, layers=None, from_logits=None,
                  **kwargs):
         super().__init__(**kwargs)
@@ -292,8 +297,8 @@ class RecurrentMaskRegularizer(ModelRegularizer):
                 f"model '{model.name}' has none."
             )
         self.layers = select_layers(
-            available, self.layer_names, "keras_adrop recurrent"
-        )
+            available, self.layer_names, "keras_adrop recurrent",
+            self.layers_argument)
 
     def base_mask_kinds(self):
         return {layer: "random" for layer in self.layers}

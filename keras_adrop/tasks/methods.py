@@ -109,28 +109,11 @@ class Method:
             return keras.Model(inputs, outputs, name=name)
         if (len(self.regularizers) == 1 and type(self.regularizers[0])
                 is regularizers_lib.AdversarialDropout):
-            return _adversarial_dropout_model(
-                self.regularizers[0], inputs, outputs, name)
+            return AdversarialDropoutModel.from_regularizer(
+                inputs, outputs, self.regularizers[0], name=name)
         return RegularizedModel(inputs, outputs,
                                 regularizers=list(self.regularizers),
                                 name=name)
-
-
-def _adversarial_dropout_model(regularizer, inputs, outputs, name):
-    """An `AdversarialDropoutModel` with `regularizer`'s settings."""
-    config = regularizer.get_config()
-    return AdversarialDropoutModel(
-        inputs, outputs, name=name,
-        delta=config["delta"], iterations=config["iterations"],
-        penalty_weight=config["penalty_weight"],
-        penalty_rampup_steps=config["rampup_steps"],
-        divergence=config["divergence"],
-        base_mask=config["base_mask"],
-        stop_target_gradient=config["stop_target_gradient"],
-        adversarial_layers=config["layers"],
-        from_logits=config["from_logits"],
-        seed=config["seed"],
-    )
 
 
 def _weight_argument(cls):
