@@ -150,7 +150,9 @@ def test_bidirectional_fuses_ours_where_no_per_example_mask_is_set(cls):
         bidi = keras.layers.Bidirectional(noisy)
         bidi.build((None, 5, 3))
         assert not keras_compat.bidirectional_fuses(bidi)
+        # Bidirectional copied the value set, not the built layer's reading.
         assert bidi.forward_layer.get_config()["use_cudnn"] == "auto"
+        assert bidi.backward_layer.cudnn_setting == "auto"
 
 
 def test_bidirectional_of_ours_equals_bidirectional_of_keras():

@@ -148,6 +148,10 @@ class GRU(VariationalRNN, keras.layers.GRU):
     JAX, Keras' fused GRU is a `lax.scan` on every device (cuDNN-free), so
     the fused route runs on a CPU too.
 
+    It is a `keras.layers.GRU` (a subclass, none of whose code runs), so
+    `keras.layers.Bidirectional` fuses it where it fuses Keras' own (not
+    under TensorFlow or JAX in Keras 3.15), as `keras_adrop.layers.LSTM`.
+
     Args:
         units: Positive integer, dimensionality of the output space.
         activation, recurrent_activation, use_bias, kernel_initializer,

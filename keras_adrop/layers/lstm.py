@@ -159,6 +159,12 @@ class LSTM(VariationalRNN, keras.layers.LSTM):
     TensorFlow and JAX; the step loop on a CPU), with DropConnect's masked
     kernel in it.
 
+    It is a `keras.layers.LSTM` (a subclass, none of whose code runs), so
+    `keras.layers.Bidirectional` treats it as Keras' own: where Keras fuses
+    both directions into one kernel (JAX on a GPU) it fuses ours, unless a
+    per-example mask is in play (then `use_cudnn` reads False and each
+    direction runs its own route).
+
     Args:
         units: Positive integer, dimensionality of the output space.
         activation, recurrent_activation, use_bias, kernel_initializer,

@@ -444,18 +444,21 @@ class VariationalRNN(keras.layers.RNN):
     def use_cudnn(self):
         """Keras' `use_cudnn` ("auto", True or False), `LSTM` and `GRU` only.
 
-        It reads False while the layer needs its step loop whatever the
-        call (zoneout, `recurrent_dropconnect`, or a recurrent, kernel or
-        output mask set for it from outside): `keras.layers.Bidirectional`
-        reads it to decide whether to hand both directions to Keras' fused
-        kernel, which would skip those (`keras_compat.bidirectional_fuses`).
+        Once the layer is built, it reads False while the layer needs its
+        step loop whatever the call (zoneout, `recurrent_dropconnect`, or a
+        recurrent, kernel or output mask set for it from outside):
+        `keras.layers.Bidirectional` reads it to decide whether to hand both
+        built directions to Keras' fused kernel, which would skip those
+        (`keras_compat.bidirectional_fuses`). Before the build it reads the
+        value set, which `Bidirectional` copies into its two layers;
         `get_config` keeps the value set.
         """
         if not self.fusable:
             raise AttributeError(
                 f"'{type(self).__name__}' object has no attribute "
                 "'use_cudnn' (as Keras' layer)")
-        if self.cudnn_setting is not False and self._needs_step_loop():
+        if (self.cudnn_setting is not False and self.built
+                and self._needs_step_loop()):
             return False
         return self.cudnn_setting
 
