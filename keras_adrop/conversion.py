@@ -75,7 +75,8 @@ def equivalent_layer(layer):
     if isinstance(layer, keras.Model):
         return keras.models.clone_model(
             layer, clone_function=equivalent_layer, recursive=True)
-    if isinstance(layer, tuple(REPLACEMENTS)):
+    if (isinstance(layer, tuple(REPLACEMENTS))
+            and not isinstance(layer, adrop_layers.VariationalRNN)):
         return converted_layer(layer)
     config = layer.get_config()
     # A wrapper rebuilds its inner layers from their configs: convert those.

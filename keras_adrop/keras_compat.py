@@ -33,7 +33,43 @@ import weakref
 
 import keras
 from keras.src import backend as _backend
+from keras.src.layers.rnn import dropout_rnn_cell as _dropout_rnn_cell
 from keras.src.utils import tracking as _tracking
+
+# The mixin of Keras' own `LSTMCell`, `GRUCell` and `SimpleRNNCell`.
+# `keras.layers.RNN.call` (and `StackedRNNCells` through it) asks every cell
+# that is one for its `dropout` and `recurrent_dropout` masks before the
+# loop, so that the cell draws them once per call (and under JAX outside the
+# traced loop), and clears them after the call. keras_adrop's cells are one,
+# so that inside a plain `keras.layers.RNN` they drop units as Keras' cells
+# do. `tests/test_keras_compat.py` checks that Keras' RNN still draws and
+# clears the masks of such a cell.
+DropoutRNNCell = _dropout_rnn_cell.DropoutRNNCell
+
+
+def rnn_loop(step, inputs, initial_states, go_backwards=False, mask=None,
+             unroll=False, input_length=None, zero_output_for_mask=False,
+             return_all_outputs=True):
+    """Keras' step loop of the current backend (`keras.layers.RNN`'s).
+
+    keras_adrop's layers run it with a step function that hands the cell
+    its `step_context`, which `keras.layers.RNN.inner_loop` cannot pass.
+
+    Args:
+        step: `(inputs_t, states) -> (output_t, new_states)`.
+        inputs: `(batch, time, features)` tensor.
+        initial_states: List of state tensors.
+        go_backwards, mask, unroll, input_length, zero_output_for_mask,
+        return_all_outputs: As `keras.layers.RNN`'s loop.
+
+    Returns:
+        `(last_output, outputs, new_states)`.
+    """
+    return _backend.rnn(
+        step, inputs, initial_states, go_backwards=go_backwards, mask=mask,
+        unroll=unroll, input_length=input_length,
+        zero_output_for_mask=zero_output_for_mask,
+        return_all_outputs=return_all_outputs)
 
 
 def fused_lstm(inputs, initial_state_h, initial_state_c, mask, kernel,
@@ -93,6 +129,26 @@ def tensorflow_cudnn_ok(activation, recurrent_activation, unroll, use_bias,
         return False
     return bool(_backend.cudnn_ok(activation, recurrent_activation, unroll,
                                   use_bias, reset_after=reset_after))
+
+
+def bidirectional_fuses(bidirectional, mask=None, initial_state=None):
+    """Whether `keras.layers.Bidirectional` would hand a call to Keras'
+    fused bidirectional kernel (before asking the backend, which raises
+    `NotImplementedError` where it has none: always under TensorFlow 2.21;
+    under JAX for an LSTM on a GPU with cuDNN).
+
+    Keras decides in its private `_can_attempt_fused_lstm` / `_gru`: both
+    wrapped layers are instances of Keras' `LSTM` (or `GRU`), their
+    `use_cudnn` is "auto" or True, they have no `dropout` or
+    `recurrent_dropout`, equal units and activations, a bias, are built,
+    and the call has no padding mask, no stateful layer and a full set of
+    initial states. keras_adrop's `LSTM` and `GRU` derive from Keras'
+    classes, and their `use_cudnn` reads False while they need their step
+    loop. `tests/test_keras_compat.py` checks this still holds.
+    """
+    return bool(
+        bidirectional._can_attempt_fused_lstm(mask, initial_state)
+        or bidirectional._can_attempt_fused_gru(mask, initial_state))
 
 
 # Training-step helpers (keras_adrop.training). This file was created by two
@@ -237,7 +293,7 @@ def _one_tensor_list(inputs):
             and isinstance(inputs[0], keras.KerasTensor))
 
 
-# Stateful RNNs (keras_adrop.layers.MaskedRNN).
+# Stateful RNNs (keras_adrop.layers.VariationalRNN).
 
 
 def held_value(variable):
@@ -255,7 +311,7 @@ def name_states_apart(layer):
 
     Keras creates each state of `layer.states` untracked and names every one
     `rnn_state`. keras_adrop's layers list their states among their
-    variables (`MaskedRNN.variables`, so that JAX carries them), and two
+    variables (`VariationalRNN.variables`, so that JAX carries them), and two
     equal paths would break `Model.get_state_tree`. The states are re-created
     with the same values and, as Keras' are, untracked (not weights).
     """

@@ -27,7 +27,7 @@ def _rnn_types(model):
     return sorted(
         f"{type(layer).__module__.split('.')[0]}.{type(layer).__name__}"
         for layer in _every_layer(model)
-        if isinstance(layer, KERAS_RNNS + (keras_adrop.layers.MaskedRNN,))
+        if isinstance(layer, KERAS_RNNS + (keras_adrop.layers.VariationalRNN,))
     )
 
 

@@ -8,10 +8,12 @@ import inspect
 
 import keras
 import numpy as np
+import pytest
+from keras import ops
 
 import keras_adrop
-import pytest
 from keras_adrop import keras_compat
+from keras_adrop import layers
 
 pytestmark = pytest.mark.backend_neutral
 
@@ -83,3 +85,83 @@ def test_keras_names_each_carried_state_rnn_state_and_leaves_it_untracked():
     assert [s.path for s in layer.states] == ["lstm/rnn_state_0",
                                               "lstm/rnn_state_1"]
     assert len(layer.weights) == 3  # kernels and bias: still not weights
+
+
+def test_keras_rnn_draws_and_clears_the_masks_of_a_dropout_rnn_cell():
+    """keras.layers.RNN asks a DropoutRNNCell for its masks before the loop
+    and clears them after: what keras_adrop's cells rely on there."""
+    drawn = []
+
+    class Spy(layers.SimpleRNNCell):
+        def get_recurrent_dropout_mask(self, step_input):
+            mask = super().get_recurrent_dropout_mask(step_input)
+            drawn.append(mask)
+            return mask
+
+    cell = Spy(3, recurrent_dropout=0.5, seed=1)
+    assert isinstance(cell, keras_compat.DropoutRNNCell)
+    keras.layers.RNN(cell)(np.ones((2, 4, 5), "float32"), training=True)
+    assert drawn and drawn[0] is not None and tuple(drawn[0].shape) == (2, 3)
+    # Cleared after the call: the next ask draws again (a new tensor).
+    assert cell.get_recurrent_dropout_mask(np.ones((2, 3))) is not drawn[0]
+
+
+def test_rnn_loop_is_the_loop_of_keras_rnn():
+    cell = keras.layers.SimpleRNNCell(3)
+    rnn = keras.layers.RNN(cell, return_sequences=True, go_backwards=True)
+    x = np.random.RandomState(0).randn(2, 4, 5).astype("float32")
+    expected = rnn(x)
+
+    def step(inputs, states):
+        output, new_states = cell(inputs, states)
+        return output, keras.tree.flatten(new_states)
+
+    _, outputs, _ = keras_compat.rnn_loop(
+        step, ops.convert_to_tensor(x), [ops.zeros((2, 3))],
+        go_backwards=True, input_length=4, return_all_outputs=True)
+    np.testing.assert_allclose(outputs, expected, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("cls", [layers.LSTM, layers.GRU])
+def test_bidirectional_fuses_ours_where_no_per_example_mask_is_set(cls):
+    """Keras' Bidirectional hands both directions to its fused kernel for
+    our LSTM and GRU as for its own, and not while one of them needs its
+    step loop (which the fused kernel would skip)."""
+    theirs = keras.layers.Bidirectional(getattr(keras.layers, cls.__name__)(4))
+    theirs.build((None, 5, 3))
+    assert keras_compat.bidirectional_fuses(theirs)
+    ours = keras.layers.Bidirectional(cls(4))
+    ours.build((None, 5, 3))
+    assert keras_compat.bidirectional_fuses(ours)
+    assert not keras_compat.bidirectional_fuses(
+        ours, mask=np.ones((2, 5), "bool"))
+    forward = ours.forward_layer
+    with layers.recurrent_masks({forward: np.ones((2, 4), "float32")}):
+        assert not keras_compat.bidirectional_fuses(ours)
+    with layers.recurrent_masks({forward: None}):  # the full network
+        assert keras_compat.bidirectional_fuses(ours)
+    with layers.output_masks({ours.backward_layer: np.ones((2, 4))}):
+        assert not keras_compat.bidirectional_fuses(ours)
+    kernel = np.ones(forward.cell.recurrent_kernel.shape, "float32")
+    with layers.recurrent_kernel_masks({forward: kernel}):
+        assert not keras_compat.bidirectional_fuses(ours)
+    for noisy in (cls(4, zoneout=0.1), cls(4, recurrent_dropconnect=0.1),
+                  cls(4, dropout=0.1)):
+        bidi = keras.layers.Bidirectional(noisy)
+        bidi.build((None, 5, 3))
+        assert not keras_compat.bidirectional_fuses(bidi)
+        # Bidirectional copied the value set, not the built layer's reading.
+        assert bidi.forward_layer.get_config()["use_cudnn"] == "auto"
+        assert bidi.backward_layer.cudnn_setting == "auto"
+
+
+def test_bidirectional_of_ours_equals_bidirectional_of_keras():
+    """Whatever route the backend takes (on a CPU: both directions' own)."""
+    x = np.random.RandomState(0).randn(3, 6, 4).astype("float32")
+    theirs = keras.layers.Bidirectional(
+        keras.layers.LSTM(5, return_sequences=True))
+    ours = keras.layers.Bidirectional(layers.LSTM(5, return_sequences=True))
+    theirs.build(x.shape)
+    ours.build(x.shape)
+    ours.set_weights(theirs.get_weights())
+    np.testing.assert_allclose(ours(x), theirs(x), rtol=1e-5, atol=1e-5)

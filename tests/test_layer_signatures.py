@@ -130,12 +130,25 @@ def test_bad_units_name_the_value_and_type(units):
 
 @pytest.mark.parametrize("cls", [layers.LSTM, layers.GRU, layers.LSTMCell,
                                  layers.GRUCell])
-def test_implementation_is_honoured_or_refused(cls):
-    cls(4, implementation=2)  # Keras' default: what we compute
+def test_implementation_is_accepted_as_keras_does(cls):
+    """Keras' 0 (legacy configs), 1 and 2 compute the same function."""
+    outputs = []
+    for implementation in (0, 1, 2):
+        layer = cls(4, implementation=implementation, seed=1)
+        if not isinstance(layer, keras.layers.RNN):
+            layer = keras.layers.RNN(layer)
+        layer(X)
+        if outputs:
+            layer.set_weights(first.get_weights())
+        else:
+            first = layer
+        outputs.append(np.asarray(layer(X)))
+    np.testing.assert_allclose(outputs[0], outputs[1], rtol=1e-6)
+    np.testing.assert_allclose(outputs[0], outputs[2], rtol=1e-6)
     with pytest.raises(ValueError, match=r"`implementation` must be one of "
-                                         r"\(2,\).*Received: implementation=1 "
-                                         r"\(of type int\)"):
-        cls(4, implementation=1)
+                                         r"\(0, 1, 2\).*Received: "
+                                         r"implementation=3 \(of type int\)"):
+        cls(4, implementation=3)
 
 
 def test_use_cudnn_values_are_checked():
@@ -147,6 +160,8 @@ def test_use_cudnn_values_are_checked():
         layers.LSTM(4, use_cudnn="yes")
     with pytest.raises(TypeError, match="use_cudnn"):  # as Keras' SimpleRNN
         layers.SimpleRNN(4, use_cudnn=False)
+    assert not hasattr(layers.SimpleRNN(4), "use_cudnn")
+    assert not hasattr(keras.layers.SimpleRNN(4), "use_cudnn")
 
 
 def test_activity_regularizer_round_trips():

@@ -225,13 +225,94 @@ def test_unknown_argument_raises():
         layers.LSTM(4, reset_after=True)
 
 
-def test_cell_with_dropout_in_foreign_rnn_raises_in_training():
-    rnn = keras.layers.RNN(layers.LSTMCell(4, recurrent_dropout=0.2))
-    np.testing.assert_allclose(
-        rnn(SEQUENCES).shape, (3, 4)
-    )  # inference: fine
+# (ours, Keras', cell arguments) where Keras' cell draws what ours draws in a
+# plain keras.layers.RNN: one input mask, and (SimpleRNN) one recurrent mask.
+# Keras' LSTMCell and GRUCell with recurrent_dropout draw one mask per gate
+# instead (implementation 1); ours one for all gates (rule 1), tested below.
+CELL_PAIRS = [
+    (layers.SimpleRNNCell, keras.layers.SimpleRNNCell,
+     {"dropout": 0.3, "recurrent_dropout": 0.4}),
+    (layers.LSTMCell, keras.layers.LSTMCell, {"dropout": 0.3}),
+    (layers.GRUCell, keras.layers.GRUCell, {"dropout": 0.3}),
+    (layers.GRUCell, keras.layers.GRUCell,
+     {"dropout": 0.3, "reset_after": False}),
+]
+
+
+@pytest.mark.parametrize("ours_cls,keras_cls,kwargs", CELL_PAIRS,
+                         ids=["simple_rnn", "lstm", "gru", "gru_reset_before"])
+@pytest.mark.parametrize("stacked", [False, True], ids=["rnn", "stacked"])
+def test_cell_in_a_keras_rnn_drops_as_keras_cell(ours_cls, keras_cls, kwargs,
+                                                 stacked):
+    """Same weights, same seed: same training outputs and gradients as
+    Keras' cell in keras.layers.RNN (and StackedRNNCells)."""
+    def rnn(cls):
+        cells = [cls(4, seed=7, **kwargs), cls(3, seed=8, **kwargs)]
+        return keras.layers.RNN(
+            keras.layers.StackedRNNCells(cells) if stacked else cells[0],
+            return_sequences=True)
+
+    ours, theirs = rnn(ours_cls), rnn(keras_cls)
+    ours(SEQUENCES)
+    theirs(SEQUENCES)
+    rng = np.random.RandomState(1)
+    weights = [0.5 * rng.randn(*w.shape).astype("float32")
+               for w in theirs.get_weights()]
+    theirs.set_weights(weights)
+    ours.set_weights(weights)
+    for training in (True, False):
+        results = []
+        for layer in (ours, theirs):
+            with tf.GradientTape() as tape:
+                y = layer(SEQUENCES, training=training)
+                loss = tf.reduce_sum(y * y) + tf.reduce_sum(y)
+            grads = tape.gradient(loss, layer.trainable_weights)
+            results.append([y.numpy()] + [g.numpy() for g in grads])
+        for a, b in zip(*results):
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+    assert not np.allclose(ours(SEQUENCES, training=True), ours(SEQUENCES))
+
+
+@pytest.mark.parametrize("cell_cls", [layers.LSTMCell, layers.GRUCell],
+                         ids=["lstm", "gru"])
+def test_cell_in_a_keras_rnn_masks_h_once_for_all_gates(cell_cls):
+    """In keras.layers.RNN, recurrent_dropout draws one (batch, units) mask
+    per call, as keras.layers.RNN has DropoutRNNCell draw it, and applies it
+    as the keras_adrop layer applies a mask set from outside (rule 1)."""
+    rate = 0.4
+    cell = cell_cls(5, recurrent_dropout=rate, seed=3)
+    rnn = keras.layers.RNN(cell)
+    layer = getattr(layers, cell_cls.__name__[:-4])(5)
+    layer(SEQUENCES)
+    rnn.build(SEQUENCES.shape)  # a call would draw (even in inference)
+    layer.set_weights(rnn.get_weights())
+    # What keras.layers.RNN has the cell draw: input mask (none: dropout 0),
+    # then one recurrent mask shaped like h, from the cell's seed.
+    seed = keras.random.SeedGenerator(3)
+    mask = keras.random.dropout(np.ones((3, 5), "float32"), rate, seed=seed)
+    with layers.recurrent_masks({layer: (mask, 1.0)}):
+        expected = layer(SEQUENCES, training=True)
+    np.testing.assert_allclose(rnn(SEQUENCES, training=True), expected,
+                               rtol=1e-5, atol=1e-6)
+    assert not np.allclose(expected, rnn(SEQUENCES))  # the mask did act
+
+
+@pytest.mark.parametrize("kwargs", [{"zoneout": 0.2},
+                                    {"recurrent_dropconnect": 0.2}])
+def test_cell_noise_that_needs_its_layer_raises_in_a_keras_rnn(kwargs):
+    rnn = keras.layers.RNN(layers.LSTMCell(4, **kwargs))
+    assert rnn(SEQUENCES).shape == (3, 4)  # inference: fine
     with pytest.raises(ValueError, match="keras_adrop.layers.LSTM"):
         rnn(SEQUENCES, training=True)
+
+
+def test_the_layer_draws_its_cells_masks_itself():
+    """keras.layers.RNN.call asks the cell for DropoutRNNCell masks; the
+    cell of a keras_adrop layer leaves them to the layer (no extra draw)."""
+    layer = layers.LSTM(4, dropout=0.5, recurrent_dropout=0.5, seed=1)
+    layer(SEQUENCES, training=True)
+    assert layer.cell.get_dropout_mask(SEQUENCES[:, 0]) is None
+    assert layer.cell.get_recurrent_dropout_mask(SEQUENCES[:, 0]) is None
 
 
 @pytest.mark.parametrize("cls", [layers.LSTM, layers.GRU, layers.SimpleRNN])

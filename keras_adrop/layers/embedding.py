@@ -1,14 +1,12 @@
 """An Embedding layer whose output a training step can perturb."""
 
-import contextlib
-
 import keras
 from keras import ops
 
 from keras_adrop import arguments
 from keras_adrop import keras_compat
-from keras_adrop.layers.recurrent import lookup
-from keras_adrop.layers.recurrent import registered
+from keras_adrop.layers.mask_overrides import PERTURBATION
+from keras_adrop.layers.mask_overrides import override
 
 
 @keras.saving.register_keras_serializable(package="keras_adrop")
@@ -28,7 +26,8 @@ class Embedding(keras.layers.ReversibleEmbedding):
     shares the matrix between the two calls in every tool (`.keras` files,
     `clone_model`, `from_config`).
 
-    Inside `embedding_perturbations({layer: perturb})`, a lookup returns
+    Inside `keras_adrop.layers.embedding_perturbations({layer: perturb})`
+    (`keras_adrop.layers.mask_overrides`), a lookup returns
     `perturb(vectors, mask)` instead of the looked-up `vectors`, where
     `mask` is the `(batch, time)` padding mask (all True without
     `mask_zero`). Adversarial and virtual adversarial training
@@ -83,7 +82,7 @@ class Embedding(keras.layers.ReversibleEmbedding):
             )
             vectors = vectors * ops.take(kept, ops.cast(inputs, "int32"),
                                          axis=0)
-        perturb = lookup(("perturbation", id(self)))
+        perturb = override(PERTURBATION, self)
         if perturb is not None:
             vectors = perturb(vectors, ops.ones(ops.shape(vectors)[:-1],
                                                 dtype="bool")
@@ -112,37 +111,3 @@ class Embedding(keras.layers.ReversibleEmbedding):
             "embedding_dropout": self.embedding_dropout,
             "seed": self.seed,
         }
-
-
-@contextlib.contextmanager
-def embedding_perturbations(perturbations):
-    """Replaces the output of keras_adrop `Embedding` layers for a pass.
-
-    Args:
-        perturbations: dict `Embedding` layer -> callable
-            `(vectors, mask) -> perturbed vectors`, with `vectors` of shape
-            `(batch, time, dim)` and `mask` the `(batch, time)` padding mask.
-
-    Example:
-
-    ```python
-    noise = lambda vectors, mask: vectors + 0.1
-    with keras_adrop.layers.embedding_perturbations({embedding: noise}):
-        y = model(tokens, training=True)
-    ```
-    """
-    entries = {}
-    for layer, perturb in perturbations.items():
-        if not isinstance(layer, Embedding):
-            raise ValueError(
-                "`perturbations` keys must be keras_adrop.layers.Embedding "
-                f"layers. Received a key of type {type(layer).__name__}."
-            )
-        if not callable(perturb):
-            raise ValueError(
-                "`perturbations` values must be callables (vectors, mask) -> "
-                f"vectors. Received: {perturb!r}"
-            )
-        entries[("perturbation", id(layer))] = perturb
-    with registered(entries):
-        yield

@@ -4,14 +4,14 @@ import keras
 from keras import ops
 
 from keras_adrop import keras_compat
-from keras_adrop.layers.recurrent import MaskedCell
-from keras_adrop.layers.recurrent import MaskedRNN
+from keras_adrop.layers.recurrent import VariationalCell
+from keras_adrop.layers.recurrent import VariationalRNN
 from keras_adrop.layers.recurrent import cell_property
 from keras_adrop.layers.recurrent import constructor_arguments
 
 
 @keras.saving.register_keras_serializable(package="keras_adrop")
-class GRUCell(MaskedCell):
+class GRUCell(VariationalCell):
     """Cell of `keras_adrop.layers.GRU`; same weights as `keras.layers.GRUCell`.
 
     The update and reset gates and the candidate read the masked previous state
@@ -35,7 +35,7 @@ class GRUCell(MaskedCell):
         seed, zoneout, recurrent_dropconnect, dropconnect_mode: As
             `keras_adrop.layers.LSTMCell`.
         **kwargs: `keras.layers.Layer` arguments, and Keras'
-            `implementation` (must be 2).
+            `implementation` (0, 1 or 2, all computing the same function).
 
     Example:
 
@@ -139,7 +139,7 @@ class GRUCell(MaskedCell):
 
 
 @keras.saving.register_keras_serializable(package="keras_adrop")
-class GRU(MaskedRNN):
+class GRU(VariationalRNN, keras.layers.GRU):
     """Gated Recurrent Unit layer whose recurrent mask can be set per batch.
 
     A drop-in for `keras.layers.GRU` (Keras' arguments in Keras' order with
@@ -147,6 +147,10 @@ class GRU(MaskedRNN):
     mask and the fused route behave as in `keras_adrop.layers.LSTM`. Under
     JAX, Keras' fused GRU is a `lax.scan` on every device (cuDNN-free), so
     the fused route runs on a CPU too.
+
+    It is a `keras.layers.GRU` (a subclass, none of whose code runs), so
+    `keras.layers.Bidirectional` fuses it where it fuses Keras' own (not
+    under TensorFlow or JAX in Keras 3.15), as `keras_adrop.layers.LSTM`.
 
     Args:
         units: Positive integer, dimensionality of the output space.
@@ -160,7 +164,7 @@ class GRU(MaskedRNN):
         zoneout, recurrent_dropconnect, dropconnect_mode: As
             `keras_adrop.layers.GRUCell`.
         **kwargs: `keras.layers.Layer` arguments, `zero_output_for_mask`
-            and Keras' `implementation` (must be 2).
+            and Keras' `implementation` (0, 1 or 2: the same function).
 
     Example:
 

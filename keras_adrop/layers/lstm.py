@@ -4,15 +4,15 @@ import keras
 from keras import ops
 
 from keras_adrop import keras_compat
-from keras_adrop.layers.recurrent import MaskedCell
-from keras_adrop.layers.recurrent import MaskedRNN
+from keras_adrop.layers.recurrent import VariationalCell
+from keras_adrop.layers.recurrent import VariationalRNN
 from keras_adrop.layers.recurrent import cell_property
 from keras_adrop.layers.recurrent import check_rate
 from keras_adrop.layers.recurrent import constructor_arguments
 
 
 @keras.saving.register_keras_serializable(package="keras_adrop")
-class LSTMCell(MaskedCell):
+class LSTMCell(VariationalCell):
     """Cell of `keras_adrop.layers.LSTM`; same weights as `keras.layers.LSTMCell`.
 
     `h_t = o * tanh(c_t)`, `c_t = f * c_{t-1} + i * tanh(g)`, where the gates
@@ -40,10 +40,10 @@ class LSTMCell(MaskedCell):
         zoneout: Zoneout rate of the hidden state (Krueger et al.).
         cell_zoneout: Zoneout rate of the cell state.
         recurrent_dropconnect, dropconnect_mode: DropConnect on the
-            recurrent kernel (see `keras_adrop.layers.MaskedCell`).
+            recurrent kernel (see `keras_adrop.layers.recurrent.VariationalCell`).
         **kwargs: `keras.layers.Layer` arguments (name, dtype, ...), and
-            Keras' `implementation`, which must be 2 (one matmul for all
-            gates; 1 raises a ValueError).
+            Keras' `implementation` (0, 1 or 2: each computes the same
+            function; keras_adrop runs all gates in one matmul per step).
 
     Example:
 
@@ -142,7 +142,7 @@ class LSTMCell(MaskedCell):
 
 
 @keras.saving.register_keras_serializable(package="keras_adrop")
-class LSTM(MaskedRNN):
+class LSTM(VariationalRNN, keras.layers.LSTM):
     """Long Short-Term Memory layer whose recurrent mask can be set per batch.
 
     A drop-in for `keras.layers.LSTM`: Keras' arguments in Keras' order with
@@ -158,6 +158,12 @@ class LSTM(MaskedRNN):
     Keras' own LSTM runs on this backend (cuDNN on an NVIDIA GPU under
     TensorFlow and JAX; the step loop on a CPU), with DropConnect's masked
     kernel in it.
+
+    It is a `keras.layers.LSTM` (a subclass, none of whose code runs), so
+    `keras.layers.Bidirectional` treats it as Keras' own: where Keras fuses
+    both directions into one kernel (JAX on a GPU) it fuses ours, unless a
+    per-example mask is in play (then `use_cudnn` reads False and each
+    direction runs its own route).
 
     Args:
         units: Positive integer, dimensionality of the output space.
@@ -176,7 +182,8 @@ class LSTM(MaskedRNN):
         zoneout, cell_zoneout, recurrent_dropconnect, dropconnect_mode:
             As `keras_adrop.layers.LSTMCell`.
         **kwargs: `keras.layers.Layer` arguments (name, dtype, ...),
-            `zero_output_for_mask` and Keras' `implementation` (must be 2).
+            `zero_output_for_mask` and Keras' `implementation` (0, 1 or 2:
+            the same function).
 
     Example:
 

@@ -1,5 +1,10 @@
 """What the LSTM, GRU and SimpleRNN layers share: the recurrent masks.
 
+`VariationalRNN` is the base of keras_adrop's recurrent layers and
+`VariationalCell` the base of their cells: variational dropout (Gal &
+Ghahramani), one dropout mask per sequence on `h_{t-1}`, which a training
+step can replace for one pass (`keras_adrop.layers.mask_overrides`).
+
 docs/algorithm.md rules 1-3. A keras_adrop recurrent layer multiplies the previous
 hidden state `h_{t-1}` by one mask per example, where `h_{t-1}` enters the
 recurrent matmul, and nowhere else (rule 1). The mask is the same at every time
@@ -23,12 +28,17 @@ function Keras' own layer calls on this backend (`keras_adrop.keras_compat`:
 cuDNN on an NVIDIA GPU under TensorFlow and JAX); DropConnect's masked kernel,
 one per batch, goes into that call. Where that function has no kernel (a CPU)
 the step loop runs, as in Keras.
+
+A layer hands its cell what the call needs (the mask on `h_{t-1}`, the
+DropConnect'ed kernel, zoneout, whether the inputs are projected) as the
+cell's `step_context` call argument, a `StepContext`. A cell used without
+one, inside a plain `keras.layers.RNN` or `keras.layers.StackedRNNCells`,
+behaves as Keras' cells: the RNN has it draw its `dropout` and
+`recurrent_dropout` masks once per call (`keras_compat.DropoutRNNCell`).
 """
 
-import contextlib
+import dataclasses
 import inspect
-import threading
-from typing import NamedTuple
 
 import keras
 from keras import ops
@@ -38,182 +48,17 @@ from keras_adrop.arguments import check_choice  # noqa: F401 (re-exported)
 from keras_adrop.arguments import check_rate  # noqa: F401 (re-exported)
 from keras_adrop.arguments import check_seed
 from keras_adrop.arguments import check_units  # noqa: F401 (re-exported)
-
-# Masks set from outside, per thread: under `tf.distribute.MirroredStrategy`
-# every replica traces the model in a thread of its own, and each must see its
-# own masks. Keys are (site, id(layer or cell)): "recurrent" and "output"
-# map to (mask tensor, fixed scale or None) or FULL_NETWORK, "perturbation"
-# to an embedding perturbation, "cell" to the StepContext of a call.
-_local = threading.local()
-
-# Used in the registry for "this pass runs the full network".
-FULL_NETWORK = object()
-
-
-def _active_masks():
-    if not hasattr(_local, "masks"):
-        _local.masks = {}
-    return _local.masks
-
-
-def lookup(key):
-    """What is set for `key` in this thread (None if nothing)."""
-    return _active_masks().get(key)
-
-
-@contextlib.contextmanager
-def registered(entries):
-    """Sets `entries` (key -> value) for this thread inside the block.
-
-    Nested blocks see their own values; the outer values come back on exit.
-    """
-    registry = _active_masks()
-    saved = {key: registry.get(key) for key in entries}
-    registry.update(entries)
-    try:
-        yield
-    finally:
-        for key, previous in saved.items():
-            if previous is None:
-                registry.pop(key, None)
-            else:
-                registry[key] = previous
-
-
-@contextlib.contextmanager
-def recurrent_masks(masks):
-    """Sets the recurrent dropout mask of keras_adrop layers for a forward pass.
-
-    Inside the `with` block, every call of a listed layer multiplies
-    `h_{t-1}` by the given mask instead of drawing its own variational mask.
-    A mask is rescaled per example by `units / sum(mask)`, the factor
-    treated as a constant in gradients (docs/algorithm.md rule 2, for adversarial
-    masks); a `(mask, s)` pair is multiplied by the fixed `s` instead (e.g.
-    `1/(1-p)` for a variational mask). The mask is a real
-    tensor, so a `tf.GradientTape` that watches it gives the gradient of a
-    loss with respect to every mask element (the influence map). A value of
-    `None` runs that layer as the full network (no recurrent dropout) even
-    when `training=True`. Masks apply in training and inference calls alike.
-
-    The setting is local to the calling thread (each replica of a
-    `tf.distribute` strategy sets its own): enter the block in the same
-    function that calls the model, e.g. inside `train_step`.
-
-    Args:
-        masks: dict mapping keras_adrop recurrent layers (`LSTM`, `GRU`,
-            `SimpleRNN`) to a `(batch, units)` tensor (binary, or relaxed to
-            real values), a `(tensor, scale)` pair, or `None`.
-
-    Example:
-
-    ```python
-    layer = keras_adrop.layers.LSTM(8)
-    x = np.ones((2, 5, 3), "float32")
-    mask = tf.constant(np.ones((2, 8), "float32"))
-    with tf.GradientTape() as tape:
-        tape.watch(mask)
-        with keras_adrop.layers.recurrent_masks({layer: mask}):
-            y = layer(x, training=True)
-        loss = tf.reduce_sum(y)
-    influence = tape.gradient(loss, mask)  # shape (2, 8)
-    ```
-    """
-    with registered(_mask_entries(masks, "recurrent")):
-        yield
-
-
-@contextlib.contextmanager
-def output_masks(masks):
-    """Sets a dropout mask on the outputs of keras_adrop layers for a pass.
-
-    Like `recurrent_masks`, but the mask multiplies what the layer returns
-    (its last hidden state, or every step of `return_sequences`), not
-    `h_{t-1}` inside the recurrence: dropout on the hidden state that feeds
-    the next layer, the site of the original adversarial dropout for
-    feed-forward networks (Park et al., AAAI 2018). Rescaling as in
-    `recurrent_masks`.
-
-    Args:
-        masks: dict layer -> `(batch, units)` tensor or `(tensor, scale)`.
-
-    Example:
-
-    ```python
-    with keras_adrop.layers.output_masks({layer: mask}):
-        y = model(x, training=True)
-    ```
-    """
-    with registered(_mask_entries(masks, "output")):
-        yield
-
-
-@contextlib.contextmanager
-def recurrent_kernel_masks(masks):
-    """Sets the DropConnect mask on the recurrent kernel of layers for a pass.
-
-    Inside the `with` block, a listed layer multiplies its `recurrent_kernel`
-    (shape `(units, gates * units)`: column `j` feeds gate unit `j` from
-    every unit of `h_{t-1}`) by the given mask instead of drawing its own
-    `recurrent_dropconnect` mask: one mask for the whole batch, as AWD-LSTM's
-    weight drop (docs/algorithm.md, "Adversarial DropConnect"). A mask is
-    rescaled per column by `units / kept entries of the column`, the factor
-    held constant in gradients; a `(mask, s)` pair is multiplied by the fixed
-    `s` instead. `None` runs the layer with its plain kernel even when
-    `training=True`. The kernel stays a single matrix, so `LSTM` and `GRU`
-    keep their fused route (cuDNN). Like `recurrent_masks`, the setting is
-    local to the calling thread and applies in training and inference calls.
-
-    Args:
-        masks: dict mapping keras_adrop recurrent layers to a tensor shaped
-            like the layer's `recurrent_kernel` (binary, or relaxed to real
-            values), a `(tensor, scale)` pair, or `None`.
-
-    Example:
-
-    ```python
-    layer = keras_adrop.layers.LSTM(8)
-    y = layer(np.ones((2, 5, 3), "float32"))       # builds the kernel
-    mask = np.ones(layer.cell.recurrent_kernel.shape, "float32")
-    mask[0, :8] = 0.0  # cut unit 0 of h_{t-1} from the 8 input gates
-    with keras_adrop.layers.recurrent_kernel_masks({layer: mask}):
-        y = layer(np.ones((2, 5, 3), "float32"))
-    ```
-    """
-    with registered(_mask_entries(masks, "recurrent_kernel")):
-        yield
-
-
-def _mask_entries(masks, site):
-    """Registry entries for masks of a site: "recurrent", "output" (shape
-    `(batch, units)`) or "recurrent_kernel" (the kernel's shape)."""
-    if not isinstance(masks, dict):
-        shape = ("tensors shaped like their recurrent_kernel"
-                 if site == "recurrent_kernel" else "(batch, units) tensors")
-        raise ValueError(
-            "`masks` must be a dict mapping keras_adrop recurrent layers to "
-            f"{shape} or None. Received: {type(masks).__name__}"
-        )
-    entries = {}
-    for layer, mask in masks.items():
-        if not isinstance(layer, MaskedRNN):
-            raise ValueError(
-                "`masks` keys must be keras_adrop recurrent layers (LSTM, GRU, "
-                f"SimpleRNN). Received a key of type {type(layer).__name__}."
-            )
-        fixed = None
-        if isinstance(mask, tuple):
-            mask, fixed = mask
-        if mask is not None and site == "recurrent_kernel":
-            layer.check_kernel_mask(mask)
-        elif mask is not None:
-            layer.check_recurrent_mask(mask)
-        elif site == "output":
-            raise ValueError("An output mask cannot be None.")
-        entries[(site, id(layer))] = (
-            FULL_NETWORK if mask is None else (mask, fixed)
-        )
-    return entries
-
+from keras_adrop.layers import mask_overrides
+from keras_adrop.layers.mask_overrides import FULL_NETWORK
+from keras_adrop.layers.mask_overrides import OUTPUT
+from keras_adrop.layers.mask_overrides import RECURRENT
+from keras_adrop.layers.mask_overrides import RECURRENT_KERNEL
+from keras_adrop.layers.mask_overrides import kept_fraction_scale
+from keras_adrop.layers.mask_overrides import override
+# Where keras_adrop.training and analysis import them from.
+from keras_adrop.layers.mask_overrides import output_masks  # noqa: F401
+from keras_adrop.layers.mask_overrides import recurrent_kernel_masks  # noqa: F401
+from keras_adrop.layers.mask_overrides import recurrent_masks  # noqa: F401
 
 def constructor_arguments(local_variables, exclude=()):
     """A constructor's arguments as keywords, read from its `locals()`.
@@ -226,27 +71,15 @@ def constructor_arguments(local_variables, exclude=()):
     return {**arguments, **local_variables.get("kwargs", {})}
 
 
-def _multiplier(entry, dtype):
-    """The factor of a registered (mask, fixed scale) entry."""
-    mask, scale = entry
-    mask = ops.cast(mask, dtype)
-    if scale is None:
-        return kept_fraction_scale(mask)
-    return mask * ops.cast(scale, dtype)
-
-
-def kept_fraction_scale(mask):
-    """Per-example rescaling `units / kept` of rule 2, held constant."""
-    units = ops.cast(ops.shape(mask)[-1], mask.dtype)
-    kept = ops.sum(ops.stop_gradient(mask), axis=-1, keepdims=True)
-    return mask * (units / ops.maximum(kept, ops.cast(1e-6, mask.dtype)))
-
-
 DROPCONNECT_MODES = ("element", "row")
 
 
-class StepContext(NamedTuple):
+@dataclasses.dataclass(frozen=True)
+class StepContext:
     """What a keras_adrop layer hands its cell for one call.
+
+    The cell's `step_context` call argument. A dataclass, not a tuple:
+    Keras refuses a call argument that nests tensors with other values.
 
     Attributes:
         multiplier: `(batch, units)` factor on `h_{t-1}` (the recurrent
@@ -268,7 +101,7 @@ class StepContext(NamedTuple):
     projected: bool = True
 
 
-class MaskedCell(keras.layers.Layer):
+class VariationalCell(keras.layers.Layer, keras_compat.DropoutRNNCell):
     """Base of the keras_adrop cells: weights, input projection, config.
 
     A subclass sets `gate_count`, creates its weights in `build` with the same
@@ -276,7 +109,8 @@ class MaskedCell(keras.layers.Layer):
     `project_inputs(inputs)` (everything that does not depend on the state)
     and `step(projected, states, context)` (the recurrence; `context` is a
     `StepContext`: the mask on `h_{t-1}`, the DropConnect'ed kernel and the
-    zoneout masks of this call).
+    zoneout masks of this call), which its keras_adrop layer passes as the
+    `step_context` call argument.
 
     Besides Keras' arguments, every cell takes `zoneout` (Krueger et al.:
     each step keeps each unit of the previous hidden state with probability
@@ -289,10 +123,19 @@ class MaskedCell(keras.layers.Layer):
     a gate pre-activation cut off from `h_{t-1}` for the whole batch), both
     off by default.
 
-    Used alone inside `keras.layers.RNN`, a cell runs its full network (the
-    step input is projected at every step). Dropout needs the keras_adrop
-    layer, which draws one mask per sequence; a cell with dropout asked for in
-    a foreign RNN in training raises instead of silently dropping nothing.
+    Used alone inside `keras.layers.RNN` (or `keras.layers.StackedRNNCells`),
+    a cell works as Keras' own cells do there: the RNN has it draw one
+    `dropout` mask on the step inputs and one `recurrent_dropout` mask on
+    `h_{t-1}` per call, shared by all steps (and, as in the keras_adrop layer,
+    by all gates: docs/algorithm.md rule 1), each scaled by `1/(1-p)`; no
+    mask outside training. Zoneout (fresh masks at every step) and
+    DropConnect (one kernel mask per batch) need the keras_adrop layer: in a
+    training call of a plain RNN they raise a ValueError rather than
+    silently dropping nothing.
+
+    `implementation` is Keras' argument of `LSTMCell` and `GRUCell`: 0
+    (legacy configs), 1 or 2; every value computes the same function, with
+    all gates in one matmul per step.
     """
 
     gate_count = 1
@@ -320,12 +163,15 @@ class MaskedCell(keras.layers.Layer):
         **kwargs,
     ):
         units = check_units(units)
+        implementation = 2
         if self.gate_count > 1:  # Keras' LSTM and GRU cells take it
-            check_choice(
-                "implementation", kwargs.pop("implementation", 2), (2,),
-                " (keras_adrop computes all gates in one matmul per step, "
-                "Keras' implementation 2)")
+            implementation = check_choice(
+                "implementation", kwargs.pop("implementation", 2), (0, 1, 2),
+                " (each computes the same function; keras_adrop runs all "
+                "gates in one matmul per step)")
         super().__init__(**kwargs)
+        if self.gate_count > 1:
+            self.implementation = implementation
         self.units = units
         self.activation = keras.activations.get(activation)
         self.use_bias = use_bias
@@ -420,23 +266,45 @@ class MaskedCell(keras.layers.Layer):
     def step(self, projected, states, context, keeps=None):
         raise NotImplementedError
 
-    def call(self, inputs, states, training=False):
-        context = lookup(("cell", id(self)))
-        if context is not None:  # inside a keras_adrop layer
-            inputs, keeps = self.split_zoneout(inputs, context)
-            if not context.projected:
+    # Set by the keras_adrop layer that owns the cell: it draws the masks
+    # itself, so the `DropoutRNNCell` masks that `keras.layers.RNN.call`
+    # asks every cell for are not drawn (nor the seed generator advanced).
+    masks_from_layer = False
+
+    def get_dropout_mask(self, step_input):
+        if self.masks_from_layer:
+            return None
+        return super().get_dropout_mask(step_input)
+
+    def get_recurrent_dropout_mask(self, step_input):
+        if self.masks_from_layer:
+            return None
+        return super().get_recurrent_dropout_mask(step_input)
+
+    def call(self, inputs, states, training=False, step_context=None):
+        if step_context is not None:  # called by its keras_adrop layer
+            inputs, keeps = self.split_zoneout(inputs, step_context)
+            if not step_context.projected:
                 inputs = self.project_inputs(inputs)
-            return self.step(inputs, states, context, keeps)
-        if training and self.uses_random_masks():
+            return self.step(inputs, states, step_context, keeps)
+        # In a plain keras.layers.RNN or StackedRNNCells, as Keras' cells.
+        if training and (self.recurrent_dropconnect
+                         or any(self.zoneout_rates())):
             raise ValueError(
-                f"{type(self).__name__} with dropout, recurrent_dropout, "
-                "zoneout or recurrent_dropconnect draws its masks per "
-                "sequence or per batch, which needs its keras_adrop layer: "
-                f"use keras_adrop.layers.{type(self).__name__[:-4]}(...) "
-                "instead of keras.layers.RNN(cell)."
+                f"{type(self).__name__} with zoneout or "
+                "recurrent_dropconnect draws fresh masks at every step or "
+                "one kernel mask per batch, which needs its keras_adrop "
+                f"layer: use keras_adrop.layers.{type(self).__name__[:-4]}"
+                "(...) instead of keras.layers.RNN(cell)."
             )
-        return self.step(self.project_inputs(inputs), states,
-                         StepContext(training=bool(training)))
+        multiplier = None
+        if training and self.dropout:
+            inputs = inputs * self.get_dropout_mask(inputs)
+        if training and self.recurrent_dropout:
+            h_tm1 = states[0] if keras.tree.is_nested(states) else states
+            multiplier = self.get_recurrent_dropout_mask(h_tm1)
+        return self.step(self.project_inputs(inputs), states, StepContext(
+            multiplier=multiplier, training=bool(training)))
 
     def get_initial_state(self, batch_size=None):
         return [
@@ -507,7 +375,7 @@ def cell_property(name):
                     doc=f"The cell's `{name}`.")
 
 
-class MaskedRNN(keras.layers.RNN):
+class VariationalRNN(keras.layers.RNN):
     """Base of the keras_adrop recurrent layers (`cell_class` set by each).
 
     A subclass lists its Keras counterpart's arguments (and ours) in its
@@ -551,9 +419,14 @@ class MaskedRNN(keras.layers.RNN):
             name=f"{self.cell_class.__name__[:-4].lower()}_cell",
             **cell_args,
         )
-        super().__init__(cell, **rnn_args, **kwargs)
+        cell.masks_from_layer = True
+        # `LSTM` and `GRU` also derive from Keras' own class (so that
+        # `keras.layers.Bidirectional` fuses them as it fuses Keras' own);
+        # none of its code runs: this class builds the cell.
+        keras.layers.RNN.__init__(self, cell, **rnn_args, **kwargs)
         self.input_spec = keras.layers.InputSpec(ndim=3)
-        self.use_cudnn = use_cudnn
+        if self.fusable:  # Keras' SimpleRNN has no `use_cudnn`
+            self.use_cudnn = use_cudnn
         zoneout = any(cell.zoneout_rates())
         if use_cudnn is True and zoneout:
             check_choice("use_cudnn", use_cudnn, ("auto", False),
@@ -566,6 +439,45 @@ class MaskedRNN(keras.layers.RNN):
             # `jit_compile="auto"` must resolve to off. Pass use_cudnn=False
             # to keep XLA and the step loop instead.
             self.supports_jit = False
+
+    @property
+    def use_cudnn(self):
+        """Keras' `use_cudnn` ("auto", True or False), `LSTM` and `GRU` only.
+
+        Once the layer is built, it reads False while the layer needs its
+        step loop whatever the call (zoneout, `recurrent_dropconnect`, or a
+        recurrent, kernel or output mask set for it from outside):
+        `keras.layers.Bidirectional` reads it to decide whether to hand both
+        built directions to Keras' fused kernel, which would skip those
+        (`keras_compat.bidirectional_fuses`). Before the build it reads the
+        value set, which `Bidirectional` copies into its two layers;
+        `get_config` keeps the value set.
+        """
+        if not self.fusable:
+            raise AttributeError(
+                f"'{type(self).__name__}' object has no attribute "
+                "'use_cudnn' (as Keras' layer)")
+        if (self.cudnn_setting is not False and self.built
+                and self._needs_step_loop()):
+            return False
+        return self.cudnn_setting
+
+    @use_cudnn.setter
+    def use_cudnn(self, value):
+        if not self.fusable:
+            raise AttributeError(
+                f"'{type(self).__name__}' object has no attribute "
+                "'use_cudnn' (as Keras' layer)")
+        self.cudnn_setting = check_choice("use_cudnn", value,
+                                          ("auto", True, False))
+
+    def _needs_step_loop(self):
+        """Whether every call of the layer needs its step loop now."""
+        if self.cell.recurrent_dropconnect or any(self.cell.zoneout_rates()):
+            return True
+        entries = (override(RECURRENT, self),
+                   override(RECURRENT_KERNEL, self), override(OUTPUT, self))
+        return any(e is not None and e is not FULL_NETWORK for e in entries)
 
     units = cell_property("units")
     activation = cell_property("activation")
@@ -645,11 +557,11 @@ class MaskedRNN(keras.layers.RNN):
 
     def _recurrent_multiplier(self, batch_size, training):
         """The (batch, units) factor on h_{t-1} for this call, or None."""
-        entry = lookup(("recurrent", id(self)))
+        entry = override(RECURRENT, self)
         if entry is FULL_NETWORK:
             return None
         if entry is not None:
-            return _multiplier(entry, self.compute_dtype)
+            return mask_overrides.multiplier(entry, self.compute_dtype)
         rate = self.cell.recurrent_dropout
         if not training or rate == 0.0:
             return None
@@ -666,7 +578,7 @@ class MaskedRNN(keras.layers.RNN):
         still happens in training, so that every later draw of the cell
         repeats the base pass's (rule 9).
         """
-        entry = lookup(("recurrent_kernel", id(self)))
+        entry = override(RECURRENT_KERNEL, self)
         rate = self.cell.recurrent_dropconnect
         dropped = None
         if not (training and rate > 0.0) and entry is None:
@@ -696,47 +608,50 @@ class MaskedRNN(keras.layers.RNN):
         return kernel * factor
 
     def call(self, sequences, initial_state=None, mask=None, training=False):
-        batch_size = ops.shape(sequences)[0]
         if training and self.cell.dropout > 0.0:
             # One input mask per example, shared by all steps and gates.
             sequences = keras.random.dropout(
                 sequences,
                 self.cell.dropout,
-                noise_shape=(batch_size, 1, ops.shape(sequences)[2]),
+                noise_shape=(ops.shape(sequences)[0], 1,
+                             ops.shape(sequences)[2]),
                 seed=self.cell.seed_generator,
             )
-        multiplier = self._recurrent_multiplier(batch_size, training)
-        if multiplier is not None:
-            self.check_recurrent_mask(multiplier, sequences.shape[0])
-        context = StepContext(
-            multiplier=multiplier,
-            recurrent_kernel=self._dropconnect_kernel(training),
-            zoneout=bool(training) and any(self.cell.zoneout_rates()),
-            training=bool(training),
+        # keras.layers.RNN.call runs `inner_loop` below.
+        result = super().call(
+            ops.cast(sequences, self.compute_dtype),
+            initial_state=initial_state,
+            mask=mask,
+            training=training,
         )
-        # keras.layers.RNN.call calls `inner_loop` below, which reads this.
-        with registered({("cell", id(self.cell)): context}):
-            result = super().call(
-                ops.cast(sequences, self.compute_dtype),
-                initial_state=initial_state,
-                mask=mask,
-                training=training,
-            )
-        entry = lookup(("output", id(self)))
+        entry = override(OUTPUT, self)
         if entry is None:
             return result
         self.check_recurrent_mask(entry[0], sequences.shape[0])
-        factor = _multiplier(entry, self.compute_dtype)
+        factor = mask_overrides.multiplier(entry, self.compute_dtype)
         if self.return_sequences:
             factor = factor[:, None, :]
         if self.return_state:
             return (result[0] * factor, *result[1:])
         return result * factor
 
+    def step_context(self, sequences, training):
+        """The `StepContext` of a call on `sequences`: the recurrent mask
+        and DropConnect kernel drawn (or set from outside) for it."""
+        multiplier = self._recurrent_multiplier(ops.shape(sequences)[0],
+                                                training)
+        if multiplier is not None:
+            self.check_recurrent_mask(multiplier, sequences.shape[0])
+        return StepContext(
+            multiplier=multiplier,
+            recurrent_kernel=self._dropconnect_kernel(training),
+            zoneout=bool(training) and any(self.cell.zoneout_rates()),
+            training=bool(training),
+        )
+
     def inner_loop(self, sequences, initial_state, mask, training=False):
-        context = lookup(("cell", id(self.cell))) or StepContext(
-            training=bool(training))
-        if self.fusable and self.use_cudnn is not False:
+        context = self.step_context(sequences, training)
+        if self.fusable and self.cudnn_setting is not False:
             result = self._fused_route(sequences, initial_state, mask, context)
             if result is not None:
                 return result
@@ -757,10 +672,22 @@ class MaskedRNN(keras.layers.RNN):
                     self.compute_dtype)
                 for rate in self.cell.zoneout_rates()
             ], axis=-1)
-        context = context._replace(projected=hoist)
-        with registered({("cell", id(self.cell)): context}):
-            return super().inner_loop(projected, initial_state, mask,
-                                      training=training)
+        context = dataclasses.replace(context, projected=hoist)
+
+        def step(inputs, states):
+            output, new_states = self.cell(
+                inputs, states, training=training, step_context=context)
+            if not keras.tree.is_nested(new_states):
+                new_states = [new_states]
+            return output, new_states
+
+        if not keras.tree.is_nested(initial_state):
+            initial_state = [initial_state]
+        return keras_compat.rnn_loop(
+            step, projected, initial_state, go_backwards=self.go_backwards,
+            mask=mask, unroll=self.unroll, input_length=projected.shape[1],
+            zero_output_for_mask=self.zero_output_for_mask,
+            return_all_outputs=self.return_sequences)
 
     def _per_step_reason(self, mask, context):
         """Why this call needs the step loop, or None if it can be fused."""
@@ -769,7 +696,7 @@ class MaskedRNN(keras.layers.RNN):
                     "recurrent_dropout in training)")
         if any(self.cell.zoneout_rates()):
             return "zoneout needs the step loop"
-        if lookup(("output", id(self))) is not None:
+        if override(OUTPUT, self) is not None:
             return "an output mask is active"
         if (mask is not None and self.return_sequences
                 and not self.zero_output_for_mask):
@@ -795,7 +722,7 @@ class MaskedRNN(keras.layers.RNN):
                 if keras.backend.backend() == "tensorflow":
                     self.supports_jit = False  # as Keras' own layer
                 return result
-        if self.use_cudnn is True:
+        if self.cudnn_setting is True:
             check_choice("use_cudnn", True, ("auto", False),
                          f" for this call of layer '{self.name}': {reason}")
         return None
@@ -810,7 +737,8 @@ class MaskedRNN(keras.layers.RNN):
         raise NotImplementedError
 
     def get_config(self):
-        config = super().get_config()
+        # keras.layers.RNN's, not that of Keras' LSTM or GRU (a base of ours).
+        config = keras.layers.RNN.get_config(self)
         del config["cell"]
         cell_config = self.cell.get_config()
         for key in ("name", "dtype", "trainable"):
@@ -818,7 +746,7 @@ class MaskedRNN(keras.layers.RNN):
         config["activity_regularizer"] = keras.regularizers.serialize(
             self.activity_regularizer)
         if self.fusable:
-            config["use_cudnn"] = self.use_cudnn
+            config["use_cudnn"] = self.cudnn_setting
         return {**config, **cell_config}
 
     @classmethod

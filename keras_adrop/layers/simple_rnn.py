@@ -3,13 +3,13 @@
 import keras
 from keras import ops
 
-from keras_adrop.layers.recurrent import MaskedCell
-from keras_adrop.layers.recurrent import MaskedRNN
+from keras_adrop.layers.recurrent import VariationalCell
+from keras_adrop.layers.recurrent import VariationalRNN
 from keras_adrop.layers.recurrent import constructor_arguments
 
 
 @keras.saving.register_keras_serializable(package="keras_adrop")
-class SimpleRNNCell(MaskedCell):
+class SimpleRNNCell(VariationalCell):
     """Cell of `keras_adrop.layers.SimpleRNN`: `h_t = f(x_t W + d(h_{t-1}) U + b)`.
 
     This is the paper's Eq. 1. Weight layout as `keras.layers.SimpleRNNCell`:
@@ -88,7 +88,7 @@ class SimpleRNNCell(MaskedCell):
 
 
 @keras.saving.register_keras_serializable(package="keras_adrop")
-class SimpleRNN(MaskedRNN):
+class SimpleRNN(VariationalRNN):
     """Fully-connected RNN layer whose recurrent mask can be set per batch.
 
     A drop-in for `keras.layers.SimpleRNN` (Keras' arguments in Keras' order

@@ -13,7 +13,7 @@ from keras import ops
 
 from keras_adrop import arguments
 from keras_adrop import divergences
-from keras_adrop.layers.recurrent import MaskedRNN
+from keras_adrop.layers.recurrent import VariationalRNN
 from keras_adrop.masks import per_example_uniform
 
 def all_layers(model):
@@ -87,7 +87,7 @@ def names_of(layers):
 def masked_rnn_layers(model):
     """Every keras_adrop recurrent layer inside `model`, in model order."""
     return [layer for layer in all_layers(model)
-            if isinstance(layer, MaskedRNN)]
+            if isinstance(layer, VariationalRNN)]
 
 
 def carried_states(model):

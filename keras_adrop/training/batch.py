@@ -12,10 +12,10 @@ import keras
 from keras import ops
 
 from keras_adrop import keras_compat
-from keras_adrop.layers.embedding import embedding_perturbations
-from keras_adrop.layers.recurrent import output_masks
-from keras_adrop.layers.recurrent import recurrent_kernel_masks
-from keras_adrop.layers.recurrent import recurrent_masks
+from keras_adrop.layers.mask_overrides import embedding_perturbations
+from keras_adrop.layers.mask_overrides import output_masks
+from keras_adrop.layers.mask_overrides import recurrent_kernel_masks
+from keras_adrop.layers.mask_overrides import recurrent_masks
 
 
 class ModelState:

@@ -15,7 +15,7 @@ As on TensorFlow, a non-finite step is skipped inside the compiled step
 (weights, optimizer and random state stay as they were), counted in
 `skipped_steps`, and `fit` stops after `max_consecutive_skips` in a row
 (docs/reliability.md). A stateful keras_adrop RNN's carried state is one
-of the model's non-trainable variables (`MaskedRNN.variables`), so it is
+of the model's non-trainable variables (`VariationalRNN.variables`), so it is
 carried from batch to batch here as on TensorFlow (Keras' own stateful
 layers carry nothing under JAX).
 """

@@ -23,9 +23,9 @@ from keras import ops
 
 from keras_adrop import divergences
 from keras_adrop import keras_compat
-from keras_adrop.layers.embedding import embedding_perturbations
-from keras_adrop.layers.recurrent import recurrent_kernel_masks
-from keras_adrop.layers.recurrent import recurrent_masks
+from keras_adrop.layers.mask_overrides import embedding_perturbations
+from keras_adrop.layers.mask_overrides import recurrent_kernel_masks
+from keras_adrop.layers.mask_overrides import recurrent_masks
 from keras_adrop.regularizers.base import Penalty
 from keras_adrop.regularizers.base import all_layers
 from keras_adrop.regularizers.base import carried_states
