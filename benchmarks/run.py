@@ -4,6 +4,16 @@ Run from the repository root:
 
     python benchmarks/run.py            # the issue's configurations
     python benchmarks/run.py --quick    # small shapes, a smoke run
+    python benchmarks/run.py --backend jax             # on JAX
+    python benchmarks/run.py --backend tensorflow,jax  # both, one after
+                                                       # the other
+
+Keras picks its backend when it is imported: `--backend` runs each backend
+that is not this process's in a subprocess with `KERAS_BACKEND` set (the
+same arguments, its results in `<output>.<backend>.json`), and prints a
+table per backend. On JAX every variant is jit-compiled, as `fit` compiles
+it by default there (`adversarial_xla` and `xla_over_plain` are
+TensorFlow's only: there is no other way to run a JAX step fast).
 
 For each configuration (sequential MNIST: batch 128, T=784, LSTM 100; row
 MNIST: 128 x 28 x 28; PTB: batch 20, bptt 35, 2 x LSTM 650, vocab 10k) it
@@ -55,6 +65,9 @@ CONFIGS = {
     "row_mnist": dict(batch=128, steps=28, features=28, units=100, layers=1,
                       classes=10),
     "ptb": dict(batch=20, steps=35, vocab=10_000, units=650, layers=2),
+    # 120 steps of one feature, batch 64: the issue's second JAX shape.
+    "pixels_120": dict(batch=64, steps=120, features=1, units=100, layers=1,
+                       classes=10),
 }
 QUICK_CONFIGS = {
     "sequential_mnist": dict(batch=32, steps=96, features=1, units=32,
@@ -62,10 +75,20 @@ QUICK_CONFIGS = {
     "row_mnist": dict(batch=32, steps=28, features=28, units=32, layers=1,
                       classes=10),
     "ptb": dict(batch=8, steps=20, vocab=500, units=64, layers=2),
+    "pixels_120": dict(batch=16, steps=40, features=1, units=32, layers=1,
+                       classes=10),
 }
 VARIANTS = ("keras_plain", "plain", "keras_variational", "variational",
             "adversarial_k1", "adversarial_k2", "fraternal", "adversarial_xla",
             "dropconnect")
+BACKENDS = ("tensorflow", "jax")
+
+
+def variants():
+    """The variants timed on this process's backend."""
+    if keras.backend.backend() == "jax":
+        return tuple(v for v in VARIANTS if v != "adversarial_xla")
+    return VARIANTS
 DELTA = 0.03  # 3 flips of 100 units, as the paper's sMNIST runs
 
 
@@ -107,7 +130,8 @@ def build(variant, config):
             method, delta=delta, seed=0).build_model(inputs, outputs)
     else:
         model = keras.Model(inputs, outputs)
-    jit = variant == "adversarial_xla"
+    # JAX steps are always compiled (op by op they would time Python).
+    jit = variant == "adversarial_xla" or keras.backend.backend() == "jax"
     model.compile(keras.optimizers.Adam(1e-3),
                   keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                   jit_compile=jit)
@@ -209,7 +233,8 @@ def peak_memory(config_name, quick,
     import subprocess
 
     memory = {}
-    env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="65536")
+    env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="65536",
+               KERAS_BACKEND=keras.backend.backend())
     for variant in variants:
         command = [sys.executable, os.path.abspath(__file__),
                    "--probe-memory", f"{config_name}:{variant}"]
@@ -297,13 +322,16 @@ def scaling(rounds, steps_per_round):
 
 
 def markdown(results):
-    lines = ["| configuration | " + " | ".join(VARIANTS) + " |",
-             "|---|" + "---:|" * len(VARIANTS)]
+    timed = [v for v in VARIANTS if any(
+        v in r["median_step_seconds"]
+        for r in results["configurations"].values())]
+    lines = ["| configuration | " + " | ".join(timed) + " |",
+             "|---|" + "---:|" * len(timed)]
     for name, result in results["configurations"].items():
         medians = result["median_step_seconds"]
         lines.append(f"| {name} (ms/step) | " + " | ".join(
             f"{1000 * medians[v]:.1f}" if v in medians else "-"
-            for v in VARIANTS) + " |")
+            for v in timed) + " |")
     ratio_names = list(next(iter(results["configurations"].values()))
                        ["ratios"])
     lines += ["", "| configuration | " + " | ".join(ratio_names) + " |",
@@ -343,6 +371,49 @@ def markdown(results):
     return "\n".join(lines)
 
 
+def backend_versions():
+    """The backend, its version and the device the steps run on."""
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        device = jax.devices()[0]
+        name = device.device_kind
+        if name.lower() != device.platform.lower():
+            name = f"{device.platform.upper()}: {name}"
+        return {"backend": backend, "jax": jax.__version__,
+                "device": name.upper() if name == "cpu" else name}
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    name = "CPU"
+    if gpus:
+        details = tf.config.experimental.get_device_details(gpus[0])
+        name = f"GPU: {details.get('device_name', 'unknown')}"
+    return {"backend": backend, "tensorflow": tf.__version__,
+            "device": name}
+
+
+def run_backend(backend, argv, output):
+    """This script's run on `backend`, in a subprocess (Keras picks its
+    backend at import); its tables are printed, its results returned."""
+    import subprocess
+
+    out = f"{output}.{backend}.json"
+    argv = list(argv)
+    for flag in ("--backend", "--output"):  # replaced below
+        while flag in argv:
+            i = argv.index(flag)
+            del argv[i:i + 2]
+        argv = [a for a in argv if not a.startswith(flag + "=")]
+    command = [sys.executable, os.path.abspath(__file__), *argv,
+               "--backend", backend, "--output", out]
+    env = dict(os.environ, KERAS_BACKEND=backend)
+    subprocess.run(command, env=env, check=True)
+    with open(out) as f:
+        return json.load(f)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true",
@@ -358,7 +429,21 @@ def main(argv=None):
     parser.add_argument("--probe-memory", metavar="CONFIG:VARIANT",
                         help=argparse.SUPPRESS)  # internal: one probe
     parser.add_argument("--output", default="benchmark.json")
+    parser.add_argument(
+        "--backend", default=None,
+        help="tensorflow, jax, or both comma-separated (default: this "
+             "process's Keras backend)")
     args = parser.parse_args(argv)
+    backends = [b.strip() for b in (args.backend or keras.backend.backend())
+                .split(",") if b.strip()]
+    unknown = sorted(set(backends) - set(BACKENDS))
+    if unknown or not backends:
+        parser.error(f"--backend must name tensorflow and/or jax. "
+                     f"Received: {args.backend!r}")
+    if backends != [keras.backend.backend()] and not args.probe_memory:
+        return {backend: run_backend(backend, argv or sys.argv[1:],
+                                     args.output)
+                for backend in backends}
     if args.probe_memory:
         name, variant = args.probe_memory.split(":")
         config = (QUICK_CONFIGS if args.quick else CONFIGS)[name]
@@ -380,12 +465,11 @@ def main(argv=None):
         "quick": args.quick, "rounds": rounds, "steps_per_round": steps,
         "configurations": {},
     }
-    import tensorflow as tf
-    results["machine"]["tensorflow"] = tf.__version__
+    results["machine"].update(backend_versions())
     for name in names:
         config = configs[name]
         print(f"{name}: {config}", flush=True)
-        models = {variant: build(variant, config) for variant in VARIANTS}
+        models = {variant: build(variant, config) for variant in variants()}
         medians = time_steps(models, batch_for(config), rounds, steps)
         config_ratios = ratios(medians)
         fused = fused_ratios(models, batch_for(config), rounds, steps,
@@ -408,6 +492,8 @@ def main(argv=None):
         results["scaling"] = scaling(rounds, steps)
     with open(args.output, "w") as f:
         json.dump(results, f, indent=2)
+    print(f"\n{results['machine']['backend']} on "
+          f"{results['machine']['device']}:")
     print(markdown(results))
     print(f"\nWrote {args.output}")
     return results

@@ -31,6 +31,32 @@ def test_quick_benchmark_reports_every_ratio(tmp_path):
     assert all(value > 0 for value in result["ratios"].values())
 
 
+@pytest.mark.slow  # ~100 s: a JAX subprocess compiles every variant
+def test_quick_benchmark_runs_on_jax_in_a_subprocess(tmp_path):
+    benchmark = _load("run.py")
+    output = tmp_path / "benchmark.json"
+    results = benchmark.main([
+        "--quick", "--backend", "jax", "--configs", "row_mnist",
+        "--no-scaling", "--no-memory", "--rounds", "1", "--steps", "1",
+        "--output", str(output)])
+    run = results["jax"]
+    assert run["machine"]["backend"] == "jax" and "jax" in run["machine"]
+    result = run["configurations"]["row_mnist"]
+    # Every JAX step is compiled: no separate XLA variant.
+    assert "adversarial_xla" not in result["median_step_seconds"]
+    assert {"adversarial_k1_over_variational",
+            "adversarial_k2_over_variational"} <= set(result["ratios"])
+    assert set(result["fused"]["ratios"]) == {
+        "predict_over_keras", "dropconnect_over_keras_plain"}
+    assert json.loads((tmp_path / "benchmark.json.jax.json").read_text())
+
+
+def test_benchmark_refuses_an_unknown_backend():
+    benchmark = _load("run.py")
+    with pytest.raises(SystemExit):
+        benchmark.main(["--backend", "torch", "--quick"])
+
+
 @pytest.mark.parametrize("config_name", ["row_mnist", "ptb"])
 @pytest.mark.parametrize("iterations", [1, 2])
 def test_straightforward_step_is_the_same_algorithm(config_name, iterations):

@@ -139,3 +139,46 @@ def test_multiworker_strategy_with_two_processes_matches_one_device(tmp_path):
     _assert_terms_add_up(runs[0]["adversarial"],
                          "adversarial_dropout_penalty")
     _assert_terms_add_up(runs[0]["fraternal"], "fraternal_dropout_penalty")
+
+
+JAX_WORKER = pathlib.Path(__file__).parent / "workers" / "jax_data_parallel.py"
+
+
+def test_jax_data_parallel_on_two_devices_matches_one_device(tmp_path):
+    """`keras.distribution.DataParallel` on two forced host devices: one
+    step of AdD K=1 and K=2, fraternal dropout and VAT gives the weights
+    and logs of one device, and each example's adversarial mask is the one
+    it gets on one device, held by the device that holds the example
+    (~30 s: a JAX subprocess)."""
+    out = tmp_path / "jax_data_parallel.npz"
+    result = subprocess.run(
+        [sys.executable, str(JAX_WORKER), str(out)], capture_output=True,
+        text=True, timeout=300,
+        env=_env(KERAS_BACKEND="jax",
+                 XLA_FLAGS="--xla_force_host_platform_device_count=2"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    run = dict(np.load(out))
+    assert int(run["devices"]) == 2
+    methods = ("adversarial_k1", "adversarial_k2", "fraternal",
+               "virtual_adversarial")
+    for method in methods:
+        assert int(run[f"one/{method}/weight_devices"]) == 1
+        assert int(run[f"two/{method}/weight_devices"]) == 2  # replicated
+        keys = sorted(k[len("one/"):] for k in run
+                      if k.startswith(f"one/{method}/"))
+        assert any(k.endswith("_penalty") for k in keys)
+        for key in keys:
+            if key.endswith("weight_devices"):
+                continue
+            np.testing.assert_allclose(run[f"two/{key}"], run[f"one/{key}"],
+                                       rtol=1e-5, atol=1e-6, err_msg=key)
+        penalty = [k for k in keys if k.endswith("_penalty")][0]
+        assert run[f"one/{penalty}"] > 0, penalty
+    # The masks: the same per example, and on the device of the example.
+    masks = run["two/masks"]
+    np.testing.assert_array_equal(masks, run["one/masks"])
+    flips = (1 - masks).sum(1)
+    assert flips.min() >= 1 and flips.max() <= 4 and len(set(flips)) > 1
+    np.testing.assert_array_equal(run["two/input_devices"], [0] * 4 + [1] * 4)
+    np.testing.assert_array_equal(run["two/mask_devices"],
+                                  run["two/input_devices"])
