@@ -323,3 +323,21 @@ def test_config_round_trip(cls):
     clone = cls.from_config(config)
     assert clone.get_config() == config
     assert clone.recurrent_dropout == 0.25 and clone.units == 7
+
+
+@pytest.mark.parametrize("ours, theirs", [
+    (layers.LSTM, keras.layers.LSTM), (layers.GRU, keras.layers.GRU)],
+    ids=["LSTM", "GRU"])
+def test_none_of_keras_own_layer_code_runs_in_ours(ours, theirs):
+    # Ours subclass Keras' LSTM and GRU so that Keras' checks (Bidirectional's
+    # fused path) recognise them; every method and property of Keras' class
+    # must be overridden, so that what runs is ours alone.
+    own = set()
+    for cls in ours.__mro__:
+        if cls is theirs:
+            break
+        own |= set(vars(cls))
+    inherited = {name for name in vars(theirs)
+                 if name not in own and not name.startswith("__")}
+    assert issubclass(ours, theirs)
+    assert inherited <= {"_api_export_path", "_api_export_symbol_id"}
