@@ -906,6 +906,7 @@ def part_section(part, runs, args, figure, tuned=None):
         lines.append(f"| {method} vs {baseline} | {fmt(c['mean'], 2)} "
                      f"| {fmt(c['std'], 2)} | {c['wins']}/{len(c['seeds'])} "
                      f"| {fmt(c['t_p'])} | {fmt(c['wilcoxon_p'])} |")
+    lines += ["", *validation_turn(runs)]
     seed_option = spec.get("seed_option", "--seed")
     lines += ["", f"![learning curves]({figure})", "",
               "Command of every run (the seed varies"
@@ -916,6 +917,27 @@ def part_section(part, runs, args, figure, tuned=None):
     if tuned is not None:
         lines += tuned_table(part, tuned, args)
     return lines
+
+
+def validation_turn(runs, method="unregularized"):
+    """A line saying whether `method`'s validation loss turned up (the
+    runs are long enough for regularization to matter) or still fell."""
+    histories = [run["history"] for run in runs.get(method, {}).values()]
+    if not histories or any("val_loss" not in h for h in histories):
+        return []
+    best, last, epochs = [], [], []
+    for history in histories:
+        losses = np.asarray(history["val_loss"], dtype="float64")
+        best.append(int(np.argmin(losses)) + 1)
+        last.append(float(losses[-1] / np.min(losses)))
+        epochs.append(len(losses))
+    turned = sum(b < e for b, e in zip(best, epochs))
+    verdict = ("it turned up in every run" if turned == len(best)
+               else f"it turned up in {turned} of {len(best)} runs")
+    return [f"Overfitting check: the {method} model's validation loss was "
+            f"lowest at epoch {int(np.median(best))} of "
+            f"{int(np.median(epochs))} (median over seeds), and the last "
+            f"epoch's is {np.median(last):.2f}x the lowest: {verdict}."]
 
 
 def _number(value):

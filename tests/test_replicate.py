@@ -330,3 +330,20 @@ def test_quick_tune_then_tuned_seed_runs_end_to_end(tmp_path):
         "test_error_percent"] <= 100.0
     assert "Smoke run (--quick): mnist, at tuned settings" in \
         report.read_text()
+
+
+def test_the_report_says_whether_the_unregularized_loss_turned_up(
+        replicate):
+    def run(losses):
+        return {"history": {"val_loss": losses}}
+
+    turned = {"unregularized": {0: run([3.0, 2.0, 2.5]),
+                                1: run([3.0, 1.0, 1.5])}}
+    line, = replicate.validation_turn(turned)
+    assert "lowest at epoch 2 of 3" in line
+    assert "1.38x the lowest: it turned up in every run" in line
+    falling = {"unregularized": {0: run([3.0, 2.0, 1.0]),
+                                 1: run([3.0, 1.0, 1.5])}}
+    assert "it turned up in 1 of 2 runs" in replicate.validation_turn(
+        falling)[0]
+    assert replicate.validation_turn({"variational": {}}) == []
