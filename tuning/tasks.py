@@ -3,7 +3,7 @@
 A `Task` builds the *plain* model of one example (compiled, with
 `keras_adrop` recurrent layers, no adversarial training yet) and loads that
 example's training data, split into a fitting part and a validation part
-(the example's test data is never read). `AdversarialDropoutHyperModel`
+(the example's test data is never read). `TaskHyperModel`
 wraps the plain model in a `keras_adrop.AdversarialDropoutModel` with the
 sampled `delta` and `K`.
 
@@ -565,7 +565,7 @@ def register_task(name, factory):
 
     ```python
     tuning.register_task("my_task", MyTask)
-    hypermodel = tuning.AdversarialDropoutHyperModel(task="my_task")
+    hypermodel = tuning.TaskHyperModel(task="my_task")
     ```
     """
     if not isinstance(name, str) or not name:
