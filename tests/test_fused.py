@@ -1,4 +1,4 @@
-"""The fused route of LSTM and GRU (issue 14, item 2), on any backend.
+"""The fused route of LSTM and GRU, on any backend.
 
 Backend-neutral: runs under TensorFlow in the main test run and under JAX in
 `KERAS_BACKEND=jax python -m pytest -m backend_neutral`. On a CPU Keras' fused LSTM
