@@ -8,11 +8,16 @@ GPU and raises `NotImplementedError` elsewhere (JAX's `gru` also runs a
 layers call the same functions, through the wrappers below, whenever no
 per-example mask is active, so they run what Keras' own layer would run.
 
-Nothing else in keras_adrop imports `keras.src`. `tests/test_fused.py`
-checks that the fused functions still exist, take the arguments passed here,
-and are the ones Keras' own layers call (a Keras release that moves them
-fails there instead of silently turning the fused route off);
-`tests/test_keras_compat.py` checks the training-step helpers below.
+Nothing else in keras_adrop imports `keras.src`, reads or overrides an
+underscored attribute of Keras' classes, or calls one through `super()`
+(the training step's symbolic-build hook, the cloning hook, the saved
+compile config, the loss tracker, a variable's held value: all below).
+`tests/test_keras_compat.py` checks each of them against the installed
+Keras, and that no other module of keras_adrop, `tuning/`, `examples/` or
+`benchmarks/` uses Keras' private API; `tests/test_fused.py` checks that
+the fused functions still exist, take the arguments passed here, and are
+the ones Keras' own layers call (a Keras release that moves them fails
+there instead of silently turning the fused route off).
 
 Example:
 
@@ -151,9 +156,7 @@ def bidirectional_fuses(bidirectional, mask=None, initial_state=None):
         or bidirectional._can_attempt_fused_gru(mask, initial_state))
 
 
-# Training-step helpers (keras_adrop.training). This file was created by two
-# engineers at once; these three restore the private reads the training
-# code had before they moved here, as `models.py` and `regularizers/` did.
+# Training-step helpers (keras_adrop.training).
 
 
 def keras_mask(tensor):
@@ -190,17 +193,25 @@ def first_batch(iterator):
     return None
 
 
-def symbolic_build(build, labeled, iterator=None, data_batch=None):
-    """Runs Keras' symbolic build of `fit` on the labeled part of a batch.
+class LabeledSymbolicBuild:
+    """Mixin of a model whose `fit` builds on the labeled part of a batch.
 
-    Under JAX, `fit` first calls the model on the inputs of one batch to
-    build the compiled loss and metrics; a semi-supervised batch
-    `{"labeled": ..., "unlabeled": ...}` must be reduced to its labeled
-    part there. `build` is the model's inherited `_symbolic_build`.
+    Keras' JAX `fit`, `evaluate` and `predict` first call the model
+    symbolically on one batch to build the compiled loss and metrics (the
+    private `Trainer._symbolic_build(iterator=None, data_batch=None)`); a
+    semi-supervised batch `{"labeled": ..., "unlabeled": ...}` must be
+    reduced to its labeled part there. The model defines
+    `_labeled_batch(data) -> data` (keras_adrop's JAX trainer does).
+    `tests/test_keras_compat.py` checks that Keras still calls the hook
+    with these arguments.
     """
-    if data_batch is None and iterator is not None:
-        data_batch = first_batch(iterator)
-    return build(data_batch=None if data_batch is None else labeled(data_batch))
+
+    def _symbolic_build(self, iterator=None, data_batch=None):
+        if data_batch is None and iterator is not None:
+            data_batch = first_batch(iterator)
+        if data_batch is not None:
+            data_batch = self._labeled_batch(data_batch)
+        return super()._symbolic_build(data_batch=data_batch)
 
 
 # `keras.models.clone_model` of a functional model subclass builds the copy

@@ -15,8 +15,10 @@ Every tuner works with it: `fit` passes Hyperband's `epochs` and
 are KerasTuner's own, as for any HyperModel.
 
 Needs KerasTuner with what it imports on either backend (`six`, and
-`tensorboard` under TensorFlow): `pip install "keras_adrop[tuner]"`. It is
-imported when `AdversarialDropoutHyperModel` is first used.
+`tensorboard` under TensorFlow): `pip install "keras_adrop[tuner]"`.
+`import keras_adrop` does not import this module (nor KerasTuner); the
+first use of `keras_adrop.tuners` does, and says what to install when
+something is missing.
 
 Example:
 
@@ -47,18 +49,15 @@ import keras
 
 from keras_adrop import arguments
 
-PAPER_DELTA_RANGE = (0.01, 0.1)  # the delta values the paper validated
-DEFAULT_ITERATIONS_RANGE = (1, 3)
 
-
-def _keras_tuner():
+def _import_keras_tuner():
     try:
         import keras_tuner
     except ImportError as error:
         raise ImportError(
             "keras_adrop.tuners needs KerasTuner and what it imports (six, "
             "and tensorboard under TensorFlow): pip install "
-            f"'keras_adrop[tuner]'. Missing: {error}"
+            f"\"keras_adrop[tuner]\". Missing: {error}"
         ) from error
     if keras.backend.backend() == "tensorflow":
         # KerasTuner imports tensorboard in every trial under TensorFlow;
@@ -69,9 +68,15 @@ def _keras_tuner():
             raise ImportError(
                 "KerasTuner imports tensorboard in every trial under the "
                 "TensorFlow backend, and it is not installed: pip install "
-                "tensorboard (or pip install 'keras_adrop[tuner]')."
+                "tensorboard (or pip install \"keras_adrop[tuner]\")."
             ) from error
     return keras_tuner
+
+
+keras_tuner = _import_keras_tuner()
+
+PAPER_DELTA_RANGE = (0.01, 0.1)  # the delta values the paper validated
+DEFAULT_ITERATIONS_RANGE = (1, 3)
 
 
 def check_range(name, value, low_bound, high_bound, integer=False):
@@ -251,129 +256,8 @@ class _WhatRuns(keras.callbacks.Callback):
             logs.update(self.values)
 
 
-_CLASSES = {}
-
-
-def _hypermodel_class():
-    if "AdversarialDropoutHyperModel" in _CLASSES:
-        return _CLASSES["AdversarialDropoutHyperModel"]
-    keras_tuner = _keras_tuner()
-
-    class AdversarialDropoutHyperModel(keras_tuner.HyperModel):
-        __doc__ = _HYPERMODEL_DOC
-
-        def __init__(self, hypermodel, delta_range=PAPER_DELTA_RANGE,
-                     iterations_range=DEFAULT_ITERATIONS_RANGE,
-                     penalty_weight_range=None, units=None, seed=None,
-                     name=None, tunable=True, **adversarial_options):
-            super().__init__(name=name, tunable=tunable)
-            if isinstance(hypermodel, keras_tuner.HyperModel):
-                self.hypermodel = hypermodel
-            elif callable(hypermodel):
-                self.hypermodel = None
-                self.build_fn = hypermodel
-            else:
-                raise ValueError(
-                    "`hypermodel` must be a keras_tuner.HyperModel or a "
-                    f"function build(hp) -> compiled model. Received: "
-                    f"{hypermodel!r}")
-            self.units = (None if units is None
-                          else arguments.check_units(units))
-            self._units_given = units is not None
-            # Checks the pair early (with your width when it is given).
-            flip_range(delta_range, self.units or 1_000_000)
-            self.delta_range = tuple(delta_range)
-            self.iterations_range = check_range(
-                "iterations_range", iterations_range, 1, 1000, integer=True)
-            self.penalty_weight_range = (
-                None if penalty_weight_range is None else check_range(
-                    "penalty_weight_range", penalty_weight_range, 1e-12,
-                    1e12))
-            self.seed = seed
-            self.adversarial_options = adversarial_options
-
-        def build(self, hp):
-            if self.hypermodel is not None:
-                base = self.hypermodel.build(hp)
-            else:
-                base = self.build_fn(hp)
-            base = _with_keras_adrop_layers(base)
-            units = adversarial_units(base)
-            if self.units is None:
-                self.units = units
-            flips = hp.Int(self.flips_name(units),
-                           *self.flips_range_of(units))
-            iterations = hp.Int("iterations", *self.iterations_range)
-            # What runs: K beyond flips - 1 flips nothing (K_eff), and the
-            # model is built with max(1, K_eff) steps (`fit` records K_eff).
-            k_eff = effective_iterations(flips, iterations)
-            options = dict(self.adversarial_options)
-            if self.penalty_weight_range is not None:
-                options["penalty_weight"] = hp.Float(
-                    "penalty_weight", *self.penalty_weight_range,
-                    sampling="log")
-            return adversarial_model(
-                base, delta=flips / units, iterations=max(1, k_eff),
-                seed=self.seed, **options)
-
-        def fit(self, hp, model, *args, **kwargs):
-            """Your `HyperModel.fit`, or `model.fit`, with every argument
-            (Hyperband's `epochs` and `initial_epoch` included).
-
-            Every epoch's logs also carry what the model runs, so the
-            trial records it beside the sampled values: `K_eff`, the
-            greedy steps that can flip a unit (`min(K, flips - 1)`),
-            `flips` and `delta` (a search over several widths samples
-            `flips` and `flips_<units>_units` in every trial, and only
-            the trial's own width's applies):
-            `trial.metrics.get_last_value("flips")`."""
-            units = adversarial_units(model)
-            flips = hp.values.get(self.flips_name(units))
-            iterations = hp.values.get("iterations")
-            if flips is not None and iterations is not None:
-                kwargs["callbacks"] = [_WhatRuns(
-                    effective_iterations(flips, iterations), flips,
-                    flips / units)] + list(kwargs.get("callbacks") or [])
-            if self.hypermodel is not None:
-                return self.hypermodel.fit(hp, model, *args, **kwargs)
-            return model.fit(*args, **kwargs)
-
-        def delta(self, flips):
-            """The `delta` of `flips` flips of `self.units` units."""
-            return flips / self.units
-
-        def flips_name(self, units):
-            """The name of the `flips` hyperparameter of a model whose
-            adversarial layer has `units` units: `"flips"`, or
-            `"flips_<units>_units"` for a width other than the first
-            model's when `units` was not given (each width has its own
-            range)."""
-            if self._units_given or self.units in (None, units):
-                return "flips"
-            return f"flips_{units}_units"
-
-        def flips_range_of(self, units):
-            """The `(low, high)` range of flips of a model whose adversarial
-            layer has `units` units (of the given `units` when given)."""
-            return flip_range(self.delta_range,
-                              self.units if self._units_given else units)
-
-        @property
-        def flips_range(self):
-            """The `(low, high)` range of `flips` (None until `units` is
-            known: given, or after the first `build`); a trial of another
-            width samples `flips_range_of(its units)`."""
-            if self.units is None:
-                return None
-            return flip_range(self.delta_range, self.units)
-
-    AdversarialDropoutHyperModel.__module__ = __name__
-    AdversarialDropoutHyperModel.__qualname__ = "AdversarialDropoutHyperModel"
-    _CLASSES["AdversarialDropoutHyperModel"] = AdversarialDropoutHyperModel
-    return AdversarialDropoutHyperModel
-
-
-_HYPERMODEL_DOC = """Adds adversarial dropout's delta, K (and lambda) to a search.
+class AdversarialDropoutHyperModel(keras_tuner.HyperModel):
+    """Adds adversarial dropout's delta, K (and lambda) to a search.
 
     `build(hp)` builds your compiled model, converts Keras' RNN layers to
     keras_adrop's when it has no keras_adrop one, samples `flips` (delta as
@@ -423,12 +307,107 @@ _HYPERMODEL_DOC = """Adds adversarial dropout's delta, K (and lambda) to a searc
     ```
     """
 
+    def __init__(self, hypermodel, delta_range=PAPER_DELTA_RANGE,
+                 iterations_range=DEFAULT_ITERATIONS_RANGE,
+                 penalty_weight_range=None, units=None, seed=None,
+                 name=None, tunable=True, **adversarial_options):
+        super().__init__(name=name, tunable=tunable)
+        if isinstance(hypermodel, keras_tuner.HyperModel):
+            self.hypermodel = hypermodel
+        elif callable(hypermodel):
+            self.hypermodel = None
+            self.build_fn = hypermodel
+        else:
+            raise ValueError(
+                "`hypermodel` must be a keras_tuner.HyperModel or a "
+                f"function build(hp) -> compiled model. Received: "
+                f"{hypermodel!r}")
+        self.units = (None if units is None
+                      else arguments.check_units(units))
+        self._units_given = units is not None
+        # Checks the pair early (with your width when it is given).
+        flip_range(delta_range, self.units or 1_000_000)
+        self.delta_range = tuple(delta_range)
+        self.iterations_range = check_range(
+            "iterations_range", iterations_range, 1, 1000, integer=True)
+        self.penalty_weight_range = (
+            None if penalty_weight_range is None else check_range(
+                "penalty_weight_range", penalty_weight_range, 1e-12,
+                1e12))
+        self.seed = seed
+        self.adversarial_options = adversarial_options
 
-def __getattr__(name):
-    if name == "AdversarialDropoutHyperModel":
-        return _hypermodel_class()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    def build(self, hp):
+        if self.hypermodel is not None:
+            base = self.hypermodel.build(hp)
+        else:
+            base = self.build_fn(hp)
+        base = _with_keras_adrop_layers(base)
+        units = adversarial_units(base)
+        if self.units is None:
+            self.units = units
+        flips = hp.Int(self.flips_name(units),
+                       *self.flips_range_of(units))
+        iterations = hp.Int("iterations", *self.iterations_range)
+        # What runs: K beyond flips - 1 flips nothing (K_eff), and the
+        # model is built with max(1, K_eff) steps (`fit` records K_eff).
+        k_eff = effective_iterations(flips, iterations)
+        options = dict(self.adversarial_options)
+        if self.penalty_weight_range is not None:
+            options["penalty_weight"] = hp.Float(
+                "penalty_weight", *self.penalty_weight_range,
+                sampling="log")
+        return adversarial_model(
+            base, delta=flips / units, iterations=max(1, k_eff),
+            seed=self.seed, **options)
 
+    def fit(self, hp, model, *args, **kwargs):
+        """Your `HyperModel.fit`, or `model.fit`, with every argument
+        (Hyperband's `epochs` and `initial_epoch` included).
 
-def __dir__():
-    return sorted(list(globals()) + ["AdversarialDropoutHyperModel"])
+        Every epoch's logs also carry what the model runs, so the
+        trial records it beside the sampled values: `K_eff`, the
+        greedy steps that can flip a unit (`min(K, flips - 1)`),
+        `flips` and `delta` (a search over several widths samples
+        `flips` and `flips_<units>_units` in every trial, and only
+        the trial's own width's applies):
+        `trial.metrics.get_last_value("flips")`."""
+        units = adversarial_units(model)
+        flips = hp.values.get(self.flips_name(units))
+        iterations = hp.values.get("iterations")
+        if flips is not None and iterations is not None:
+            kwargs["callbacks"] = [_WhatRuns(
+                effective_iterations(flips, iterations), flips,
+                flips / units)] + list(kwargs.get("callbacks") or [])
+        if self.hypermodel is not None:
+            return self.hypermodel.fit(hp, model, *args, **kwargs)
+        return model.fit(*args, **kwargs)
+
+    def delta(self, flips):
+        """The `delta` of `flips` flips of `self.units` units."""
+        return flips / self.units
+
+    def flips_name(self, units):
+        """The name of the `flips` hyperparameter of a model whose
+        adversarial layer has `units` units: `"flips"`, or
+        `"flips_<units>_units"` for a width other than the first
+        model's when `units` was not given (each width has its own
+        range)."""
+        if self._units_given or self.units in (None, units):
+            return "flips"
+        return f"flips_{units}_units"
+
+    def flips_range_of(self, units):
+        """The `(low, high)` range of flips of a model whose adversarial
+        layer has `units` units (of the given `units` when given)."""
+        return flip_range(self.delta_range,
+                          self.units if self._units_given else units)
+
+    @property
+    def flips_range(self):
+        """The `(low, high)` range of `flips` (None until `units` is
+        known: given, or after the first `build`); a trial of another
+        width samples `flips_range_of(its units)`."""
+        if self.units is None:
+            return None
+        return flip_range(self.delta_range, self.units)

@@ -330,8 +330,10 @@ def test_awd_lstm_step_under_xla(method):
     # The CPU preset compiles the training step with XLA (much faster
     # there). XLA draws other random numbers than TensorFlow's kernels
     # (rule 11's start flip among them), so the random dropouts are off and
-    # what must agree is the deterministic part: the base pass and the flip
-    # budget; the penalty must be a real one.
+    # what must agree is the deterministic part: the base pass, and flips
+    # within the budget (how many differ from the base mask depends on the
+    # random start flip, which a greedy step may take back); the penalty
+    # must be a real one.
     lm = language_modeling
     assert lm.AWDLSTMConfig().jit_compile is True
     no_dropout = dict.fromkeys(
@@ -355,9 +357,12 @@ def test_awd_lstm_step_under_xla(method):
     assert sorted(xla) == sorted(graph)
     flips = [name for name in xla if "flips" in name]
     assert flips
-    for name in flips + ["cross_entropy"]:
-        np.testing.assert_allclose(xla[name], graph[name], rtol=1e-5,
-                                   err_msg=name)
+    np.testing.assert_allclose(xla["cross_entropy"], graph["cross_entropy"],
+                               rtol=1e-5)
+    budget = 3 if method == "adversarial_k1" else 2  # floor(delta * units)
+    for name in flips:
+        assert 1.0 <= float(xla[name]) <= budget, (name, xla[name])
+        assert 1.0 <= float(graph[name]) <= budget, (name, graph[name])
     penalty = float(xla[f"{model.regularizers[0].name}_penalty"])
     assert 1e-5 < penalty < 1.0 and xla["skipped_steps"] == 0
 

@@ -1,5 +1,5 @@
-"""Issue 17 item 5: dataset loaders check their arguments like the models,
-and a bad cache location names KERAS_ADROP_DATA."""
+"""Dataset loaders check their arguments like the models, and a bad cache
+location names KERAS_ADROP_DATA."""
 
 import numpy as np
 import pytest

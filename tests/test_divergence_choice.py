@@ -1,5 +1,5 @@
 """The divergence a regularizer uses when the user leaves it out: read from
-the compiled loss (issue 16; the table is in docs/regularizers.md)."""
+the compiled loss (the table is in docs/regularizers.md)."""
 
 import keras
 import numpy as np

@@ -1,4 +1,4 @@
-"""The fused route of LSTM and GRU (issue 14, item 2), on any backend.
+"""The fused route of LSTM and GRU, on any backend.
 
 Backend-neutral: runs under TensorFlow in the main test run and under JAX in
 `KERAS_BACKEND=jax python -m pytest -m backend_neutral`. On a CPU Keras' fused LSTM
@@ -8,7 +8,6 @@ compute; JAX's fused GRU (a `lax.scan`) runs for real.
 """
 
 import inspect
-import pathlib
 
 import keras
 import numpy as np
@@ -333,11 +332,3 @@ def test_xla_support_agrees_with_keras_own_layer(ours, theirs, kwargs):
     assert ours(4, **kwargs).supports_jit == theirs(4, **kwargs).supports_jit
     assert isinstance(keras_compat.tensorflow_cudnn_ok(
         keras.activations.tanh, keras.activations.sigmoid, False, True), bool)
-
-
-def test_only_keras_compat_reaches_into_keras_private_modules():
-    package = pathlib.Path(keras_compat.__file__).parent
-    offenders = [
-        str(path.relative_to(package)) for path in package.rglob("*.py")
-        if path.name != "keras_compat.py" and "keras.src" in path.read_text()]
-    assert offenders == []

@@ -1,10 +1,14 @@
-"""The Keras internals the training step reads (keras_adrop/keras_compat.py).
+"""Keras' private API, used in keras_adrop/keras_compat.py and nowhere else.
 
-Each test fails loudly when a Keras release renames or changes one of them;
-the fused-kernel functions are checked in tests/test_fused.py.
+Each test fails loudly when a Keras release renames or changes one of the
+internals keras_compat.py relies on, and one test checks that no other
+module reaches into Keras' private modules or underscored attributes; the
+fused-kernel functions are checked in tests/test_fused.py.
 """
 
+import ast
 import inspect
+import pathlib
 
 import keras
 import numpy as np
@@ -68,10 +72,34 @@ def test_symbolic_build_of_fit_has_the_signature_keras_adrop_overrides():
     assert list(inspect.signature(build).parameters) == [
         "self", "iterator", "data_batch"]
     if keras.backend.backend() == "jax":
-        from keras_adrop.training.jax_trainer import JAXTrainer
+        assert (keras_adrop.RegularizedModel._symbolic_build
+                is keras_compat.LabeledSymbolicBuild._symbolic_build)
 
-        assert "_symbolic_build" in vars(JAXTrainer)
-    assert keras_adrop.RegularizedModel._symbolic_build is not None
+
+class _LabeledOnly(keras_compat.LabeledSymbolicBuild, keras.Model):
+    """Trains on `{"labeled": (x, y), "unlabeled": x}`; builds on `(x, y)`."""
+
+    seen = []
+
+    def _labeled_batch(self, data):
+        self.seen.append(sorted(data) if isinstance(data, dict) else "pair")
+        return data["labeled"] if isinstance(data, dict) else data
+
+
+@pytest.mark.skipif(keras.backend.backend() != "jax",
+                    reason="Keras' JAX fit builds symbolically first")
+def test_keras_fit_builds_through_the_labeled_batch_hook():
+    inputs = keras.Input((3,))
+    model = _LabeledOnly(inputs, keras.layers.Dense(1)(inputs))
+    model.compile("sgd", "mse")
+    x, y = np.ones((4, 3), "float32"), np.ones((4, 1), "float32")
+    _LabeledOnly.seen = []
+    model.fit(x, y, epochs=1, verbose=0)
+    assert _LabeledOnly.seen == ["pair"]  # once, with the first batch
+    _LabeledOnly.seen = []
+    keras_compat.LabeledSymbolicBuild._symbolic_build(
+        model, data_batch={"labeled": (x, y), "unlabeled": x})
+    assert _LabeledOnly.seen == [["labeled", "unlabeled"]]
 
 
 def test_keras_names_each_carried_state_rnn_state_and_leaves_it_untracked():
@@ -165,3 +193,82 @@ def test_bidirectional_of_ours_equals_bidirectional_of_keras():
     ours.build(x.shape)
     ours.set_weights(theirs.get_weights())
     np.testing.assert_allclose(ours(x), theirs(x), rtol=1e-5, atol=1e-5)
+
+
+# What counts as Keras' private API: every underscored (not dunder) name of
+# the Keras classes keras_adrop builds on, and of their instances (a
+# compiled model has `_loss_tracker`, a variable `_value`, ...).
+
+
+def _keras_private_names():
+    inputs = keras.Input((3, 2))
+    rnn = keras.layers.LSTM(2)
+    model = keras.Model(inputs, keras.layers.Dense(1)(rnn(inputs)))
+    model.compile("adam", "mse", metrics=["mae"])
+    objects = [
+        keras.Model, keras.layers.Layer, keras.layers.RNN, keras.layers.LSTM,
+        keras.layers.GRU, keras.layers.SimpleRNN, keras.layers.LSTMCell,
+        keras.layers.GRUCell, keras.layers.SimpleRNNCell,
+        keras.layers.Bidirectional, keras.layers.Embedding,
+        keras.layers.Dense, keras.metrics.Metric, keras.metrics.Mean,
+        keras.optimizers.Optimizer, keras.optimizers.Adam, keras.Variable,
+        keras.callbacks.Callback, keras.random.SeedGenerator,
+        keras.losses.Loss, model, rnn, rnn.cell, model.optimizer,
+        keras.Variable(np.ones(2)), keras.metrics.Mean()]
+    return {name for obj in objects for name in dir(obj)
+            if name.startswith("_") and not name.startswith("__")}
+
+
+def private_keras_uses(source, private_names):
+    """`(line, what)` of each use of Keras' private API in `source`: the
+    text `keras.src`, a method defined with one of `private_names` (an
+    override of Keras' private method), an attribute of one of those names
+    read or set, and any `super()._name(...)`."""
+    found = [(number, "keras.src") for number, line in enumerate(
+        source.splitlines(), 1) if "keras.src" in line]
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ClassDef):
+            found += [(item.lineno, f"def {item.name}") for item in node.body
+                      if isinstance(item, (ast.FunctionDef,
+                                           ast.AsyncFunctionDef))
+                      and item.name in private_names]
+        elif isinstance(node, ast.Attribute):
+            name = node.attr
+            called_on_super = (
+                isinstance(node.value, ast.Call)
+                and isinstance(node.value.func, ast.Name)
+                and node.value.func.id == "super")
+            private = name.startswith("_") and not name.startswith("__")
+            if (called_on_super and private) or name in private_names:
+                found.append((node.lineno, f".{name}"))
+    return sorted(found)
+
+
+def test_the_scan_finds_each_kind_of_private_use():
+    names = _keras_private_names()
+    assert {"_symbolic_build", "_run_through_graph", "_loss_tracker",
+            "_resolve_auto_jit_compile", "_compile_loss"} <= names
+    source = inspect.getsource(keras_compat)
+    assert {what for _, what in private_keras_uses(source, names)} >= {
+        "keras.src", "def _symbolic_build", "def _run_through_graph",
+        "._run_through_graph", "._symbolic_build", "._loss_tracker",
+        "._resolve_auto_jit_compile"}
+    own = "class A(B):\n    def _mine(self):\n        return self._mine2\n"
+    assert private_keras_uses(own, names) == []
+    assert private_keras_uses(
+        "class A(B):\n    def f(self):\n        return super()._mine()\n",
+        names) == [(3, "._mine")]
+
+
+def test_only_keras_compat_uses_keras_private_api():
+    names = _keras_private_names()
+    root = pathlib.Path(keras_compat.__file__).resolve().parent.parent
+    offenders = []
+    for folder in ("keras_adrop", "tuning", "examples", "benchmarks"):
+        for path in sorted((root / folder).rglob("*.py")):
+            if path.name == "keras_compat.py":
+                continue
+            offenders += [f"{path.relative_to(root)}:{line}: {what}"
+                          for line, what in private_keras_uses(
+                              path.read_text(), names)]
+    assert offenders == []

@@ -1,4 +1,5 @@
-"""Zoneout, DropConnect, embedding/locked dropout, AR/TAR (issue 3 layers)."""
+"""Zoneout, DropConnect, embedding/locked dropout and AR/TAR: the other
+recurrent regularization layers beside adversarial dropout."""
 
 import numpy as np
 import pytest

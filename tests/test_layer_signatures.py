@@ -1,4 +1,4 @@
-"""Keras' signatures, properties and configs on our layers (issue 14, item 1).
+"""Keras' signatures, properties and configs on our layers.
 
 A Keras release that adds, moves or changes the default of an argument of
 its LSTM, GRU or SimpleRNN (layer or cell) fails

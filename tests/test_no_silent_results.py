@@ -1,4 +1,4 @@
-"""Issue 27: no silent wrong result (docs/reliability.md).
+"""No silent wrong result (docs/reliability.md).
 
 Skipped steps never look like good steps in the logs, an update that
 overflows is skipped like a non-finite gradient, seeds are checked against

@@ -1,4 +1,4 @@
-"""Issue 25 item 7: the progress bar of `fit` shows `loss` first and
+"""The progress bar of `fit` shows `loss` first and
 `skipped_steps` only when a step was skipped; the logs keep every key."""
 
 import re

@@ -1,4 +1,4 @@
-"""Issue 17: Keras tooling keeps every setting, bad values get clear errors,
+"""Keras tooling keeps every setting, bad values get clear errors,
 a non-finite step never reaches the weights (docs/reliability.md)."""
 
 import json
@@ -178,7 +178,7 @@ def test_models_built_one_after_another_keep_their_own_settings():
     assert second.adversarial_dropout.iterations == 1
 
 
-# Bad values: every public constructor argument (issue 17 item 2).
+# Bad values: every public constructor argument.
 
 NAN, INF = float("nan"), float("inf")
 AD = regularizers.AdversarialDropout
@@ -270,7 +270,7 @@ def test_regularizers_must_be_a_list():
                                      regularizers="adversarial_dropout")
 
 
-# Semi-supervised data (issue 17 item 3).
+# Semi-supervised data.
 
 def _semi_supervised_fit(data):
     model = keras_adrop.AdversarialDropoutModel(
@@ -308,7 +308,7 @@ def test_a_well_formed_semi_supervised_batch_trains():
     assert np.isfinite(history["loss"]).all()
 
 
-# Non-finite steps (issue 17 item 4).
+# Non-finite steps.
 
 MODES = {"eager": dict(run_eagerly=True),
          "graph": dict(jit_compile=False),
@@ -395,7 +395,7 @@ def test_skips_below_the_limit_are_counted_and_training_goes_on():
     assert "2 consecutive step(s)" in str(stops[0].message)
 
 
-# Warnings once per configuration (issue 17 item 6).
+# Warnings once per configuration.
 
 @neutral
 def test_constructor_warnings_are_given_once_per_configuration(tmp_path):

@@ -1,28 +1,49 @@
 """keras_adrop.tuners: what a search needs installed, and what it reports."""
 
+import importlib
 import sys
 
 import keras
 import numpy as np
 import pytest
 
-from keras_adrop import tuners
+import keras_adrop
+
+tuners = pytest.importorskip("keras_adrop.tuners")
+
+
+def _import_without(monkeypatch, module):
+    """Imports keras_adrop.tuners afresh while `module` cannot be imported."""
+    monkeypatch.delitem(sys.modules, "keras_adrop.tuners")
+    monkeypatch.delattr(keras_adrop, "tuners", raising=False)
+    monkeypatch.setitem(sys.modules, module, None)
+    return importlib.import_module("keras_adrop.tuners")
 
 
 @pytest.mark.skipif(keras.backend.backend() != "tensorflow",
                     reason="KerasTuner imports tensorboard under TensorFlow")
 def test_a_missing_tensorboard_fails_before_any_trial(monkeypatch):
-    monkeypatch.setattr(tuners, "_CLASSES", {})
-    monkeypatch.setitem(sys.modules, "tensorboard", None)
     with pytest.raises(ImportError, match=r"tensorboard.*keras_adrop\[tuner\]"):
-        tuners.AdversarialDropoutHyperModel(lambda hp: None)
+        _import_without(monkeypatch, "tensorboard")
 
 
 def test_a_missing_keras_tuner_names_the_extra(monkeypatch):
-    monkeypatch.setattr(tuners, "_CLASSES", {})
-    monkeypatch.setitem(sys.modules, "keras_tuner", None)
     with pytest.raises(ImportError, match=r"six.*keras_adrop\[tuner\]"):
-        tuners.AdversarialDropoutHyperModel(lambda hp: None)
+        _import_without(monkeypatch, "keras_tuner")
+    # Through the package's lazy attribute, the same message.
+    with pytest.raises(ImportError, match=r"pip install .keras_adrop\[tuner\]"):
+        keras_adrop.tuners
+
+
+@pytest.mark.backend_neutral
+def test_the_hypermodel_is_one_module_level_class():
+    import keras_tuner
+
+    cls = tuners.AdversarialDropoutHyperModel
+    assert cls.__module__ == "keras_adrop.tuners"
+    assert cls.__qualname__ == "AdversarialDropoutHyperModel"
+    assert issubclass(cls, keras_tuner.HyperModel)
+    assert importlib.import_module("keras_adrop.tuners") is tuners
 
 
 def _build(hp):

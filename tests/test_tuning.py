@@ -42,7 +42,7 @@ TINY_CLI = ["--quick", "--units", "8", "--delta-range", "0.1,0.4",
 
 def tiny_hypermodel(**kwargs):
     kwargs.setdefault("delta_range", TINY_DELTAS)
-    return tuning.AdversarialDropoutHyperModel(
+    return tuning.TaskHyperModel(
         task="digits", quick=True, task_options=dict(TINY), **kwargs)
 
 
@@ -54,10 +54,15 @@ def fixed_hp(**values):
 
 
 def test_the_task_hypermodel_is_the_package_hypermodel():
-    # One implementation of the flips / K / lambda sampling: the package's.
+    # One implementation of the flips / K / lambda sampling: the package's,
+    # a module-level class; the task's hypermodel has a name of its own.
     hypermodel = tiny_hypermodel()
     assert isinstance(hypermodel,
                       keras_adrop.tuners.AdversarialDropoutHyperModel)
+    names = [cls.__name__ for cls in type(hypermodel).__mro__]
+    assert names.count("AdversarialDropoutHyperModel") == 1
+    assert type(hypermodel) is tuning.TaskHyperModel
+    assert not hasattr(tuning, "AdversarialDropoutHyperModel")
     assert hypermodel.units == 8 and hypermodel.flips_range == (1, 3)
     # The search starts from a random mask only when the rate is tuned.
     assert hypermodel.adversarial_options == {}
@@ -145,13 +150,19 @@ def test_penalty_weight_and_dropout_reach_the_model():
     assert model.get_layer("lstm").recurrent_dropout == pytest.approx(0.2)
 
 
-def test_build_sets_the_dtype_policy_after_clear_session():
+def test_build_gives_the_layers_the_policy_and_leaves_the_global_one():
     hypermodel = tiny_hypermodel(dtype_policy="mixed_float16")
-    keras.config.set_dtype_policy("float32")
     keras.backend.clear_session()  # what the tuner does before a trial
     model = hypermodel.build(fixed_hp(flips=1, iterations=1))
+    assert keras.config.dtype_policy().name == "float32"
     assert model.get_layer("lstm").compute_dtype == "float16"
     assert model.get_layer("lstm").variable_dtype == "float32"
+    # Mixed float16 trains with a scaled loss, as under a global policy.
+    assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
+    x = np.zeros((2,) + tuple(model.inputs[0].shape[1:]), "float32")
+    assert keras.ops.convert_to_numpy(model(x)).dtype == np.float16
+    default = tiny_hypermodel().build(fixed_hp(flips=1, iterations=1))
+    assert default.get_layer("lstm").compute_dtype == "float32"
     with pytest.raises(ValueError):
         tiny_hypermodel(dtype_policy="float13")
 
@@ -191,7 +202,7 @@ def test_digits_task_uses_the_package_data_without_its_test_images():
 
 def test_bad_arguments_are_clear_errors(tmp_path):
     with pytest.raises(ValueError, match="Unknown task 'mnist'.*digits"):
-        tuning.AdversarialDropoutHyperModel(task="mnist")
+        tuning.TaskHyperModel(task="mnist")
     with pytest.raises(ValueError, match="iterations_range"):
         tiny_hypermodel(iterations_range=(0, 2))
     with pytest.raises(ValueError, match="dropout_range"):
@@ -199,7 +210,7 @@ def test_bad_arguments_are_clear_errors(tmp_path):
     with pytest.raises(ValueError, match="penalty_weight_range"):
         tiny_hypermodel(penalty_weight_range=(1.0,))
     with pytest.raises(ValueError, match="delta_range"):
-        tuning.AdversarialDropoutHyperModel(task="digits", quick=True,
+        tuning.TaskHyperModel(task="digits", quick=True,
                                             task_options={"units": 8})
     with pytest.raises(ValueError, match="Unknown option.*'unit'"):
         tasks.get_task("digits", unit=8)
@@ -232,10 +243,15 @@ class _TinyGRUTask(tuning.Task):
         return (x, y), {"validation_data": (x, y), "batch_size": 8}
 
     def build(self, dropout=None):
-        keras.utils.set_random_seed(self.seed)
         inputs = keras.Input((5, 2))
-        hidden = keras_adrop.layers.GRU(4, name="gru")(inputs)
-        model = keras.Model(inputs, keras.layers.Dense(2)(hidden))
+        hidden = keras_adrop.layers.GRU(
+            4, name="gru", seed=self.seed,
+            kernel_initializer=keras.initializers.GlorotUniform(self.seed),
+            recurrent_initializer=keras.initializers.Orthogonal(
+                self.seed + 1))(inputs)
+        model = keras.Model(inputs, keras.layers.Dense(
+            2, kernel_initializer=keras.initializers.GlorotUniform(
+                self.seed + 2))(hidden))
         model.compile("adam", keras.losses.SparseCategoricalCrossentropy(
             from_logits=True))
         return model
@@ -244,13 +260,13 @@ class _TinyGRUTask(tuning.Task):
 def test_registered_task_plugs_in(monkeypatch):
     monkeypatch.setitem(tasks._REGISTRY, "tiny_gru", _TinyGRUTask)
     assert "tiny_gru" in tuning.available_tasks()
-    hypermodel = tuning.AdversarialDropoutHyperModel(
+    hypermodel = tuning.TaskHyperModel(
         task="tiny_gru", delta_range=(0.25, 0.5), iterations_range=(2, 2))
     model = hypermodel.build(fixed_hp(flips=2, iterations=2))
     assert model.adversarial_dropout.delta == 0.5
     assert model.adversarial_dropout.layer_names in (None, ["gru"])
     with pytest.raises(ValueError, match="no dropout rate to tune"):
-        tuning.AdversarialDropoutHyperModel(
+        tuning.TaskHyperModel(
             task="tiny_gru", delta_range=(0.25, 0.5), dropout_range=(0.1, 0.2))
     with pytest.raises(ValueError, match="must be a Task subclass"):
         tuning.register_task("bad", 42)
@@ -259,7 +275,7 @@ def test_registered_task_plugs_in(monkeypatch):
 def test_imdb_task_builds_the_example_classifier():
     task = tasks.get_task("imdb", quick=True, data="synthetic",
                           train_size=40, validation_fraction=0.25)
-    hypermodel = tuning.AdversarialDropoutHyperModel(
+    hypermodel = tuning.TaskHyperModel(
         task=task, delta_range=(0.1, 0.2), dropout_range=(0.1, 0.3))
     assert hypermodel.units == 16 and hypermodel.flips_range == (2, 3)
     (train,), kwargs = task.load_data()
@@ -284,7 +300,7 @@ def test_ptb_task_builds_the_example_language_model():
                           eval_tokens=200)
     assert task.objective.name == "val_perplexity"
     assert task.objective.direction == "min"
-    hypermodel = tuning.AdversarialDropoutHyperModel(
+    hypermodel = tuning.TaskHyperModel(
         task=task, delta_range=(0.1, 0.2))
     assert hypermodel.units == 16
     (inputs, targets), kwargs = task.load_data()

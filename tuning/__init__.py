@@ -1,6 +1,6 @@
 """KerasTuner searches over adversarial dropout's delta and K.
 
-- `AdversarialDropoutHyperModel`: the search space (flips = delta * units,
+- `TaskHyperModel`: the search space (flips = delta * units,
   K, optionally the penalty weight and a dropout rate) over a task's model.
 - `Task`, `register_task`, `get_task`, `available_tasks`: the registry of
   model families and their data (`digits`, `imdb`, `ptb`: the examples'
@@ -20,7 +20,7 @@ on `sys.path`).
 from keras_adrop.tuners import adversarial_model
 from keras_adrop.tuners import effective_iterations
 from keras_adrop.tuners import flip_range
-from tuning.hypermodels import AdversarialDropoutHyperModel
+from tuning.hypermodels import TaskHyperModel
 from tuning.tasks import DigitsConfig
 from tuning.tasks import DigitsTask
 from tuning.tasks import ImdbConfig
@@ -32,7 +32,7 @@ from tuning.tasks import get_task
 from tuning.tasks import register_task
 
 __all__ = [
-    "AdversarialDropoutHyperModel",
+    "TaskHyperModel",
     "DigitsConfig",
     "DigitsTask",
     "ImdbConfig",

@@ -1,4 +1,4 @@
-"""`AdversarialDropoutHyperModel`: KerasTuner search space over delta and K.
+"""`TaskHyperModel`: KerasTuner search space over delta and K on a task.
 
 Hyperparameters (names as they appear in the trials):
 
@@ -29,12 +29,13 @@ from tuning.tasks import Task
 from tuning.tasks import get_task
 
 
-class AdversarialDropoutHyperModel(tuners.AdversarialDropoutHyperModel):
+class TaskHyperModel(tuners.AdversarialDropoutHyperModel):
     """Search space of adversarial dropout's budget (delta) and K on a task.
 
-    For your own model, use `keras_adrop.tuners.AdversarialDropoutHyperModel`
-    (installed with the package); this one adds the tasks of `tuning/`
-    (their data, seeds, dropout rate and callbacks).
+    `keras_adrop.tuners.AdversarialDropoutHyperModel` (installed with the
+    package) around the model of one of `tuning/`'s tasks: this class adds
+    the task's data, seeds, dropout rate and callbacks. For your own
+    model, use the package's class directly.
 
     The package's hypermodel over a task: `build(hp)` samples `dropout`
     (optional), builds the task's plain model with the same initial weights
@@ -61,9 +62,10 @@ class AdversarialDropoutHyperModel(tuners.AdversarialDropoutHyperModel):
             lambda, sampled on a log scale; None (default) keeps 1.0.
         dropout_range: `(low, high)` range of the task's dropout rate, in
             [0, 1); None (default) keeps the task's default.
-        dtype_policy: Keras dtype policy set at the start of every `build`
-            (KerasTuner clears the session before each trial), e.g.
-            `"mixed_float16"`. Default `"float32"`.
+        dtype_policy: Keras dtype policy of the layers of every model
+            built (passed to the task's `build` as `dtype`; the global
+            policy is left alone), e.g. `"mixed_float16"`. Default None:
+            the global policy, as any Keras layer.
         task_options: With a task name: task-specific settings, e.g.
             `{"units": 16}` for `digits`.
         name: Name of the hypermodel.
@@ -75,7 +77,7 @@ class AdversarialDropoutHyperModel(tuners.AdversarialDropoutHyperModel):
     import keras_tuner
     import tuning
 
-    hypermodel = tuning.AdversarialDropoutHyperModel(task="digits")
+    hypermodel = tuning.TaskHyperModel(task="digits")
     tuner = keras_tuner.RandomSearch(
         hypermodel, objective=hypermodel.task.objective, max_trials=10,
         directory="results/tuning", project_name="digits")
@@ -95,7 +97,7 @@ class AdversarialDropoutHyperModel(tuners.AdversarialDropoutHyperModel):
         iterations_range=DEFAULT_ITERATIONS_RANGE,
         penalty_weight_range=None,
         dropout_range=None,
-        dtype_policy="float32",
+        dtype_policy=None,
         task_options=None,
         name=None,
         tunable=True,
@@ -125,7 +127,8 @@ class AdversarialDropoutHyperModel(tuners.AdversarialDropoutHyperModel):
                     f"no dropout). Received: {dropout_range!r}"
                 )
         self.dropout_range = dropout_range
-        self.dtype_policy = keras.dtype_policies.get(dtype_policy).name
+        self.dtype_policy = (None if dtype_policy is None else
+                             keras.dtype_policies.get(dtype_policy).name)
         # Every trial tunes the rate or none does, so the options that
         # depend on it are the same in every trial.
         super().__init__(
@@ -137,13 +140,12 @@ class AdversarialDropoutHyperModel(tuners.AdversarialDropoutHyperModel):
             **task.adversarial_options(dropout_range is not None))
 
     def _build_task_model(self, hp):
-        # KerasTuner calls keras.backend.clear_session() before each trial;
-        # the policy is global state, so it is set here, in every build.
-        keras.config.set_dtype_policy(self.dtype_policy)
         dropout = None
         if self.dropout_range is not None:
             dropout = hp.Float("dropout", *self.dropout_range)
-        return self.task.build(dropout=dropout)
+        if self.dtype_policy is None:  # a Task whose `build` takes no dtype
+            return self.task.build(dropout=dropout)
+        return self.task.build(dropout=dropout, dtype=self.dtype_policy)
 
     def fit(self, hp, model, *args, **kwargs):
         """Trains `model`: every argument goes to `model.fit` unchanged.

@@ -1,7 +1,7 @@
 """KerasTuner search over adversarial dropout's delta and K.
 
 Runs one of KerasTuner's tuners (random search, Bayesian optimization,
-Hyperband) on `tuning.AdversarialDropoutHyperModel` and writes, next to the
+Hyperband) on `tuning.TaskHyperModel` and writes, next to the
 trials in `DIRECTORY/PROJECT/`:
 
 - `summary.md`: the best hyperparameters and score, then one row per trial
@@ -69,7 +69,7 @@ import keras_tuner  # noqa: E402
 from keras_adrop.tuners import DEFAULT_ITERATIONS_RANGE  # noqa: E402
 from keras_adrop.tuners import PAPER_DELTA_RANGE  # noqa: E402
 from keras_adrop.tuners import effective_iterations  # noqa: E402
-from tuning.hypermodels import AdversarialDropoutHyperModel  # noqa: E402
+from tuning.hypermodels import TaskHyperModel  # noqa: E402
 from tuning.tasks import available_tasks  # noqa: E402
 
 TUNERS = ("random", "bayesian", "hyperband")
@@ -161,7 +161,7 @@ def make_tuner(kind, hypermodel, directory, project_name, max_trials=None,
 
     Args:
         kind: `"random"`, `"bayesian"` or `"hyperband"`.
-        hypermodel: An `AdversarialDropoutHyperModel`.
+        hypermodel: A `TaskHyperModel`.
         directory: Where the project directory is created.
         project_name: Name of the project directory.
         max_trials: Number of trials (random, bayesian: required). For
@@ -524,9 +524,9 @@ def parse_args(argv=None):
     parser.add_argument("--seed", type=int, default=0,
                         help="Seed of data split, weights, masks and tuner.")
     parser.add_argument(
-        "--dtype-policy", default="float32",
-        help="Keras dtype policy of the models, e.g. mixed_float16 "
-        "(default float32).")
+        "--dtype-policy", default=None,
+        help="Keras dtype policy of the models' layers, e.g. mixed_float16 "
+        "(default: Keras' global policy, float32).")
     parser.add_argument(
         "--directory", default=os.path.join("results", "tuning"),
         help="Where the project directory goes (default results/tuning).")
@@ -593,7 +593,7 @@ def main(argv=None):
     task_options["epochs"] = (args.max_epochs if args.tuner == "hyperband"
                               else args.epochs)
     try:
-        hypermodel = AdversarialDropoutHyperModel(
+        hypermodel = TaskHyperModel(
             task=args.task,
             quick=args.quick,
             seed=args.seed,

@@ -3,7 +3,7 @@
 A `Task` builds the *plain* model of one example (compiled, with
 `keras_adrop` recurrent layers, no adversarial training yet) and loads that
 example's training data, split into a fitting part and a validation part
-(the example's test data is never read). `AdversarialDropoutHyperModel`
+(the example's test data is never read). `TaskHyperModel`
 wraps the plain model in a `keras_adrop.AdversarialDropoutModel` with the
 sampled `delta` and `K`.
 
@@ -206,9 +206,17 @@ class Task:
     def build(self, dropout=None):
         """Returns the compiled plain model (keras_adrop recurrent layers).
 
+        The same task seed gives the same initial weights: pass it to the
+        layers' initializers and `seed` (not to
+        `keras.utils.set_random_seed`, which would reseed the process).
+
         Args:
             dropout: The tuned dropout rate (see `dropout_description`), or
                 None for the task's default.
+
+        A task whose models can take a dtype policy also accepts
+        `dtype=None` (`TaskHyperModel(dtype_policy=...)` passes it): the
+        layers' policy, the global one being left alone.
         """
         raise NotImplementedError
 
@@ -331,7 +339,7 @@ class DigitsTask(Task):
         return train, {"validation_data": validation,
                        "batch_size": int(self.config.batch_size)}
 
-    def build(self, dropout=None):
+    def build(self, dropout=None, dtype=None):
         (x, y), _ = self._load()
         config = self.config
         return sequence_classification.lstm_classifier(
@@ -340,7 +348,8 @@ class DigitsTask(Task):
             x.shape[1:], units=config.units,
             recurrent_dropout=0.0 if dropout is None else float(dropout),
             seed=self.seed, learning_rate=config.learning_rate,
-            decay_steps=config.epochs * math.ceil(len(y) / config.batch_size))
+            decay_steps=config.epochs * math.ceil(len(y) / config.batch_size),
+            dtype=dtype)
 
 
 # The `imdb` task: the settings of examples/imdb_sentiment.py
@@ -438,7 +447,7 @@ class ImdbTask(Task):
         # The dataset shuffles itself.
         return (train,), {"validation_data": validation, "shuffle": False}
 
-    def build(self, dropout=None):
+    def build(self, dropout=None, dtype=None):
         _, _, vocabulary_size, examples = self._load()
         config = self.config
         return text_classification.text_classifier(
@@ -450,7 +459,8 @@ class ImdbTask(Task):
                                else float(dropout)),
             seed=self.seed, learning_rate=config.learning_rate,
             decay_steps=config.epochs * math.ceil(
-                examples / config.batch_size))
+                examples / config.batch_size),
+            dtype=dtype)
 
 
 class PtbTask(Task):
@@ -528,7 +538,7 @@ class PtbTask(Task):
             "shuffle": False,  # each row's windows in order (carried state)
         }
 
-    def build(self, dropout=None):
+    def build(self, dropout=None, dtype=None):
         data = self._load()
         config = dataclasses.replace(
             self.config,
@@ -536,7 +546,7 @@ class PtbTask(Task):
         # "variational" with rate 0 is the plain AWD-LSTM network.
         return language_modeling.awd_lstm_model(
             "variational", config, len(data["vocabulary"]),
-            data["train"].num_windows)
+            data["train"].num_windows, dtype=dtype)
 
     def callbacks(self, model):
         config, data = self.config, self._load()
@@ -565,7 +575,7 @@ def register_task(name, factory):
 
     ```python
     tuning.register_task("my_task", MyTask)
-    hypermodel = tuning.AdversarialDropoutHyperModel(task="my_task")
+    hypermodel = tuning.TaskHyperModel(task="my_task")
     ```
     """
     if not isinstance(name, str) or not name:

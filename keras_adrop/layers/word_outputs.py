@@ -61,6 +61,8 @@ class SampledSoftmaxLoss(keras.layers.Layer):
     Args:
         vocabulary_size: Number of words.
         num_sampled: Negative samples of the sampled softmax. Default 512.
+        seed: Seed of the projection's initial weights and of the
+            negative samples. Default None: unseeded.
 
     Call arguments:
         hidden: `(batch, time, units)` states.
@@ -76,10 +78,12 @@ class SampledSoftmaxLoss(keras.layers.Layer):
     ```
     """
 
-    def __init__(self, vocabulary_size, num_sampled=512, **kwargs):
+    def __init__(self, vocabulary_size, num_sampled=512, seed=None,
+                 **kwargs):
         super().__init__(**kwargs)
         self.vocabulary_size = vocabulary_size
         self.num_sampled = num_sampled
+        self.seed = seed
         self.supports_masking = True  # padding is read from `targets`
 
     def compute_mask(self, hidden, targets=None, mask=None):
@@ -89,7 +93,7 @@ class SampledSoftmaxLoss(keras.layers.Layer):
         units = hidden_shape[-1]
         self.kernel = self.add_weight(
             shape=(self.vocabulary_size, units), name="kernel",
-            initializer="glorot_uniform")
+            initializer=keras.initializers.GlorotUniform(self.seed))
         self.bias = self.add_weight(
             shape=(self.vocabulary_size,), name="bias", initializer="zeros")
 
@@ -103,7 +107,7 @@ class SampledSoftmaxLoss(keras.layers.Layer):
             losses = tf.nn.sampled_softmax_loss(
                 weights=self.kernel, biases=self.bias, labels=flat_targets,
                 inputs=flat_hidden, num_sampled=self.num_sampled,
-                num_classes=self.vocabulary_size,
+                num_classes=self.vocabulary_size, seed=self.seed,
             )
         else:
             logits = tf.matmul(flat_hidden, self.kernel, transpose_b=True)
@@ -120,4 +124,4 @@ class SampledSoftmaxLoss(keras.layers.Layer):
     def get_config(self):
         return {**super().get_config(),
                 "vocabulary_size": self.vocabulary_size,
-                "num_sampled": self.num_sampled}
+                "num_sampled": self.num_sampled, "seed": self.seed}

@@ -35,6 +35,7 @@ from keras_adrop import arguments
 from keras_adrop import divergences
 from keras_adrop import layers as layers_lib
 from keras_adrop.layers.word_outputs import OutputBias
+from keras_adrop.tasks import building
 from keras_adrop.tasks import presets
 
 
@@ -42,7 +43,7 @@ def awd_lstm(vocabulary_size, embedding_dim=400, units=1150, layers=3,
              embedding_dropout=0.1, input_dropout=0.4, hidden_dropout=0.25,
              output_dropout=0.4, weight_dropout=0.5, ar=0.0, tar=0.0, seed=0,
              batch_size=None, bptt=None, stateful=False,
-             recurrent_dropout=0.0, inference=False):
+             recurrent_dropout=0.0, inference=False, dtype=None):
     """An AWD-LSTM-style network as `(inputs, logits)` Keras tensors.
 
     `keras_adrop.layers.Embedding` with embedding dropout (whole word
@@ -53,7 +54,8 @@ def awd_lstm(vocabulary_size, embedding_dim=400, units=1150, layers=3,
     beta=tar)`) -> `SpatialDropout1D` -> optional AR (`alpha=ar`) ->
     tied decoder (`embedding(h, reverse=True)` -> `OutputBias`). The
     defaults are the paper's PTB model (Merity et al.);
-    every dropout layer is seeded from `seed`.
+    the initial weights and every dropout layer are seeded from `seed`
+    (the global random state is neither read nor changed).
 
     Args:
         vocabulary_size: Words of the vocabulary.
@@ -71,6 +73,8 @@ def awd_lstm(vocabulary_size, embedding_dim=400, units=1150, layers=3,
         recurrent_dropout: Rate of the variational mask on `h_{t-1}`.
         inference: Build without any dropout or AR/TAR (the same weights in
             the same order, and the same inference output).
+        dtype: Dtype policy of the layers, e.g. `"mixed_float16"` (None:
+            the global policy).
 
     Returns:
         `(inputs, logits)`; logits have shape `(batch, time,
@@ -93,10 +97,12 @@ def awd_lstm(vocabulary_size, embedding_dim=400, units=1150, layers=3,
                          name="token_ids")
     embedding = layers_lib.Embedding(
         vocabulary_size, embedding_dim, name="embedding",
-        embedding_dropout=rate(embedding_dropout), seed=seed,
+        embedding_dropout=rate(embedding_dropout), seed=seed, dtype=dtype,
+        **building.embedding_initializers(seed, "embedding"),
     )
     h = embedding(inputs)
-    h = _locked_dropout(rate(input_dropout), seed + 1, "input_dropout")(h)
+    h = _locked_dropout(rate(input_dropout), seed + 1, "input_dropout",
+                        dtype)(h)
     sizes = layer_sizes(units, layers, embedding_dim)
     for i, size in enumerate(sizes):
         h = layers_lib.LSTM(
@@ -108,17 +114,20 @@ def awd_lstm(vocabulary_size, embedding_dim=400, units=1150, layers=3,
             dropconnect_mode="element",
             seed=seed + 10 + i,
             name=f"lstm_{i + 1}",
+            dtype=dtype,
+            **building.recurrent_initializers(seed, f"lstm_{i + 1}"),
         )(h)
         if i + 1 < len(sizes):
             h = _locked_dropout(rate(hidden_dropout), seed + 100 + i,
-                                f"hidden_dropout_{i + 1}")(h)
+                                f"hidden_dropout_{i + 1}", dtype)(h)
     if tar and not inference:
-        h = _activity_regularization(beta=tar, name="tar")(h)
+        h = _activity_regularization(beta=tar, name="tar", dtype=dtype)(h)
     h = _locked_dropout(rate(output_dropout), seed + 200,
-                        "output_dropout")(h)
+                        "output_dropout", dtype)(h)
     if ar and not inference:
-        h = _activity_regularization(alpha=ar, name="ar")(h)
-    logits = OutputBias(name="decoder")(embedding(h, reverse=True))
+        h = _activity_regularization(alpha=ar, name="ar", dtype=dtype)(h)
+    logits = OutputBias(name="decoder", dtype=dtype)(
+        embedding(h, reverse=True))
     return inputs, logits
 
 
@@ -133,9 +142,10 @@ def layer_sizes(units, layers, embedding_dim):
     return [units] * (layers - 1) + [embedding_dim]
 
 
-def _locked_dropout(rate, seed, name):
+def _locked_dropout(rate, seed, name, dtype=None):
     # Locked (variational) dropout: one mask per sequence, for all steps.
-    return keras.layers.SpatialDropout1D(rate, seed=seed, name=name)
+    return keras.layers.SpatialDropout1D(rate, seed=seed, name=name,
+                                         dtype=dtype)
 
 
 def _activity_regularization(**kwargs):
@@ -430,10 +440,11 @@ _NETWORK_OPTIONS = ("embedding_dim", "units", "layers", "embedding_dropout",
 
 
 def _network(config, vocabulary_size, batch_size=None, bptt=None,
-             stateful=False, recurrent_dropout=0.0, inference=False):
+             stateful=False, recurrent_dropout=0.0, inference=False,
+             dtype=None):
     return awd_lstm(
         vocabulary_size, batch_size=batch_size, bptt=bptt, stateful=stateful,
-        recurrent_dropout=recurrent_dropout, inference=inference,
+        recurrent_dropout=recurrent_dropout, inference=inference, dtype=dtype,
         **{name: getattr(config, name) for name in _NETWORK_OPTIONS})
 
 
@@ -482,11 +493,13 @@ def _optimizer(config, total_steps):
     return keras.optimizers.Adam(schedule, **clip)
 
 
-def awd_lstm_model(method, config, vocabulary_size, steps_per_epoch=1):
+def awd_lstm_model(method, config, vocabulary_size, steps_per_epoch=1,
+                   dtype=None):
     """The compiled, stateful AWD-LSTM training model of `method`.
 
-    Seeds every generator with `config.seed` first, so all methods start
-    from the same weights. The network is `awd_lstm` with `config`'s
+    The initial weights and every draw come from `config.seed` (the global
+    random state is neither read nor changed), so all methods start from
+    the same weights. The network is `awd_lstm` with `config`'s
     options at the fixed training shape `(batch_size, bptt)`, wrapped as
     `awd_lstm_method` says, compiled with the cross-entropy on logits (the
     learning rate decays over `config.epochs * steps_per_epoch` steps)
@@ -499,6 +512,8 @@ def awd_lstm_model(method, config, vocabulary_size, steps_per_epoch=1):
         config: An `AWDLSTMConfig` (or an object with its attributes).
         vocabulary_size: Words of the vocabulary.
         steps_per_epoch: Training windows per epoch.
+        dtype: Dtype policy of the layers, e.g. `"mixed_float16"` (None:
+            the global policy).
 
     Returns:
         The compiled model.
@@ -514,16 +529,17 @@ def awd_lstm_model(method, config, vocabulary_size, steps_per_epoch=1):
     ```
     """
     check_config(config)
-    keras.utils.set_random_seed(config.seed)
     total_steps = config.epochs * steps_per_epoch
     spec = awd_lstm_method(method, config, total_steps)
     inputs, logits = _network(
         config, vocabulary_size, config.batch_size, config.bptt,
         stateful=True,
-        recurrent_dropout=spec.recurrent_dropout(config.recurrent_dropout))
+        recurrent_dropout=spec.recurrent_dropout(config.recurrent_dropout),
+        dtype=dtype)
     model = spec.build_model(inputs, logits)
     model.compile(
-        optimizer=_optimizer(config, total_steps),
+        optimizer=building.loss_scaled(_optimizer(config, total_steps),
+                                       dtype),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=[keras.metrics.SparseCategoricalCrossentropy(
             name="cross_entropy", from_logits=True)],

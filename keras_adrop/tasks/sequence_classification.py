@@ -24,6 +24,7 @@ import keras
 from keras_adrop import arguments
 
 from keras_adrop import layers
+from keras_adrop.tasks import building
 from keras_adrop.tasks.methods import get_method
 
 # The methods of `keras_adrop.tasks.methods` this task offers: the Table 1 rows,
@@ -120,7 +121,8 @@ def load_data(dataset="digits", train_size=800, validation_size=200, seed=0):
     return data["train"], data.get("validation"), data["test"]
 
 
-def compile_classifier(model, learning_rate, decay_steps, clipnorm=None):
+def compile_classifier(model, learning_rate, decay_steps, clipnorm=None,
+                       dtype=None):
     """Compiles a logits classifier: Adam, cosine decay, cross-entropy.
 
     The learning rate decays from `learning_rate` to zero over
@@ -133,6 +135,8 @@ def compile_classifier(model, learning_rate, decay_steps, clipnorm=None):
         learning_rate: Initial learning rate.
         decay_steps: Training steps of the whole run.
         clipnorm: Optional per-variable gradient-norm clip.
+        dtype: The dtype policy the model's layers were built with (None:
+            the global one); `mixed_float16` scales the loss.
 
     Returns:
         `model`.
@@ -146,7 +150,8 @@ def compile_classifier(model, learning_rate, decay_steps, clipnorm=None):
     schedule = keras.optimizers.schedules.CosineDecay(
         learning_rate, decay_steps=decay_steps)
     model.compile(
-        optimizer=keras.optimizers.Adam(schedule, clipnorm=clipnorm),
+        optimizer=building.loss_scaled(
+            keras.optimizers.Adam(schedule, clipnorm=clipnorm), dtype),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=["accuracy"],
     )
@@ -155,13 +160,15 @@ def compile_classifier(model, learning_rate, decay_steps, clipnorm=None):
 
 def lstm_classifier(method, input_shape, units=64, num_classes=10,
                     recurrent_dropout=0.1, delta=0.05, seed=0,
-                    learning_rate=1e-2, decay_steps=1, penalty_weight=None):
+                    learning_rate=1e-2, decay_steps=1, penalty_weight=None,
+                    dtype=None):
     """An LSTM classifier trained with `method`, compiled.
 
     `keras_adrop.layers.LSTM(units)` on the sequence, then a dense layer of
     `num_classes` logits, wrapped as `keras_adrop.tasks.methods.get_method(method)`
     says (a plain `keras.Model`, an `AdversarialDropoutModel` or a
-    `RegularizedModel`). Seeds every generator with `seed` first, so every
+    `RegularizedModel`). The initial weights and every mask are drawn from
+    `seed` (the global random state is neither read nor changed), so every
     method starts from the same weights. Adversarial dropout's base pass is
     the full network (as in the paper's sMNIST runs), so only the methods
     with random masks use `recurrent_dropout`.
@@ -181,6 +188,8 @@ def lstm_classifier(method, input_shape, units=64, num_classes=10,
             expectation-linearization dropout (default None: the
             regularizer's own: 1.0, 0.15 for fraternal, 0.25 for
             expectation linearization).
+        dtype: Dtype policy of the layers, e.g. `"mixed_float16"` (None:
+            the global policy).
 
     Returns:
         The compiled model; its LSTM is named `"lstm"` whatever the method.
@@ -193,7 +202,6 @@ def lstm_classifier(method, input_shape, units=64, num_classes=10,
     model.fit(x, y, epochs=80, batch_size=32)
     ```
     """
-    keras.utils.set_random_seed(seed)
     # Raises, listing the known methods, for an unknown name.
     spec = get_method(method, delta=delta, seed=seed,
                       penalty_weight=penalty_weight)
@@ -203,7 +211,11 @@ def lstm_classifier(method, input_shape, units=64, num_classes=10,
         recurrent_dropout=spec.recurrent_dropout(recurrent_dropout),
         seed=seed,
         name="lstm",  # same metric names for every model of a comparison
+        dtype=dtype,
+        **building.recurrent_initializers(seed, "lstm"),
     )(inputs)
-    outputs = keras.layers.Dense(num_classes)(hidden)  # logits
+    outputs = keras.layers.Dense(  # logits
+        num_classes, dtype=dtype,
+        **building.dense_initializers(seed, "logits"))(hidden)
     model = spec.build_model(inputs, outputs)
-    return compile_classifier(model, learning_rate, decay_steps)
+    return compile_classifier(model, learning_rate, decay_steps, dtype=dtype)

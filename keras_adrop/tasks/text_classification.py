@@ -178,18 +178,22 @@ def synthetic_reviews(n, seed=0):
 
 def _embedding_and_lstm(vocabulary_size, embedding_dim, units,
                         embedding_dropout, recurrent_dropout, seed,
-                        return_sequences):
+                        return_sequences, dtype=None):
     """The layers the classifier and its pretraining language model share
     (named `embedding` and `lstm`, so weights move between them)."""
     from keras_adrop import layers
+    from keras_adrop.tasks import building
 
     embedding = layers.Embedding(
-        vocabulary_size, embedding_dim, mask_zero=True, name="embedding")
+        vocabulary_size, embedding_dim, mask_zero=True, name="embedding",
+        seed=seed, dtype=dtype,
+        **building.embedding_initializers(seed, "embedding"))
     dropout = keras.layers.Dropout(embedding_dropout, seed=seed,
-                                   name="embedding_dropout")
+                                   name="embedding_dropout", dtype=dtype)
     lstm = layers.LSTM(
         units, recurrent_dropout=recurrent_dropout,
-        return_sequences=return_sequences, seed=seed, name="lstm")
+        return_sequences=return_sequences, seed=seed, name="lstm",
+        dtype=dtype, **building.recurrent_initializers(seed, "lstm"))
     return lambda tokens: lstm(dropout(embedding(tokens)))
 
 
@@ -197,7 +201,8 @@ def text_classifier(method, vocabulary_size, sequence_length,
                     embedding_dim=64, units=64, num_classes=2,
                     embedding_dropout=0.3, recurrent_dropout=0.1,
                     delta=0.05, epsilon=0.1, seed=0, learning_rate=2e-3,
-                    decay_steps=1, pretrained=None, penalty_weight=None):
+                    decay_steps=1, pretrained=None, penalty_weight=None,
+                    dtype=None):
     """The IMDB classifier of the paper's Table 2, trained with `method`.
 
     Token ids -> `keras_adrop.layers.Embedding(mask_zero=True)` -> dropout
@@ -205,8 +210,9 @@ def text_classifier(method, vocabulary_size, sequence_length,
     logits, wrapped as `keras_adrop.tasks.methods.get_method(method)` says, and
     compiled as `keras_adrop.tasks.sequence_classification.compile_classifier`
     (Adam cosine-decayed over `decay_steps`, gradients clipped to norm 1).
-    Seeds every generator with `seed` first, so all methods start from the
-    same weights (or from `pretrained`).
+    The initial weights and every draw come from `seed` (the global random
+    state is neither read nor changed), so all methods start from the same
+    weights (or from `pretrained`).
 
     Args:
         method: A name of `keras_adrop.tasks.methods.available_methods()`.
@@ -227,6 +233,8 @@ def text_classifier(method, vocabulary_size, sequence_length,
             the adversarial ones, kappa of fraternal and
             expectation-linearization dropout; default None: each
             regularizer's own).
+        dtype: Dtype policy of the layers, e.g. `"mixed_float16"` (None:
+            the global policy).
 
     Returns:
         The compiled model; its input is named `tokens`.
@@ -239,23 +247,26 @@ def text_classifier(method, vocabulary_size, sequence_length,
     model.fit(text_dataset(tokenizer, x, y, 64, shuffle=True), epochs=6)
     ```
     """
+    from keras_adrop.tasks import building
     from keras_adrop.tasks.methods import get_method
     from keras_adrop.tasks.sequence_classification import compile_classifier
 
-    keras.utils.set_random_seed(seed)
     spec = get_method(method, delta=delta, epsilon=epsilon, seed=seed,
                       penalty_weight=penalty_weight)
     tokens = keras.Input((sequence_length,), dtype="int32", name="tokens")
     hidden = _embedding_and_lstm(
         vocabulary_size, embedding_dim, units, embedding_dropout,
-        spec.recurrent_dropout(recurrent_dropout), seed, False)(tokens)
-    logits = keras.layers.Dense(num_classes, name="logits")(hidden)
+        spec.recurrent_dropout(recurrent_dropout), seed, False,
+        dtype)(tokens)
+    logits = keras.layers.Dense(
+        num_classes, name="logits", dtype=dtype,
+        **building.dense_initializers(seed, "logits"))(hidden)
     model = spec.build_model(tokens, logits)
     if pretrained:
         for name, weights in pretrained.items():
             model.get_layer(name).set_weights(weights)
     return compile_classifier(model, learning_rate, decay_steps,
-                              clipnorm=1.0)
+                              clipnorm=1.0, dtype=dtype)
 
 
 def pretrain_language_model(texts, vocabulary, sequence_length, epochs,
@@ -295,14 +306,13 @@ def pretrain_language_model(texts, vocabulary, sequence_length, epochs,
     from keras_adrop.datasets import imdb
     from keras_adrop.layers.word_outputs import SampledSoftmaxLoss
 
-    keras.utils.set_random_seed(seed)
     vocabulary_size = len(vocabulary)
     tokens = keras.Input((sequence_length,), dtype="int32", name="tokens")
     targets = keras.Input((sequence_length,), dtype="int32", name="targets")
     hidden = _embedding_and_lstm(vocabulary_size, embedding_dim, units,
                                  embedding_dropout, 0.0, seed, True)(tokens)
-    loss = SampledSoftmaxLoss(vocabulary_size, num_sampled, name="softmax")(
-        hidden, targets)
+    loss = SampledSoftmaxLoss(vocabulary_size, num_sampled, seed=seed,
+                              name="softmax")(hidden, targets)
     model = keras.Model([tokens, targets], loss, name="language_model")
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate, clipnorm=1.0),

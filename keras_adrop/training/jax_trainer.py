@@ -63,7 +63,7 @@ def stopped_gradient(model):
     return gradient
 
 
-class JAXTrainer:
+class JAXTrainer(keras_compat.LabeledSymbolicBuild):
     """`train_step(state, data)` of a `RegularizedModel` with JAX."""
 
     def train_step(self, state, data):
@@ -150,12 +150,10 @@ class JAXTrainer:
             if getattr(self.train_function, "last_state", None) is not None:
                 self.train_function.last_state = None  # no stale copy kept
 
-    def _symbolic_build(self, iterator=None, data_batch=None):
-        # Keras' JAX `fit` builds the model on one batch's inputs first.
-        return keras_compat.symbolic_build(
-            super()._symbolic_build,
-            lambda data: step_lib.split_unlabeled(data, self)[0],
-            iterator, data_batch)
+    def _labeled_batch(self, data):
+        # Keras' JAX `fit` builds the model on one batch's inputs first
+        # (`keras_compat.LabeledSymbolicBuild`).
+        return step_lib.split_unlabeled(data, self)[0]
 
     def test_step(self, state, data):
         labeled, _ = step_lib.split_unlabeled(data, self)
