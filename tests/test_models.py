@@ -13,7 +13,7 @@ import keras
 
 import keras_adrop
 from conftest import base_batch
-from keras_adrop.training.step import model_state
+from keras_adrop.training.loss import model_state
 from keras_adrop import divergences
 from keras_adrop import layers
 from keras_adrop.regularizers import AdversarialDropout

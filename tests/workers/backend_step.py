@@ -28,7 +28,7 @@ from keras_adrop import masks as masks_lib
 from keras_adrop.regularizers import base as regularizers_base
 from keras_adrop.regularizers import embedding_perturbations
 from keras_adrop.training import gradient_function
-from keras_adrop.training.step import base_pass
+from keras_adrop.training.loss import base_pass
 
 STEPS, FEATURES, UNITS, CLASSES, VOCAB = 5, 3, 6, 3, 12
 _draws = itertools.count()
