@@ -128,10 +128,10 @@ def base_pass(model, x, gradient, y=None, sample_weight=None, replicas=1):
             f"{type(model).__name__} supports models with a single output "
             "tensor; this model returns a nested structure."
         )
-    weights = divergences.step_weights(
+    step_weights = divergences.step_weights(
         outputs, sample_weight, keras_compat.keras_mask(outputs))
-    return TrainingBatch(model, x, outputs, weights, masks, state, gradient,
-                         y, sample_weight, embeddings, replicas,
+    return TrainingBatch(model, x, outputs, step_weights, masks, state,
+                         gradient, y, sample_weight, embeddings, replicas,
                          base_kernel_masks=kernel_masks)
 
 
