@@ -18,6 +18,12 @@ from keras_adrop.layers.mask_overrides import recurrent_kernel_masks
 from keras_adrop.layers.mask_overrides import recurrent_masks
 
 
+def loss_scaled(model):
+    """Whether the model's optimizer scales the loss (mixed precision)."""
+    return isinstance(getattr(model, "optimizer", None),
+                      keras.optimizers.LossScaleOptimizer)
+
+
 class ModelState:
     """Rewinds everything a forward pass changes besides the weights (rule 9).
 
@@ -204,5 +210,4 @@ class TrainingBatch:
     @property
     def loss_scaled(self):
         """Whether the optimizer scales the loss (mixed precision)."""
-        return isinstance(getattr(self.model, "optimizer", None),
-                          keras.optimizers.LossScaleOptimizer)
+        return loss_scaled(self.model)

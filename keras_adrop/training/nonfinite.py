@@ -16,6 +16,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_adrop.training.batch import loss_scaled
 from keras_adrop.training.data import batch_size_of
 from keras_adrop.training.loss import record_step
 from keras_adrop.training.loss import sparse_classes
@@ -35,22 +36,15 @@ def penalty_terms(model, step_loss):
                     [step_loss.supervised] + list(step_loss.penalties)))
 
 
-def loss_scaled(model):
-    """Whether the optimizer scales the loss (mixed precision): it then
-    handles non-finite gradients itself (skips and lowers the scale)."""
-    return isinstance(getattr(model, "optimizer", None),
-                      keras.optimizers.LossScaleOptimizer)
-
-
 def finite_checks(model, step_loss, gradients):
     """`(terms finite, gradients finite)`, two boolean scalars.
 
     The terms count as not finite when a class index is out of range
     (`labels_in_range`).
 
-    Gradients are checked unless the optimizer scales the loss: a
-    `LossScaleOptimizer` expects overflowing gradients now and then and
-    skips those steps itself.
+    Gradients are checked unless the optimizer scales the loss
+    (`loss_scaled`): a `LossScaleOptimizer` expects overflowing gradients
+    now and then and skips those steps itself (and lowers the scale).
     """
     terms = ops.all(ops.stack([
         ops.all(ops.isfinite(value))
