@@ -32,9 +32,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-import keras_adrop  # noqa: E402
 from keras_adrop import analysis  # noqa: E402
 from keras_adrop import reporting  # noqa: E402
+from keras_adrop.regularizers import adversarial_search  # noqa: E402
 from keras_adrop.tasks import presets  # noqa: E402
 from keras_adrop.tasks import sequence_classification  # noqa: E402
 
@@ -308,7 +308,7 @@ def analyze_digits(args, train_args, summary):
     Fills `summary["models"]`; returns the figure paths.
     """
     train_data, test_data = load_data(train_args)
-    keras_adrop.masks.flip_budget(train_args.delta, train_args.units)
+    adversarial_search.flip_budget(train_args.delta, train_args.units)
     verbose = sys.stdout.isatty()
     if args.model:
         model = keras.saving.load_model(args.model)

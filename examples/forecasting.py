@@ -76,6 +76,7 @@ import keras_adrop  # noqa: E402
 from keras_adrop.datasets import seattle_weather  # noqa: E402
 
 from keras_adrop import reporting  # noqa: E402
+from keras_adrop.regularizers import adversarial_search  # noqa: E402
 
 METHODS = ("unregularized", "variational", "adversarial_k1", "adversarial_k2")
 # Also by name with --methods (not run by default).
@@ -372,7 +373,7 @@ def main(argv=None):
         data["test"] = None  # never read
     if any(m.startswith("adversarial") for m in args.methods):
         # A clear error before training when delta * units < 1.
-        budget = keras_adrop.masks.flip_budget(args.delta, args.units)
+        budget = adversarial_search.flip_budget(args.delta, args.units)
     else:
         budget = None
     persistence = (None if data["test"] is None

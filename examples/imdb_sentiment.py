@@ -42,6 +42,7 @@ import keras_adrop  # noqa: E402
 from keras_adrop import reporting  # noqa: E402
 from keras_adrop.datasets import imdb  # noqa: E402
 from keras_adrop.layers import text_tokenizer  # noqa: E402
+from keras_adrop.regularizers import adversarial_search  # noqa: E402
 from keras_adrop.tasks import presets  # noqa: E402
 from keras_adrop.tasks import text_classification  # noqa: E402
 from keras_adrop.tasks.methods import get_method  # noqa: E402
@@ -418,7 +419,7 @@ def main(argv=None):
     if any("adversarial_k" in m or m == "last_state_adversarial"
            for m in args.methods):
         # Raises a clear error before any work when delta * units < 1.
-        keras_adrop.masks.flip_budget(args.delta, args.units)
+        adversarial_search.flip_budget(args.delta, args.units)
     start = time.perf_counter()
     train_set, test_set, x_unlabeled, dataset_info = load_reviews(args)
     if args.no_test:

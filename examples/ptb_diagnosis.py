@@ -46,7 +46,7 @@ import tensorflow as tf  # noqa: E402
 
 import ptb_language_model as ptb  # noqa: E402
 from keras_adrop.tasks import language_modeling as lm  # noqa: E402
-from keras_adrop.training import step as step_lib  # noqa: E402
+from keras_adrop.training import loss as loss_lib  # noqa: E402
 from keras_adrop.training.tensorflow_trainer import tape_gradient  # noqa: E402
 
 
@@ -72,7 +72,7 @@ def make_step(model, jit_compile):
         before = [tf.identity(v.value) for v in variables]
         with tf.GradientTape(persistent=True) as tape:
             if regularizers:
-                loss = step_lib.regularized_loss(
+                loss, _ = loss_lib.regularized_loss(
                     model, (x, y), tape_gradient(tape))
                 supervised, total = loss.supervised, loss.total
                 raw = [loss.logs[r.metric_names()[0]] for r in regularizers]

@@ -28,6 +28,7 @@ import numpy as np  # noqa: E402
 
 import keras_adrop  # noqa: E402
 from keras_adrop import reporting  # noqa: E402
+from keras_adrop.regularizers import adversarial_search  # noqa: E402
 from keras_adrop.tasks import language_modeling as lm  # noqa: E402
 from keras_adrop.tasks import presets  # noqa: E402
 
@@ -273,11 +274,11 @@ def main(argv=None):
     args = parse_args(argv)
     adversarial = any(m.startswith("adversarial_k") for m in args.methods)
     # A clear error before loading anything when delta * units < 1.
-    budgets = ([keras_adrop.masks.flip_budget(args.delta, units)
+    budgets = ([adversarial_search.flip_budget(args.delta, units)
                 for units in layer_sizes(args)] if adversarial else None)
     if "adversarial_dropconnect" in args.methods:
-        keras_adrop.masks.flip_budget(args.dropconnect_delta,
-                                      layer_sizes(args)[-1])
+        adversarial_search.flip_budget(args.dropconnect_delta,
+                                       layer_sizes(args)[-1])
     data = load_windows(args)
     if args.no_test:
         data["test"] = None

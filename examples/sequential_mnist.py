@@ -68,6 +68,7 @@ import numpy as np  # noqa: E402
 
 import keras_adrop  # noqa: E402
 from keras_adrop import reporting  # noqa: E402
+from keras_adrop.regularizers import adversarial_search  # noqa: E402
 from keras_adrop.tasks import presets  # noqa: E402
 from keras_adrop.tasks import sequence_classification  # noqa: E402
 
@@ -375,7 +376,7 @@ def main(argv=None):
     adversarial = any(m.startswith("adversarial") for m in args.methods)
     # Raises a clear error before training when delta * units < 1.
     budget = (
-        keras_adrop.masks.flip_budget(args.delta, args.units)
+        adversarial_search.flip_budget(args.delta, args.units)
         if adversarial else None
     )
     steps, features = args.input_shape

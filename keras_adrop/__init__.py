@@ -27,7 +27,6 @@ import importlib
 
 from keras_adrop import divergences
 from keras_adrop import layers
-from keras_adrop import masks
 from keras_adrop import regularizers
 from keras_adrop.conversion import convert_model
 from keras_adrop.models import AdversarialDropoutModel
@@ -73,7 +72,6 @@ __all__ = [
     "datasets",
     "divergences",
     "layers",
-    "masks",
     "regularizers",
     "reporting",
     "tasks",

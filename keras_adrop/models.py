@@ -5,7 +5,7 @@ its short form for the common case of one `AdversarialDropout`. Both are
 functional models (`Model(inputs, outputs, ...)`): `compile`, `fit`,
 callbacks, `evaluate`, `predict`, `save` and `export` work as for any Keras
 model; only `train_step` changes. What a step computes is written once,
-for every backend, in `keras_adrop.training.step` (docs/algorithm.md
+for every backend, in `keras_adrop.training.loss` (docs/algorithm.md
 section 4); the backend's trainer (`keras_adrop.training`) differentiates
 it and applies the update.
 
@@ -21,7 +21,8 @@ from keras_adrop import keras_compat
 from keras_adrop.regularizers import AdversarialDropout
 from keras_adrop.regularizers import ModelRegularizer
 from keras_adrop.training import progress
-from keras_adrop.training import step as step_lib
+from keras_adrop.training import loss as loss_lib
+from keras_adrop.training import nonfinite
 from keras_adrop.training import gradient_function
 from keras_adrop.training import trainer_class
 
@@ -154,8 +155,8 @@ class RegularizedModel(keras_compat.CloneSettings,
         ]
         self.max_consecutive_skips = max_consecutive_skips
         self.nonfinite_stop = None
-        self.skipped_steps_tracker = step_lib.SkippedSteps(
-            len(step_lib.term_names(self)))
+        self.skipped_steps_tracker = nonfinite.SkippedSteps(
+            len(nonfinite.term_names(self)))
 
     @property
     def regularizer_seed_generators(self):
@@ -430,7 +431,7 @@ class AdversarialDropoutModel(RegularizedModel):
             dict layer name -> `(batch, units)` float32 tensor of {0, 1}.
         """
         x = keras.tree.map_structure(keras.ops.convert_to_tensor, x)
-        batch = step_lib.base_pass(self, x, gradient_function(self),
+        batch = loss_lib.base_pass(self, x, gradient_function(self),
                                    sample_weight=sample_weight)
         found = self.adversarial_dropout.adversarial_masks(batch)
         batch.state.rewind()

@@ -48,6 +48,7 @@ import math
 import keras
 
 from keras_adrop import arguments
+from keras_adrop.regularizers import adversarial_search
 
 
 def _import_keras_tuner():
@@ -145,7 +146,7 @@ def flip_range(delta_range, units):
             "`delta_range` must satisfy 0 < low <= high < 1 (fractions of "
             f"units). Received: {delta_range!r}"
         )
-    max_flips = int(math.floor(high * units + 1e-6))
+    max_flips = adversarial_search.flip_count(high, units)
     if max_flips < 1:
         raise ValueError(
             f"`delta_range` {delta_range!r} allows floor({high} * {units}) = "
@@ -166,14 +167,14 @@ def effective_iterations(flips, iterations):
 
     The start mask spends one of the `flips` (docs/algorithm.md rule 11)
     and the K steps share the rest (rule 14), so steps beyond `flips - 1`
-    get no flip.
+    get no flip (`regularizers.adversarial_search.effective_iterations`).
 
     Example:
 
     >>> effective_iterations(flips=3, iterations=2), effective_iterations(2, 3)
     (2, 1)
     """
-    return max(0, min(int(iterations), int(flips) - 1))
+    return adversarial_search.effective_iterations(int(flips), int(iterations))
 
 
 def adversarial_model(base, name="adversarial_dropout", **options):

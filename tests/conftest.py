@@ -37,6 +37,6 @@ def _fresh_keras_state():
 def base_batch(model, x, y=None, sample_weight=None):
     """The `TrainingBatch` of a base pass of `model` on `x`, outside `fit`."""
     from keras_adrop.training import gradient_function
-    from keras_adrop.training.step import base_pass
+    from keras_adrop.training.loss import base_pass
 
     return base_pass(model, x, gradient_function(model), y, sample_weight)

@@ -8,6 +8,7 @@ performance issue calls straightforward.
 import keras
 
 import keras_adrop
+from keras_adrop.regularizers import adversarial_search
 
 
 class StraightforwardAdversarialModel(keras.Model):
@@ -20,8 +21,9 @@ class StraightforwardAdversarialModel(keras.Model):
     None of `AdversarialDropoutModel`'s care: the influence passes are
     recorded by the outer tape too, and their tapes watch the weights. KL
     divergence, full-network base mask, the flips of docs/algorithm.md
-    rules 10-14 (`keras_adrop.masks`). A test reference only: no masks, sample
-    weights, state rewinding or distribution.
+    rules 10-14 (`keras_adrop.regularizers.adversarial_search`). A test
+    reference only: no masks, sample weights, state rewinding or
+    distribution.
     """
 
     def __init__(self, *args, delta, iterations, **kwargs):
@@ -29,8 +31,8 @@ class StraightforwardAdversarialModel(keras.Model):
         self.rnns = [layer for layer in self.layers
                      if isinstance(layer, keras_adrop.layers.LSTM)]
         self.schedules = [
-            keras_adrop.masks.flip_schedule(
-                keras_adrop.masks.flip_budget(delta, layer.units),
+            adversarial_search.flip_schedule(
+                adversarial_search.flip_budget(delta, layer.units),
                 iterations)
             for layer in self.rnns]
         self.seed_generator = keras.random.SeedGenerator(0)
@@ -57,7 +59,7 @@ class StraightforwardAdversarialModel(keras.Model):
             loss = self.compute_loss(x=x, y=y, y_pred=logits, training=True)
             target = keras.ops.stop_gradient(logits)
             batch = keras.ops.shape(x)[0]
-            masks = {layer: keras_adrop.masks.start_mask(
+            masks = {layer: adversarial_search.start_mask(
                 keras.ops.ones((batch, layer.units)), self.seed_generator)
                 for layer in self.rnns}
             for k in range(len(self.schedules[0])):
@@ -67,7 +69,7 @@ class StraightforwardAdversarialModel(keras.Model):
                 influence = influence_tape.gradient(value,
                                                     list(masks.values()))
                 masks = {
-                    layer: keras_adrop.masks.flip(masks[layer], grad,
+                    layer: adversarial_search.flip(masks[layer], grad,
                                                   schedule[k])
                     for (layer, schedule), grad in zip(
                         zip(self.rnns, self.schedules), influence)}

@@ -47,7 +47,7 @@ def test_the_penalty_of_a_regression_model_is_the_squared_error():
     model.compile("sgd", "mse")
     regularizer = model.adversarial_dropout
     x, _ = _series(8)
-    batch = keras_adrop.training.step.base_pass(
+    batch = keras_adrop.training.loss.base_pass(
         model, ops.convert_to_tensor(x),
         keras_adrop.training.gradient_function(model))
     other = ops.convert_to_numpy(batch.outputs) + np.arange(8)[:, None] / 10

@@ -8,7 +8,7 @@ import keras
 import keras_adrop
 from conftest import base_batch
 from keras_adrop.training import gradient_function
-from keras_adrop.training.step import regularized_loss
+from keras_adrop.training.loss import regularized_loss
 from keras_adrop import layers
 from keras_adrop.regularizers import AdversarialDropout
 from keras_adrop.regularizers import ExpectationLinearization
@@ -85,8 +85,8 @@ def test_fraternal_supervised_loss_is_the_mean_over_both_passes():
     penalty = regularizer.penalty
     regularizer.penalty = lambda batch: results.append(penalty(batch)) or (
         results[-1])
-    loss = regularized_loss(model, (tf.constant(x), tf.constant(y)),
-                            gradient_function(model))
+    loss, _ = regularized_loss(model, (tf.constant(x), tf.constant(y)),
+                               gradient_function(model))
     (second,) = results[0].supervised_passes
     expected = (_cross_entropy(loss.y_pred.numpy(), y)
                 + _cross_entropy(second.numpy(), y)) / 2

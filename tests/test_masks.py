@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import settings
 from hypothesis import strategies as st
 
-from keras_adrop import masks
+from keras_adrop.regularizers import adversarial_search
 
 
 @pytest.mark.parametrize(
@@ -14,29 +14,29 @@ from keras_adrop import masks
     [(0.03, 100, 3), (0.29, 100, 29), (0.1, 64, 6), (0.5, 3, 1), (0.99, 10, 9)],
 )
 def test_flip_budget_is_a_count_of_units(delta, units, expected):
-    assert masks.flip_budget(delta, units) == expected
+    assert adversarial_search.flip_budget(delta, units) == expected
 
 
 @pytest.mark.parametrize("delta", [0.0, 1.0, -0.1, 1.5, "0.1"])
 def test_delta_outside_open_unit_interval_raises(delta):
     with pytest.raises(ValueError, match="`delta` must be a number in"):
-        masks.flip_budget(delta, 100)
+        adversarial_search.flip_budget(delta, 100)
 
 
 def test_budget_below_one_flip_raises():
     with pytest.raises(ValueError, match=r"floor\(delta \* units\) = 0"):
-        masks.flip_budget(0.03, 20)
+        adversarial_search.flip_budget(0.03, 20)
 
 
 @pytest.mark.parametrize("iterations", [0, -1, 1.5])
 def test_iterations_below_one_raise(iterations):
     with pytest.raises(ValueError, match="`iterations`"):
-        masks.flip_schedule(3, iterations)
+        adversarial_search.flip_schedule(3, iterations)
 
 
 @given(budget=st.integers(1, 200), iterations=st.integers(1, 10))
 def test_schedule_splits_the_rest_of_the_budget(budget, iterations):
-    schedule = masks.flip_schedule(budget, iterations)
+    schedule = adversarial_search.flip_schedule(budget, iterations)
     assert len(schedule) == iterations
     assert sum(schedule) == budget - 1  # the start flip spends one
     assert all(count >= 0 for count in schedule)
@@ -47,10 +47,47 @@ def test_schedule_splits_the_rest_of_the_budget(budget, iterations):
     ]
 
 
+@pytest.mark.backend_neutral
+@given(budget=st.integers(1, 200), iterations=st.integers(1, 10))
+def test_effective_iterations_are_the_steps_with_a_flip(budget, iterations):
+    schedule = adversarial_search.flip_schedule(budget, iterations)
+    steps = adversarial_search.effective_iterations(budget, iterations)
+    assert steps == min(iterations, budget - 1)
+    assert steps == sum(1 for count in schedule if count)
+
+
+@pytest.mark.backend_neutral
+def test_the_regularizer_and_the_tuners_read_the_search_module(
+        monkeypatch):
+    """One home for the delta check and the effective-K rule: the
+    regularizer's error is the search module's, and the tuners' K_eff is
+    its `effective_iterations`."""
+    from keras_adrop import tuners
+    from keras_adrop.regularizers import AdversarialDropout
+
+    for delta in (0.0, 1.0, "0.1"):
+        with pytest.raises(ValueError) as direct:
+            adversarial_search.check_delta(delta)
+        with pytest.raises(ValueError) as regularizer:
+            AdversarialDropout(delta=delta)
+        assert str(regularizer.value) == str(direct.value)
+    with pytest.raises(ValueError) as direct:
+        adversarial_search.check_iterations(0)
+    with pytest.raises(ValueError) as regularizer:
+        AdversarialDropout(iterations=0)
+    assert str(regularizer.value) == str(direct.value)
+    monkeypatch.setattr(adversarial_search, "effective_iterations",
+                        lambda budget, iterations: (budget, iterations))
+    assert tuners.effective_iterations(5, 2) == (5, 2)
+    monkeypatch.setattr(adversarial_search, "flip_count",
+                        lambda delta, units: 7)
+    assert tuners.flip_range((0.01, 0.5), 10) == (1, 7)
+
+
 def test_start_mask_flips_exactly_one_unit_per_example():
     base = np.ones((50, 7), "float32")
     base[::2, :3] = 0.0
-    start = masks.start_mask(base, seed=3).numpy()
+    start = adversarial_search.start_mask(base, seed=3).numpy()
     assert set(np.unique(start)) <= {0.0, 1.0}
     np.testing.assert_array_equal(np.abs(start - base).sum(axis=1), 1)
     chosen = np.abs(start - base).argmax(axis=1)
@@ -82,7 +119,7 @@ def flip_cases(draw):
 @given(flip_cases())
 def test_flip_takes_the_largest_strictly_positive_scores(case):
     mask, influence, count = case
-    new = masks.flip(mask, influence, count).numpy()
+    new = adversarial_search.flip(mask, influence, count).numpy()
     assert set(np.unique(new)) <= {0.0, 1.0}
     flipped = new != mask
     score = (1 - 2 * mask) * influence
@@ -111,10 +148,10 @@ def test_k_step_search_never_exceeds_the_budget(budget, iterations, seed):
     rng = np.random.RandomState(seed)
     units = 10
     base = (rng.rand(3, units) > 0.3).astype("float32")
-    mask = masks.start_mask(base, seed=seed).numpy()
-    for count in masks.flip_schedule(budget, iterations):
+    mask = adversarial_search.start_mask(base, seed=seed).numpy()
+    for count in adversarial_search.flip_schedule(budget, iterations):
         influence = rng.randn(3, units).astype("float32")
-        mask = masks.flip(mask, influence, count).numpy()
+        mask = adversarial_search.flip(mask, influence, count).numpy()
         assert np.all(np.abs(mask - base).sum(axis=1) <= budget)
     assert np.all(np.abs(mask - base).sum(axis=1) <= budget)
 
@@ -122,5 +159,5 @@ def test_k_step_search_never_exceeds_the_budget(budget, iterations, seed):
 def test_a_unit_flipped_earlier_may_be_flipped_back():
     mask = np.array([[0.0, 1.0, 1.0]], "float32")  # unit 0 dropped earlier
     influence = np.array([[2.0, 1.0, -1.0]], "float32")  # keep unit 0 on
-    new = masks.flip(mask, influence, 1).numpy()
+    new = adversarial_search.flip(mask, influence, 1).numpy()
     np.testing.assert_array_equal(new, [[1.0, 1.0, 1.0]])

@@ -13,10 +13,11 @@ import keras
 
 import keras_adrop
 from conftest import base_batch
-from keras_adrop.training.step import model_state
+from keras_adrop.training.loss import model_state
 from keras_adrop import divergences
 from keras_adrop import layers
 from keras_adrop.regularizers import AdversarialDropout
+from keras_adrop.regularizers import adversarial_search
 
 STEPS, FEATURES, CLASSES = 8, 2, 3
 
@@ -298,7 +299,7 @@ def test_savedmodel_export_serves_predict_without_the_search(tmp_path):
         node.op for function in graph.as_graph_def().library.function
         for node in function.node_def}
     # The training step's search uses TopKV2 (rule 13); serving must not.
-    search = tf.function(lambda s: keras_adrop.masks.flip(s, s, 1))
+    search = tf.function(lambda s: adversarial_search.flip(s, s, 1))
     search_ops = {op.type for op in search.get_concrete_function(
         tf.TensorSpec((2, 4))).graph.get_operations()}
     assert "TopKV2" in search_ops

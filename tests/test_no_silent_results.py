@@ -510,10 +510,10 @@ def test_an_interrupted_fit_leaves_the_weights_of_the_last_step(
             model.fit(x, y, batch_size=8, epochs=1, shuffle=False,
                       verbose=0, callbacks=[_Interrupt()])
         else:
-            from keras_adrop.training import step as step_lib
+            from keras_adrop.training import nonfinite
 
             calls = []
-            check = step_lib.check_skips
+            check = nonfinite.check_skips
 
             def interrupted(*args):
                 calls.append(1)
@@ -521,10 +521,10 @@ def test_an_interrupted_fit_leaves_the_weights_of_the_last_step(
                     raise KeyboardInterrupt
                 return check(*args)
 
-            monkeypatch.setattr(step_lib, "check_skips", interrupted)
+            monkeypatch.setattr(nonfinite, "check_skips", interrupted)
             model.fit(x, y, batch_size=8, epochs=1, shuffle=False,
                       verbose=0)
-            monkeypatch.setattr(step_lib, "check_skips", check)
+            monkeypatch.setattr(nonfinite, "check_skips", check)
     # Usable: the weights and optimizer state of step 3, saved and trained.
     _assert_bitwise_equal(model.get_weights(), reference.get_weights())
     _assert_bitwise_equal([v.value for v in model.optimizer.variables],
@@ -621,21 +621,21 @@ def test_an_interruption_while_the_first_step_compiles_keeps_the_model(
     (and the user's KeyboardInterrupt, not an error of the restore)."""
     if not JAX:
         pytest.skip("JAX's fit detaches the variables")
-    from keras_adrop.training import step as step_lib
+    from keras_adrop.training import loss as loss_lib
 
     x, y = _data()
     model = _model()
     model.predict(x[:8], verbose=0)  # built
     initial = model.get_weights()
-    loss = step_lib.regularized_loss
+    loss = loss_lib.regularized_loss
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(step_lib, "regularized_loss", interrupted)
+    monkeypatch.setattr(loss_lib, "regularized_loss", interrupted)
     with pytest.raises(KeyboardInterrupt):
         model.fit(x, y, batch_size=8, epochs=1, verbose=0)
-    monkeypatch.setattr(step_lib, "regularized_loss", loss)
+    monkeypatch.setattr(loss_lib, "regularized_loss", loss)
     _assert_bitwise_equal(model.get_weights(), initial)
     history = model.fit(x, y, batch_size=8, epochs=1, verbose=0).history
     assert np.isfinite(history["loss"]).all()

@@ -210,7 +210,7 @@ BAD_VALUES = [
     (layers.GRU, "recurrent_dropconnect", [1.0, "0.5"]),
     (layers.LSTM, "dropconnect_mode", ["column", 1]),
     (layers.LSTM, "use_cudnn", ["yes", 1, None]),
-    (layers.LSTM, "implementation", [1, "2"]),
+    (layers.LSTM, "implementation", [3, "2"]),
     (layers.Embedding, "embedding_dropout", [1.0, "0.1", NAN]),
     (layers.RecurrentActivityRegularization, "alpha", [-1.0, NAN, "2"]),
     (layers.RecurrentActivityRegularization, "beta", [INF, "1"]),

@@ -29,7 +29,7 @@ import tensorflow as tf
 from keras import ops
 
 import keras_adrop
-from keras_adrop.training import step as step_lib
+from keras_adrop.training import nonfinite
 from keras_adrop.regularizers import AdversarialDropout
 from keras_adrop.regularizers import ModelRegularizer
 
@@ -140,7 +140,7 @@ def test_the_check_changes_nothing_in_a_finite_run(monkeypatch):
     runs = []
     for check in (True, False):
         if not check:
-            monkeypatch.setattr(step_lib, "finite_checks",
+            monkeypatch.setattr(nonfinite, "finite_checks",
                                 lambda *args: (ops.convert_to_tensor(True),
                                                ops.convert_to_tensor(True)))
         model = _model()

@@ -27,6 +27,7 @@ import pytest
 REPO = pathlib.Path(__file__).resolve().parent.parent
 
 import keras_adrop  # noqa: E402
+from keras_adrop.regularizers import adversarial_search  # noqa: E402
 import tuning  # noqa: E402
 from tuning import search  # noqa: E402
 from tuning import tasks  # noqa: E402
@@ -77,7 +78,7 @@ def test_flip_range_turns_deltas_into_valid_budgets():
     assert tuning.flip_range((0.29, 0.3), 100) == (29, 30)  # float rounding
     for low, high in [(1, 1), (1, 6)]:
         for flips in range(low, high + 1):
-            assert keras_adrop.masks.flip_budget(flips / 64, 64) == flips
+            assert adversarial_search.flip_budget(flips / 64, 64) == flips
     with pytest.raises(ValueError, match="delta_range.*0 flips of 8 units"):
         tuning.flip_range((0.01, 0.1), 8)
     with pytest.raises(ValueError, match="no whole number of flips"):
@@ -95,7 +96,7 @@ def test_build_with_fixed_hp_gives_the_chosen_delta_and_k():
     assert isinstance(model, keras_adrop.AdversarialDropoutModel)
     regularizer = model.adversarial_dropout
     assert regularizer.delta == pytest.approx(0.375)
-    assert keras_adrop.masks.flip_budget(regularizer.delta, 8) == 3
+    assert adversarial_search.flip_budget(regularizer.delta, 8) == 3
     assert regularizer.iterations == 2
     assert regularizer.penalty_weight == 1.0
     assert regularizer.base_mask == "expectation"
@@ -123,7 +124,7 @@ def test_k_beyond_the_flips_left_is_built_as_the_steps_that_run():
         model = hypermodel.build(fixed_hp(flips=1, iterations=2))
         assert model.adversarial_dropout.iterations == 1
     # What the library runs for K = 3 and 2 flips: one step with a flip.
-    assert keras_adrop.masks.flip_schedule(2, 3).count(0) == 2
+    assert adversarial_search.flip_schedule(2, 3).count(0) == 2
 
 
 def test_build_registers_the_search_space():

@@ -34,10 +34,10 @@ import numpy as np
 
 from keras_adrop import divergences
 from keras_adrop import keras_compat
-from keras_adrop import masks as masks_lib
 from keras_adrop.analysis import _common
 from keras_adrop.layers.recurrent import recurrent_masks
 from keras_adrop.regularizers import AdversarialDropout
+from keras_adrop.regularizers import adversarial_search
 from keras_adrop.training import gradient_function
 from keras_adrop.training.batch import ModelState
 from keras_adrop.training.batch import TrainingBatch
@@ -104,8 +104,8 @@ class AdversarialMaskSearch:
         self.from_logits = self.regularizer.outputs_are_logits(model)
         self.layers = list(self.regularizer.layers)
         self.budgets = {
-            layer.name: masks_lib.flip_budget(self.regularizer.delta,
-                                              layer.units)
+            layer.name: adversarial_search.flip_budget(
+                self.regularizer.delta, layer.units)
             for layer in self.layers
         }
         self._compiled = {}
@@ -114,11 +114,12 @@ class AdversarialMaskSearch:
         base_masks = {layer: None for layer in self.layers}
         with recurrent_masks(base_masks):
             outputs = self.model(x, training=False)
-        weights = divergences.step_weights(
+        step_weights = divergences.step_weights(
             outputs, None, keras_compat.keras_mask(outputs)
         )
-        batch = _InferenceBatch(self.model, x, outputs, weights, base_masks,
-                                ModelState([]), gradient_function(self.model))
+        batch = _InferenceBatch(self.model, x, outputs, step_weights,
+                                base_masks, ModelState([]),
+                                gradient_function(self.model))
         found = self.regularizer.adversarial_masks(batch)
         masks = [found[layer] for layer in self.layers]
         masked = batch.run(found) if run_masked else outputs

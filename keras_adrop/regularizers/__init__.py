@@ -8,6 +8,8 @@ for its `Penalty` on a `keras_adrop.training.batch.TrainingBatch`, which can
 run the model again with other masks and the same input/embedding dropout
 noise (docs/algorithm.md rule 9), on any backend.
 Several regularizers can share one model; each logs its own penalty.
+The adversarial search itself (budget, start mask, greedy flips) is a set
+of functions in `keras_adrop.regularizers.adversarial_search`.
 
 Every regularizer is a `ModelRegularizer` (not a Keras
 `keras.regularizers.Regularizer`, which penalizes one weight tensor: these
@@ -25,6 +27,7 @@ penalize the model's outputs across passes); its weight in the loss is
 | `VirtualAdversarialPerturbation` | virtual adversarial training on embeddings (Miyato et al. 2017) | 1.0 |
 """
 
+from keras_adrop.regularizers import adversarial_search
 from keras_adrop.regularizers.adversarial_dropconnect import (
     AdversarialDropConnect,
 )
@@ -63,6 +66,7 @@ __all__ = [
     "RandomMaskEnsemble",
     "RecurrentMaskRegularizer",
     "VirtualAdversarialPerturbation",
+    "adversarial_search",
     "all_layers",
     "carried_states",
     "masked_rnn_layers",

@@ -4,7 +4,7 @@ import keras
 from keras import ops
 
 from keras_adrop import arguments
-from keras_adrop import masks as masks_lib
+from keras_adrop.regularizers import adversarial_search
 from keras_adrop.regularizers.base import RecurrentMaskRegularizer
 from keras_adrop.regularizers.base import Penalty
 
@@ -75,13 +75,8 @@ class AdversarialDropout(RecurrentMaskRegularizer):
             penalty_weight=penalty_weight, rampup_steps=rampup_steps,
             seed=seed, name=name,
         )
-        self.delta = arguments.check_number(
-            "delta", delta, low=0.0, high=1.0, low_inclusive=False,
-            high_inclusive=False,
-            what=(" (the fraction of recurrent units the adversarial mask "
-                  "may flip)"))
-        self.iterations = arguments.check_integer(
-            "iterations", iterations, minimum=1, what=" (the paper's K)")
+        self.delta = adversarial_search.check_delta(delta)
+        self.iterations = adversarial_search.check_iterations(iterations)
         self.base_mask = arguments.check_choice(
             "base_mask", base_mask, BASE_MASKS)
         self.stop_target_gradient = arguments.check_bool(
@@ -94,10 +89,13 @@ class AdversarialDropout(RecurrentMaskRegularizer):
         kinds = self.base_mask_kinds()
         self.schedules = []
         for layer in self.layers:
-            budget = masks_lib.flip_budget(self.delta, layer.units)
-            schedule = masks_lib.flip_schedule(budget, self.iterations)
+            budget = adversarial_search.flip_budget(self.delta, layer.units)
+            schedule = adversarial_search.flip_schedule(
+                budget, self.iterations)
             self.schedules.append(schedule)
-            if self.iterations > 1 and 0 in schedule:
+            steps = adversarial_search.effective_iterations(
+                budget, self.iterations)
+            if self.iterations > 1 and steps < self.iterations:
                 arguments.warn_once(
                     ("iterations", type(self).__name__, self.name, layer.name,
                      layer.units, self.delta, self.iterations),
@@ -105,8 +103,7 @@ class AdversarialDropout(RecurrentMaskRegularizer):
                     f"greedy flips left after the start flip on layer "
                     f"'{layer.name}' ({layer.units} units, delta="
                     f"{self.delta}); steps without a flip are skipped, so "
-                    f"this runs like iterations="
-                    f"{sum(1 for c in schedule if c)}.",
+                    f"this runs like iterations={steps}.",
                     stacklevel=3,
                 )
             if self.base_mask == "random" and not layer.recurrent_dropout:
@@ -159,7 +156,7 @@ class AdversarialDropout(RecurrentMaskRegularizer):
         """Rules 11-15: the greedy search for eps_adv, one dict per layer."""
         target = ops.stop_gradient(batch.outputs)
         current = {
-            layer: masks_lib.start_mask(
+            layer: adversarial_search.start_mask(
                 self.eps0(batch, layer), self.seed_generator
             )
             for layer in self.layers
@@ -176,7 +173,8 @@ class AdversarialDropout(RecurrentMaskRegularizer):
                 current,
             )
             current = {
-                layer: masks_lib.flip(current[layer], influence[layer], count)
+                layer: adversarial_search.flip(
+                    current[layer], influence[layer], count)
                 for layer, count in zip(self.layers, counts)
             }
         return {layer: ops.stop_gradient(m) for layer, m in current.items()}

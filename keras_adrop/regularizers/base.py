@@ -14,7 +14,7 @@ from keras import ops
 from keras_adrop import arguments
 from keras_adrop import divergences
 from keras_adrop.layers.recurrent import VariationalRNN
-from keras_adrop.masks import per_example_uniform
+from keras_adrop.regularizers.adversarial_search import per_example_uniform
 
 def all_layers(model):
     """Every layer inside `model`, depth first, each once.
@@ -321,7 +321,7 @@ class RecurrentMaskRegularizer(ModelRegularizer):
         """`sum(lambda * D[target || outputs])` over the batch (rule 6)."""
         divergence, from_logits = self.resolved_divergence(batch.model)
         return divergences.weighted_divergence(
-            divergence, target, outputs, from_logits, batch.weights)
+            divergence, target, outputs, from_logits, batch.step_weights)
 
     def resolved_divergence(self, model):
         """`(divergence, from_logits)`: as given, the rest read from the

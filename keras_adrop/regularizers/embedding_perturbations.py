@@ -220,7 +220,7 @@ class VirtualAdversarialPerturbation(EmbeddingPerturbation):
     def _kl(self, batch, outputs):
         return divergences.weighted_divergence(
             "kl", ops.stop_gradient(batch.outputs), outputs,
-            self.outputs_are_logits(batch.model), batch.weights,
+            self.outputs_are_logits(batch.model), batch.step_weights,
         )
 
     def penalty(self, batch):

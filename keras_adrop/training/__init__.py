@@ -2,7 +2,11 @@
 
 - `batch`: `TrainingBatch`, what a regularizer sees of a step, and
   `ModelState`, which replays random draws between passes (rule 9).
-- `step`: what a step computes, written once for every backend.
+- `data`: what `fit` hands a step (`(x, y[, sample_weight])` or the
+  semi-supervised `{"labeled": ..., "unlabeled": ...}`), read once.
+- `loss`: what a step computes, written once for every backend.
+- `nonfinite`: skipping a step whose loss or gradients are not finite, and
+  stopping `fit` after too many in a row.
 - `tensorflow_trainer`, `jax_trainer`: how each backend differentiates it
   and applies the update (`train_step`).
 """

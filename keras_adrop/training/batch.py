@@ -18,6 +18,12 @@ from keras_adrop.layers.mask_overrides import recurrent_kernel_masks
 from keras_adrop.layers.mask_overrides import recurrent_masks
 
 
+def loss_scaled(model):
+    """Whether the model's optimizer scales the loss (mixed precision)."""
+    return isinstance(getattr(model, "optimizer", None),
+                      keras.optimizers.LossScaleOptimizer)
+
+
 class ModelState:
     """Rewinds everything a forward pass changes besides the weights (rule 9).
 
@@ -66,8 +72,10 @@ class TrainingBatch:
         model: The model being trained.
         x: The batch inputs.
         outputs: The outputs of the base pass (eps0 masks), not stopped.
-        weights: `lambda` of rule 6, shape `outputs.shape[:-1]`, normalized
-            so that a penalty is `sum(weights * D)`.
+        step_weights: `lambda_t` of rule 6 (`divergences.step_weights`):
+            the weight of each example and output step in a penalty, shape
+            `outputs.shape[:-1]`, normalized so that a penalty is
+            `sum(step_weights * D)`. Not the model's weights.
         base_masks: dict layer -> base mask as given to `recurrent_masks`:
             None where the base pass ran the full network, else a tensor or
             a `(tensor, scale)` pair.
@@ -88,17 +96,17 @@ class TrainingBatch:
     constant), `supervised_loss` of other outputs.
     """
 
-    def __init__(self, model, x, outputs, weights, base_masks, state,
+    def __init__(self, model, x, outputs, step_weights, base_masks, state,
                  gradient, y=None, sample_weight=None, embeddings=None,
                  replicas=1, base_kernel_masks=None):
         self.model = model
         self.x = x
         self.outputs = outputs
-        self.weights = weights
+        self.step_weights = step_weights
         self.base_masks = base_masks
         self.base_kernel_masks = base_kernel_masks or {}
         self.embeddings = embeddings or {}
-        self.batch_size = ops.shape(weights)[0]
+        self.batch_size = ops.shape(step_weights)[0]
         self.state = state
         self.y = y
         self.sample_weight = sample_weight
@@ -202,5 +210,4 @@ class TrainingBatch:
     @property
     def loss_scaled(self):
         """Whether the optimizer scales the loss (mixed precision)."""
-        return isinstance(getattr(self.model, "optimizer", None),
-                          keras.optimizers.LossScaleOptimizer)
+        return loss_scaled(self.model)

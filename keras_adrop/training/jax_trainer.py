@@ -2,7 +2,7 @@
 
 Keras' JAX pattern: `train_step(state, data)` is a pure function of the
 variables' values, jit-compiled by `fit`. The whole regularized loss
-(`step.regularized_loss`, the same code as on TensorFlow) runs inside one
+(`loss.regularized_loss`, the same code as on TensorFlow) runs inside one
 `keras.StatelessScope` that maps every variable to its value in `state`;
 `jax.value_and_grad` differentiates it with respect to the trainable
 values. Rule 9 needs nothing more: the passes of a step assign the
@@ -25,7 +25,9 @@ import keras
 from keras import ops
 
 from keras_adrop import keras_compat
-from keras_adrop.training import step as step_lib
+from keras_adrop.training import data as data_lib
+from keras_adrop.training import loss as loss_lib
+from keras_adrop.training import nonfinite
 
 
 def _values(scope, variables, defaults):
@@ -77,7 +79,7 @@ class JAXTrainer(keras_compat.LabeledSymbolicBuild):
                 + list(zip(self.metrics_variables, metric_values))
             )
             with keras.StatelessScope(mapping, collect_losses=True) as scope:
-                loss = step_lib.regularized_loss(
+                loss, _ = loss_lib.regularized_loss(
                     self, data, stopped_gradient(self))
                 scaled = self.optimizer.scale_loss(loss.total)
             after = (
@@ -94,12 +96,12 @@ class JAXTrainer(keras_compat.LabeledSymbolicBuild):
         # an update that would leave a weight or optimizer slot non-finite
         # (an overflowing second moment): the step is skipped (weights,
         # optimizer and random state kept).
-        terms_finite, gradients_finite = step_lib.finite_checks(
+        terms_finite, gradients_finite = nonfinite.finite_checks(
             self, loss, grads)
         applied = ops.logical_and(terms_finite, gradients_finite)
         # Only an update that would be applied is judged (as on TensorFlow).
         update_finite = ops.logical_or(
-            ops.logical_not(applied), step_lib.all_finite_values(
+            ops.logical_not(applied), nonfinite.all_finite_values(
                 list(new_trainable) + list(new_optimizer)))
         finite = ops.logical_and(applied, update_finite)
 
@@ -110,12 +112,12 @@ class JAXTrainer(keras_compat.LabeledSymbolicBuild):
         optimizer_values = keep(new_optimizer, optimizer_values)
         non_trainable = keep(non_trainable_after, non_trainable)
 
-        x, y, sample_weight = step_lib.labeled_data(data, self)
+        x, y, sample_weight = data_lib.labeled_data(data, self)
         with keras.StatelessScope(
                 list(zip(self.metrics_variables, metric_values))
                 + list(zip(self.optimizer.variables, optimizer_values))
         ) as scope:
-            logs = step_lib.record_and_log(
+            logs = nonfinite.record_and_log(
                 self, loss, x, y, sample_weight, finite, gradients_finite,
                 update_finite=update_finite)
         metric_values = _values(scope, self.metrics_variables, metric_values)
@@ -124,7 +126,7 @@ class JAXTrainer(keras_compat.LabeledSymbolicBuild):
 
     def make_train_function(self, force=False):
         super().make_train_function(force)
-        self.train_function = step_lib.guard_train_function(
+        self.train_function = nonfinite.guard_train_function(
             self, self.train_function)
         return self.train_function
 
@@ -153,10 +155,10 @@ class JAXTrainer(keras_compat.LabeledSymbolicBuild):
     def _labeled_batch(self, data):
         # Keras' JAX `fit` builds the model on one batch's inputs first
         # (`keras_compat.LabeledSymbolicBuild`).
-        return step_lib.split_unlabeled(data, self)[0]
+        return data_lib.split_unlabeled(data, self)[0]
 
     def test_step(self, state, data):
-        labeled, _ = step_lib.split_unlabeled(data, self)
+        labeled, _ = data_lib.split_unlabeled(data, self)
         logs, state = super().test_step(state, labeled)
         return self._evaluation_logs(logs), state
 

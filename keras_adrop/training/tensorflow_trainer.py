@@ -6,7 +6,7 @@ tape that watches only the masks, while the training tape stops recording.
 Works under `tf.distribute` strategies (per-replica means, as Keras' losses),
 with mixed precision (the optimizer's loss scale), jit-compiled or not. A
 step whose loss terms or gradients are not finite is skipped (see
-`keras_adrop.training.step` and docs/reliability.md).
+`keras_adrop.training.nonfinite` and docs/reliability.md).
 """
 
 import contextlib
@@ -14,7 +14,9 @@ import contextlib
 import tensorflow as tf
 from keras import ops
 
-from keras_adrop.training import step as step_lib
+from keras_adrop.training import data as data_lib
+from keras_adrop.training import loss as loss_lib
+from keras_adrop.training import nonfinite
 
 
 def tape_gradient(tape):
@@ -45,16 +47,15 @@ class TensorFlowTrainer:
 
     def train_step(self, data):
         replicas = self.distribute_strategy.num_replicas_in_sync
-        states = []
         with tf.GradientTape() as tape:
-            loss = step_lib.regularized_loss(
-                self, data, tape_gradient(tape), replicas, states=states)
+            loss, state = loss_lib.regularized_loss(
+                self, data, tape_gradient(tape), replicas)
             scaled = self.optimizer.scale_loss(loss.total)
         gradients = tape.gradient(scaled, self.trainable_weights)
         # A non-finite step is skipped: the update runs under a condition
         # (not an assertion, which XLA drops), and the model's state goes
         # back to what it was before the step.
-        terms_finite, gradients_finite = step_lib.finite_checks(
+        terms_finite, gradients_finite = nonfinite.finite_checks(
             self, loss, gradients)
         finite = all_replicas(tf.logical_and(terms_finite, gradients_finite))
         # An update that leaves a weight or optimizer slot non-finite (an
@@ -62,20 +63,20 @@ class TensorFlowTrainer:
         update_finite = apply_if(self.optimizer, finite, gradients,
                                  self.trainable_weights)
         finite = tf.logical_and(finite, update_finite)
-        states[0].rewind_unless(finite)
-        x, y, sample_weight = step_lib.labeled_data(data, self)
-        return step_lib.record_and_log(
+        state.rewind_unless(finite)
+        x, y, sample_weight = data_lib.labeled_data(data, self)
+        return nonfinite.record_and_log(
             self, loss, x, y, sample_weight, finite,
             all_replicas(gradients_finite), replicas, update_finite)
 
     def make_train_function(self, force=False):
         super().make_train_function(force)
-        self.train_function = step_lib.guard_train_function(
+        self.train_function = nonfinite.guard_train_function(
             self, self.train_function)
         return self.train_function
 
     def test_step(self, data):
-        labeled, _ = step_lib.split_unlabeled(data, self)
+        labeled, _ = data_lib.split_unlabeled(data, self)
         return self._evaluation_logs(super().test_step(labeled))
 
     def _metric_seen(self, tracker):
@@ -138,7 +139,7 @@ def _apply_checked(finite, apply_fn, state):
     non-finite. Returns whether the state after it is finite."""
     saved = [tf.identity(v.value) for v in state]
     ops.cond(finite, apply_fn, lambda: None)
-    update_finite = step_lib.all_finite(state)
+    update_finite = nonfinite.all_finite(state)
 
     def restore():
         for variable, value in zip(state, saved):

@@ -24,11 +24,11 @@ import keras
 from keras import ops
 
 import keras_adrop
-from keras_adrop import masks as masks_lib
+from keras_adrop.regularizers import adversarial_search
 from keras_adrop.regularizers import base as regularizers_base
 from keras_adrop.regularizers import embedding_perturbations
 from keras_adrop.training import gradient_function
-from keras_adrop.training.step import base_pass
+from keras_adrop.training.loss import base_pass
 
 STEPS, FEATURES, UNITS, CLASSES, VOCAB = 5, 3, 6, 3, 12
 _draws = itertools.count()
@@ -44,7 +44,7 @@ def numpy_normal(shape, seed=None, **kwargs):
     return ops.convert_to_tensor(rng.randn(*shape).astype("float32"))
 
 
-masks_lib.per_example_uniform = numpy_uniform
+adversarial_search.per_example_uniform = numpy_uniform
 regularizers_base.per_example_uniform = numpy_uniform
 embedding_perturbations.keras.random.normal = numpy_normal
 

@@ -126,7 +126,7 @@ def fit_this_workers_share(strategy, model, x, y):
     (`b = GLOBAL_BATCH / n`, the rows `fit` gives replica `i`), and the
     optimizer sums the gradients of all workers.
     """
-    from keras_adrop.training import step as step_lib
+    from keras_adrop.training import nonfinite
 
     workers = strategy.num_replicas_in_sync
     index = strategy.cluster_resolver.task_id
@@ -140,7 +140,7 @@ def fit_this_workers_share(strategy, model, x, y):
         # The non-finite record is for fit's train function only.
         return {name: strategy.reduce("MEAN", value, axis=None)
                 for name, value in logs.items()
-                if name != step_lib.NONFINITE_LOG}
+                if name != nonfinite.NONFINITE_LOG}
 
     steps = []
     for _ in range(EPOCHS):

@@ -1,7 +1,11 @@
-"""Finding the adversarial recurrent mask: budget, start, greedy flips.
+"""The adversarial search: budget, start mask, greedy flips.
 
 docs/algorithm.md rules 10-14, as small functions on `(batch, units)`
-tensors so that each rule can be read and tested on its own.
+tensors so that each rule can be read and tested on its own. This is the
+one home of the budget (`flip_budget`, `check_delta`) and of the flip
+schedule (`flip_schedule`, `effective_iterations`):
+`regularizers.AdversarialDropout`, `AdversarialDropConnect`,
+`analysis.AdversarialMaskSearch` and `tuners` all read them here.
 """
 
 import math
@@ -31,7 +35,7 @@ def flip_budget(delta, units):
     3
     """
     check_delta(delta)
-    budget = int(math.floor(delta * units + 1e-6))
+    budget = flip_count(delta, units)
     if budget < 1:
         raise ValueError(
             f"`delta`={delta} allows floor(delta * units) = {budget} flips for "
@@ -39,6 +43,12 @@ def flip_budget(delta, units):
             f"Use delta >= {1.0 / units:.4g} for this layer."
         )
     return budget
+
+
+def flip_count(delta, units):
+    """`floor(delta * units + 1e-6)`, the count of rule 10 without checks
+    (the `1e-6` absorbs float rounding: `0.29 * 100` gives 29)."""
+    return int(math.floor(delta * units + 1e-6))
 
 
 def check_delta(delta):
@@ -74,6 +84,20 @@ def flip_schedule(budget, iterations):
         (k + 1) * rest // iterations - k * rest // iterations
         for k in range(iterations)
     ]
+
+
+def effective_iterations(budget, iterations):
+    """The greedy steps of `flip_schedule` that get a flip:
+    `min(K, budget - 1)`, 0 when the start flip spends the whole budget.
+
+    Steps beyond `budget - 1` have nothing to flip and are skipped.
+
+    Example:
+
+    >>> effective_iterations(3, 2), effective_iterations(2, 3)
+    (2, 1)
+    """
+    return sum(1 for count in flip_schedule(budget, iterations) if count > 0)
 
 
 def start_mask(base, seed):
