@@ -26,7 +26,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
-import keras_adrop  # noqa: E402
 from keras_adrop import reporting  # noqa: E402
 from keras_adrop.regularizers import adversarial_search  # noqa: E402
 from keras_adrop.tasks import language_modeling as lm  # noqa: E402
@@ -260,12 +259,11 @@ def parse_args(argv=None):
     if len(set(args.methods)) != len(args.methods):
         parser.error("--methods: a method is listed twice.")
     try:
-        lm.check_config(args)
+        # Errors name the options as written on the command line.
+        lm.check_config(args, spelling=lambda field: "--" + field.replace(
+            "_", "-"))
     except ValueError as error:
-        # The options as written on the command line: `--batch-size`.
-        parser.error(keras_adrop.arguments.rename_in_message(str(error), {
-            name: "--" + name.replace("_", "-")
-            for name in (*DEFAULTS, "seed")}))
+        parser.error(str(error))
     return args
 
 

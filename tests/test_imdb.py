@@ -596,13 +596,13 @@ def test_validation_comes_from_training_reviews_and_no_test_reads_none(
     metric; the weights of --penalty-weight and --kappa reach the
     models."""
     example = _example()
-    load = example.text.load_reviews
+    load = example.text_classification.load_reviews
 
     def load_without_test(*args, **kwargs):
         train, _, unlabeled, info = load(*args, **kwargs)
         return train, _UnreadableTestSet(), unlabeled, info
 
-    monkeypatch.setattr(example.text, "load_reviews", load_without_test)
+    monkeypatch.setattr(example.text_classification, "load_reviews", load_without_test)
     built = {}
     build = example.build_classifier
 

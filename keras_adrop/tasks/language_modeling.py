@@ -381,13 +381,20 @@ class AWDLSTMConfig:
         check_config(self)
 
 
-def check_config(config):
+def check_config(config, spelling=None):
     """Raises a ValueError naming the first option of `config` out of range.
 
     `AWDLSTMConfig` checks itself when it is made; `awd_lstm_model` and
     `awd_lstm_inference_model` check any object with its attributes (an
     `argparse.Namespace`), so no value is silently ignored or coerced
     (an optimizer other than "adam" or "sgd", a dropout rate of 1.5).
+
+    Args:
+        config: An `AWDLSTMConfig` or an object with its attributes.
+        spelling: Optional function from a field's name to the name the
+            message gives it, for a caller whose user wrote the options
+            otherwise (a command line: `--batch-size`). Default: the
+            field's name.
 
     Example:
 
@@ -397,41 +404,47 @@ def check_config(config):
     # optimizer='rmsprop' (of type str)
     ```
     """
-    _check_network_options(config)
-    for name in ("bptt", "batch_size", "eval_batch_size", "epochs"):
-        arguments.check_integer(name, getattr(config, name), minimum=1)
-    for name in ("train_tokens", "eval_tokens"):
-        arguments.check_integer(name, getattr(config, name), minimum=0)
-    arguments.check_choice("optimizer", config.optimizer, ("adam", "sgd"))
-    arguments.check_number("learning_rate", config.learning_rate, 0.0,
+    name = spelling or (lambda field: field)
+    _check_network_options(config, name)
+    for field in ("bptt", "batch_size", "eval_batch_size", "epochs"):
+        arguments.check_integer(name(field), getattr(config, field),
+                                minimum=1)
+    for field in ("train_tokens", "eval_tokens"):
+        arguments.check_integer(name(field), getattr(config, field),
+                                minimum=0)
+    arguments.check_choice(name("optimizer"), config.optimizer,
+                           ("adam", "sgd"))
+    arguments.check_number(name("learning_rate"), config.learning_rate, 0.0,
                            low_inclusive=False)
-    arguments.check_number("clipnorm", config.clipnorm, 0.0,
+    arguments.check_number(name("clipnorm"), config.clipnorm, 0.0,
                            what=" (0: no clipping)")
-    arguments.check_choice("jit_compile", config.jit_compile,
+    arguments.check_choice(name("jit_compile"), config.jit_compile,
                            ("auto", True, False))
-    arguments.check_rate("recurrent_dropout", config.recurrent_dropout)
-    for name in ("penalty_weight", "fraternal_weight", "el_weight",
-                 "dropconnect_weight"):
-        arguments.check_number(name, getattr(config, name), 0.0)
-    for name in ("delta", "dropconnect_delta"):
-        arguments.check_number(name, getattr(config, name), 0.0, 1.0,
+    arguments.check_rate(name("recurrent_dropout"), config.recurrent_dropout)
+    for field in ("penalty_weight", "fraternal_weight", "el_weight",
+                  "dropconnect_weight"):
+        arguments.check_number(name(field), getattr(config, field), 0.0)
+    for field in ("delta", "dropconnect_delta"):
+        arguments.check_number(name(field), getattr(config, field), 0.0, 1.0,
                                low_inclusive=False)
-    arguments.check_number("rampup_fraction", config.rampup_fraction,
+    arguments.check_number(name("rampup_fraction"), config.rampup_fraction,
                            0.0, 1.0)
-    divergences.check_divergence(config.divergence)
+    arguments.check_choice(name("divergence"), config.divergence,
+                           divergences.DIVERGENCES)
     return config
 
 
-def _check_network_options(config):
+def _check_network_options(config, name=lambda field: field):
     # The options of `_NETWORK_OPTIONS`, all that the inference model reads.
-    for name in ("embedding_dim", "units", "layers"):
-        arguments.check_integer(name, getattr(config, name), minimum=1)
-    arguments.check_integer("seed", config.seed, minimum=0)
-    for name in ("embedding_dropout", "input_dropout", "hidden_dropout",
-                 "output_dropout", "weight_dropout"):
-        arguments.check_rate(name, getattr(config, name))
-    for name in ("ar", "tar"):
-        arguments.check_number(name, getattr(config, name), 0.0)
+    for field in ("embedding_dim", "units", "layers"):
+        arguments.check_integer(name(field), getattr(config, field),
+                                minimum=1)
+    arguments.check_integer(name("seed"), config.seed, minimum=0)
+    for field in ("embedding_dropout", "input_dropout", "hidden_dropout",
+                  "output_dropout", "weight_dropout"):
+        arguments.check_rate(name(field), getattr(config, field))
+    for field in ("ar", "tar"):
+        arguments.check_number(name(field), getattr(config, field), 0.0)
 
 
 _NETWORK_OPTIONS = ("embedding_dim", "units", "layers", "embedding_dropout",
