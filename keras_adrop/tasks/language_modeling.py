@@ -460,11 +460,11 @@ def awd_lstm_method(method, config, total_steps=0):
     What the method's penalty weight is comes from the registry
     (`Method.knobs`): a kappa (fraternal dropout's `fraternal_weight`,
     expectation-linearization's `el_weight`), else the adversarial
-    `penalty_weight` with its `divergence`; a DropConnect budget takes the authors' recipe
-    (`dropconnect_delta` and `dropconnect_weight` on the last LSTM's
-    kernel, squared logits). Every adversarial method ramps its weight up
-    as `exp(-5 (1 - t)^2)` over the first `rampup_fraction * total_steps`
-    optimizer steps.
+    `penalty_weight` with its `divergence`; a DropConnect budget takes
+    the authors' recipe (`dropconnect_delta` and `dropconnect_weight` on
+    the last LSTM's kernel, squared logits). Every adversarial method
+    ramps its weight up as `exp(-5 (1 - t)^2)` over the first
+    `rampup_fraction * total_steps` optimizer steps.
 
     Example:
 
