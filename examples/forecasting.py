@@ -77,12 +77,12 @@ from keras_adrop.datasets import seattle_weather  # noqa: E402
 
 from keras_adrop import reporting  # noqa: E402
 from keras_adrop.regularizers import adversarial_search  # noqa: E402
+from keras_adrop.tasks.methods import get_method  # noqa: E402
 
 METHODS = ("unregularized", "variational", "adversarial_k1", "adversarial_k2")
 # Also by name with --methods (not run by default).
 AVAILABLE_METHODS = METHODS[:2] + ("fraternal", "expectation_linearization") \
     + METHODS[2:]
-KAPPA_METHODS = ("fraternal", "expectation_linearization")
 
 DEFAULTS = {
     "units": 64,
@@ -113,6 +113,15 @@ def persistence_mae(data):
     return float(np.mean(np.abs(y[:, 0] - today)))
 
 
+def penalty_weight(method, args):
+    """The option of the method's penalty weight, as the registry names it
+    (`Method.knobs`): `--kappa` for a penalty between two random-mask
+    passes (fraternal, expectation-linearization), `--penalty-weight` for
+    an adversarial one (lambda), else None."""
+    role = get_method(method).knobs.penalty_weight
+    return {"kappa": args.kappa, "lambda": args.penalty_weight}.get(role)
+
+
 def build_model(method, args, seed, train_data):
     """The compiled LSTM forecaster trained with `method`.
 
@@ -124,32 +133,20 @@ def build_model(method, args, seed, train_data):
     normalize = keras.layers.Normalization()
     normalize.adapt(x_train)
     inputs = keras.Input(x_train.shape[1:])
-    random_masks = method == "variational" or method in KAPPA_METHODS
-    rate = args.recurrent_dropout if random_masks else 0.0
+    # What the method means (keras_adrop.tasks.methods): the regularizers of
+    # its model and whether its LSTM draws random masks. A penalty's weight
+    # is in squared degrees C.
+    spec = get_method(method, delta=args.delta,
+                      penalty_weight=penalty_weight(method, args), seed=seed)
     hidden = keras_adrop.layers.LSTM(
-        args.units, recurrent_dropout=rate, seed=seed, name="lstm",
+        args.units, recurrent_dropout=spec.recurrent_dropout(
+            args.recurrent_dropout), seed=seed, name="lstm",
     )(normalize(inputs))
     standardized = keras.layers.Dense(y_train.shape[-1])(hidden)
     # Degrees C out: the loss, the metrics and the penalty in user units.
     outputs = keras.layers.Rescaling(
         float(y_train.std()), offset=float(y_train.mean()))(standardized)
-    if method in ("unregularized", "variational"):
-        model = keras.Model(inputs, outputs, name=method)
-    elif method in KAPPA_METHODS:
-        # A RegularizedModel whose penalty (weight kappa) compares two
-        # forecasts in squared degrees C.
-        model = keras_adrop.tasks.methods.get_method(
-            method, penalty_weight=args.kappa, seed=seed,
-        ).build_model(inputs, outputs)
-    else:
-        options = {}
-        if args.penalty_weight is not None:
-            options["penalty_weight"] = args.penalty_weight
-        model = keras_adrop.AdversarialDropoutModel(
-            inputs, outputs, delta=args.delta,
-            iterations=int(method[len("adversarial_k"):]), seed=seed,
-            name=method, **options,
-        )
+    model = spec.build_model(inputs, outputs)
     steps_per_epoch = math.ceil(len(y_train) / args.batch_size)
     learning_rate = keras.optimizers.schedules.CosineDecay(
         args.learning_rate, decay_steps=args.epochs * steps_per_epoch)
@@ -166,7 +163,7 @@ def callbacks_for(method, args, seed, validation_data):
     if args.tensorboard:
         log_dir = os.path.join(args.tensorboard, f"{method}_seed{seed}")
         callbacks.append(keras.callbacks.TensorBoard(log_dir))
-        if method.startswith("adversarial"):
+        if get_method(method).knobs.delta == "flips":
             callbacks.append(keras_adrop.callbacks.AdversarialMaskTensorBoard(
                 log_dir, validation_data[0]))
     return timer, callbacks
@@ -371,7 +368,7 @@ def main(argv=None):
     data = seattle_weather.load(window=args.window, horizon=1)
     if args.no_test:
         data["test"] = None  # never read
-    if any(m.startswith("adversarial") for m in args.methods):
+    if any(get_method(m).knobs.delta == "flips" for m in args.methods):
         # A clear error before training when delta * units < 1.
         budget = adversarial_search.flip_budget(args.delta, args.units)
     else:

@@ -64,9 +64,6 @@ PAPER_ERROR = {
 }
 AVAILABLE_METHODS = tuple(PAPER_ERROR)
 METHODS = ("variational", "adversarial_k1")  # the default comparison
-# The methods whose penalty weight is kappa (`--kappa`); the others' is
-# lambda (`--penalty-weight`).
-KAPPA_METHODS = ("fraternal", "expectation_linearization")
 VALIDATION_FRACTION = 0.1  # of the training reviews, held out
 
 # The CPU-scale default, the smoke run and the paper's sizes
@@ -128,9 +125,12 @@ def pretrain_language_model(args, tokenizer, texts):
 
 
 def penalty_weight(method, args):
-    """`--kappa` for fraternal and expectation-linearization dropout,
-    `--penalty-weight` for the other regularized methods."""
-    return args.kappa if method in KAPPA_METHODS else args.penalty_weight
+    """The option of the method's penalty weight, as the registry names it
+    (`Method.knobs`): `--kappa` for a penalty between two random-mask
+    passes (fraternal, expectation-linearization), `--penalty-weight` for
+    an adversarial one (lambda: adversarial dropout, VAT), else None."""
+    role = get_method(method).knobs.penalty_weight
+    return {"kappa": args.kappa, "lambda": args.penalty_weight}.get(role)
 
 
 def build_classifier(method, args, vocabulary_size, pretrained=None):
@@ -416,8 +416,7 @@ def parse_args(argv=None):
 def main(argv=None):
     """Runs the chosen methods; returns the results dict (also saved)."""
     args = parse_args(argv)
-    if any("adversarial_k" in m or m == "last_state_adversarial"
-           for m in args.methods):
+    if any(get_method(m).knobs.delta == "flips" for m in args.methods):
         # Raises a clear error before any work when delta * units < 1.
         adversarial_search.flip_budget(args.delta, args.units)
     start = time.perf_counter()

@@ -30,6 +30,7 @@ from keras_adrop import reporting  # noqa: E402
 from keras_adrop.regularizers import adversarial_search  # noqa: E402
 from keras_adrop.tasks import language_modeling as lm  # noqa: E402
 from keras_adrop.tasks import presets  # noqa: E402
+from keras_adrop.tasks.methods import get_method  # noqa: E402
 
 METHODS = ("variational", "adversarial_k1")  # the default
 AVAILABLE_METHODS = (
@@ -270,11 +271,12 @@ def parse_args(argv=None):
 def main(argv=None):
     """Runs the chosen methods; returns the results dict (also saved)."""
     args = parse_args(argv)
-    adversarial = any(m.startswith("adversarial_k") for m in args.methods)
+    budget_kinds = {get_method(m).knobs.delta for m in args.methods}
+    adversarial = "flips" in budget_kinds
     # A clear error before loading anything when delta * units < 1.
     budgets = ([adversarial_search.flip_budget(args.delta, units)
                 for units in layer_sizes(args)] if adversarial else None)
-    if "adversarial_dropconnect" in args.methods:
+    if "dropconnect" in budget_kinds:
         adversarial_search.flip_budget(args.dropconnect_delta,
                                        layer_sizes(args)[-1])
     data = load_windows(args)

@@ -138,6 +138,7 @@ from keras_adrop import reporting
 from keras_adrop.reporting import paired_comparison
 from keras_adrop.reporting import summary_rows
 from keras_adrop.tasks import presets
+from keras_adrop.tasks.methods import get_method
 
 EXAMPLES = pathlib.Path(__file__).resolve().parent
 REPO = EXAMPLES.parent
@@ -491,35 +492,36 @@ SYMBOLS = {"recurrent_dropout": "p", "kappa": "kappa",
 
 
 def method_knobs(method):
-    """The method's own knobs, as they are searched.
+    """The method's own knobs, as they are searched, from its knobs in the
+    registry (`keras_adrop.tasks.methods`, `Method.knobs`):
 
-    `flips` (with K fixed by the name) is adversarial dropout's budget as a
-    whole number of units (`delta = flips / units`, the search space of
-    `keras_adrop.tuners.AdversarialDropoutHyperModel`).
+    - `recurrent_dropout`, the rate p, of a method whose only regularizer
+      is its random masks (the penalty methods keep the baseline's p);
+    - `kappa`, the weight of a penalty between two random-mask passes;
+    - adversarial dropout's budget with its lambda (`penalty_weight`):
+      `flips`, a whole number of units with K fixed by the method
+      (`delta = flips / units`, the search space of
+      `keras_adrop.tuners.AdversarialDropoutHyperModel`), or
+      DropConnect's `delta`;
+    - `epsilon` of an embedding perturbation (its lambda is searched only
+      beside a dropout budget).
 
     Raises:
-        ValueError: for a method without a search space here.
+        ValueError: for a method the registry does not know.
     """
-    if method == "unregularized":
-        return ()
-    if method == "variational":
-        return ("recurrent_dropout",)
-    if method in ("fraternal", "expectation_linearization"):
-        return ("kappa",)
-    if method in ("adversarial_k1", "adversarial_k2"):
-        return ("flips", "penalty_weight")
-    if method in ("adversarial_k1_vat", "adversarial_k2_vat"):
-        return ("flips", "penalty_weight", "epsilon")
-    if method == "adversarial_dropconnect":
-        return ("delta", "penalty_weight")
-    if method in ("virtual_adversarial", "adversarial_training"):
-        return ("epsilon",)
-    raise ValueError(f"`method` {method!r} has no search space; tunable "
-                     "methods: unregularized, variational, fraternal, "
-                     "expectation_linearization, adversarial_k1, "
-                     "adversarial_k2, adversarial_k1_vat, adversarial_k2_vat, "
-                     "adversarial_dropconnect, virtual_adversarial, "
-                     "adversarial_training.")
+    knobs = get_method(method).knobs
+    searched = []
+    if knobs.recurrent_dropout and knobs.penalty_weight is None:
+        searched.append("recurrent_dropout")
+    if knobs.penalty_weight == "kappa":
+        searched.append("kappa")
+    if knobs.delta == "flips":
+        searched += ["flips", "penalty_weight"]
+    elif knobs.delta == "dropconnect":
+        searched += ["delta", "penalty_weight"]
+    if knobs.epsilon:
+        searched.append("epsilon")
+    return tuple(searched)
 
 
 def part_units(part, quick):
@@ -560,7 +562,7 @@ def search_space(part, method, quick=False):
 
     Adversarial dropout's `flips` and lambda are declared by
     `keras_adrop.tuners.AdversarialDropoutHyperModel` (`build` on a model
-    with the part's LSTM width; K fixed by the method's name).
+    with the part's LSTM width; K fixed by the method).
     """
     import keras_tuner
 
@@ -568,9 +570,10 @@ def search_space(part, method, quick=False):
     units = part_units(part, quick)
     knobs = method_knobs(method)
     if "flips" in knobs:
-        from keras_adrop import tuners
+        from keras_adrop import regularizers, tuners
 
-        k = 2 if "_k2" in method else 1
+        k, = {r.iterations for r in get_method(method).regularizers
+              if isinstance(r, regularizers.AdversarialDropout)}
         low, high, _ = RANGES["penalty_weight"]
         tuners.AdversarialDropoutHyperModel(
             lambda hp: _width_model(units),

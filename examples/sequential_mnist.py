@@ -71,6 +71,7 @@ from keras_adrop import reporting  # noqa: E402
 from keras_adrop.regularizers import adversarial_search  # noqa: E402
 from keras_adrop.tasks import presets  # noqa: E402
 from keras_adrop.tasks import sequence_classification  # noqa: E402
+from keras_adrop.tasks.methods import get_method  # noqa: E402
 
 METHODS = ("variational", "adversarial_k1", "adversarial_k2")  # the default
 # The Table 1 rows, which need no embedding (--methods).
@@ -91,19 +92,13 @@ def load_data(args):
         args.dataset, args.train_size, args.validation_size, args.seed)
 
 
-# The methods whose penalty weight is kappa (`--kappa`); the adversarial
-# ones take lambda (`--penalty-weight`).
-KAPPA_METHODS = ("fraternal", "expectation_linearization")
-
-
 def penalty_weight(method, args):
-    """`--kappa` for fraternal and expectation-linearization dropout,
-    `--penalty-weight` for the adversarial methods, else None."""
-    if method in KAPPA_METHODS:
-        return args.kappa
-    if method.startswith("adversarial"):
-        return args.penalty_weight
-    return None
+    """The option of the method's penalty weight, as the registry names it
+    (`Method.knobs`): `--kappa` for a penalty between two random-mask
+    passes (fraternal, expectation-linearization), `--penalty-weight` for
+    an adversarial one (lambda), else None."""
+    role = get_method(method).knobs.penalty_weight
+    return {"kappa": args.kappa, "lambda": args.penalty_weight}.get(role)
 
 
 def build_model(method, args):
@@ -131,7 +126,7 @@ def train(method, args, train_data, validation_data, test_data):
     if args.tensorboard:
         log_dir = os.path.join(args.tensorboard, method)
         callbacks.append(keras.callbacks.TensorBoard(log_dir))
-        if method.startswith("adversarial"):
+        if isinstance(model, keras_adrop.AdversarialDropoutModel):
             callbacks.append(keras_adrop.callbacks.AdversarialMaskTensorBoard(
                 log_dir, (validation_data or test_data)[0]))
     print(f"\n== {method} ==", flush=True)
@@ -373,7 +368,8 @@ def main(argv=None):
         test_data = None  # never read
     args.train_size = len(train_data[1])
     args.input_shape = train_data[0].shape[1:]
-    adversarial = any(m.startswith("adversarial") for m in args.methods)
+    adversarial = any(get_method(m).knobs.delta == "flips"
+                      for m in args.methods)
     # Raises a clear error before training when delta * units < 1.
     budget = (
         adversarial_search.flip_budget(args.delta, args.units)

@@ -300,6 +300,31 @@ def test_tuning_errors_name_the_argument(replicate, capsys):
         replicate.method_knobs("dropconnect2")
 
 
+def test_the_searched_knobs_come_from_the_registry(replicate):
+    """Each method's searched knobs, read from `Method.knobs`: the search
+    spaces of the committed trials."""
+    assert {method: replicate.method_knobs(method) for method in (
+        "unregularized", "variational", "fraternal",
+        "expectation_linearization", "adversarial_k1", "adversarial_k2",
+        "adversarial_k1_vat", "adversarial_k2_vat", "adversarial_dropconnect",
+        "virtual_adversarial", "adversarial_training")} == {
+        "unregularized": (),
+        "variational": ("recurrent_dropout",),
+        "fraternal": ("kappa",),
+        "expectation_linearization": ("kappa",),
+        "adversarial_k1": ("flips", "penalty_weight"),
+        "adversarial_k2": ("flips", "penalty_weight"),
+        "adversarial_k1_vat": ("flips", "penalty_weight", "epsilon"),
+        "adversarial_k2_vat": ("flips", "penalty_weight", "epsilon"),
+        "adversarial_dropconnect": ("delta", "penalty_weight"),
+        "virtual_adversarial": ("epsilon",),
+        "adversarial_training": ("epsilon",)}
+    hp, _ = replicate.search_space("imdb", "adversarial_k2_vat")
+    assert [item.name for item in hp.space] == [
+        "flips", "iterations", "penalty_weight", "epsilon"]
+    assert hp.get("iterations") == 2  # K of the method
+
+
 @pytest.mark.slow  # ~2 minutes: 4 trials and 3 runs of the real example
 def test_quick_tune_then_tuned_seed_runs_end_to_end(tmp_path):
     replicate = importlib.import_module("examples.replicate")

@@ -461,14 +461,23 @@ def _network(config, vocabulary_size, batch_size=None, bptt=None,
         **{name: getattr(config, name) for name in _NETWORK_OPTIONS})
 
 
+# The config's option of each kappa (the weight of a penalty between two
+# random-mask passes); every other penalty weight is `penalty_weight`.
+_KAPPA_OPTIONS = {"fraternal": "fraternal_weight",
+                 "expectation_linearization": "el_weight"}
+
+
 def awd_lstm_method(method, config, total_steps=0):
     """The `keras_adrop.tasks.methods` entry of `method` with `config`'s options.
 
-    The adversarial penalty weight and divergence, the kappa of fraternal
-    dropout or expectation-linearization, or for `adversarial_dropconnect`
-    the authors' recipe (the last LSTM's kernel, squared logits). Every
-    adversarial method ramps its weight up as `exp(-5 (1 - t)^2)` over the
-    first `rampup_fraction * total_steps` optimizer steps.
+    What the method's penalty weight is comes from the registry
+    (`Method.knobs`): a kappa (fraternal dropout's `fraternal_weight`,
+    expectation-linearization's `el_weight`), else the adversarial
+    `penalty_weight` with its `divergence`; a DropConnect budget takes
+    the authors' recipe (`dropconnect_delta` and `dropconnect_weight` on
+    the last LSTM's kernel, squared logits). Every adversarial method
+    ramps its weight up as `exp(-5 (1 - t)^2)` over the first
+    `rampup_fraction * total_steps` optimizer steps.
 
     Example:
 
@@ -478,22 +487,21 @@ def awd_lstm_method(method, config, total_steps=0):
     """
     from keras_adrop.tasks.methods import get_method
 
-    if method == "adversarial_dropconnect":
+    knobs = get_method(method).knobs
+    rampup_steps = int(config.rampup_fraction * total_steps)
+    if knobs.delta == "dropconnect":
         return get_method(
             method, delta=config.dropconnect_delta,
             penalty_weight=config.dropconnect_weight,
             divergence="squared_logits", seed=config.seed,
-            layers=[f"lstm_{config.layers}"],
-            rampup_steps=int(config.rampup_fraction * total_steps))
-    weight = {"fraternal": config.fraternal_weight,
-              "expectation_linearization": config.el_weight}.get(
-                  method, config.penalty_weight)
-    if not method.startswith("adversarial"):
-        return get_method(method, delta=config.delta, penalty_weight=weight,
-                          seed=config.seed)
-    return get_method(method, delta=config.delta, penalty_weight=weight,
+            layers=[f"lstm_{config.layers}"], rampup_steps=rampup_steps)
+    if knobs.penalty_weight == "kappa":
+        weight = getattr(config, _KAPPA_OPTIONS.get(method, "penalty_weight"))
+        return get_method(method, penalty_weight=weight, seed=config.seed)
+    return get_method(method, delta=config.delta,
+                      penalty_weight=config.penalty_weight,
                       divergence=config.divergence, seed=config.seed,
-                      rampup_steps=int(config.rampup_fraction * total_steps))
+                      rampup_steps=rampup_steps)
 
 
 def _optimizer(config, total_steps):

@@ -21,6 +21,18 @@ names here, so a method means the same thing everywhere.
 | `virtual_adversarial` | none | `VirtualAdversarialPerturbation(epsilon)` |
 | `adversarial_k1_vat`, `adversarial_k2_vat` | none | `AdversarialDropout(delta, K)`, `VirtualAdversarialPerturbation(epsilon)` |
 
+A method's own options, the knobs a user or a tuner sets, are read from the
+regularizers it builds (`Method.knobs`):
+
+| knobs | methods |
+|---|---|
+| `recurrent_dropout` (p of the random masks) | every method with random masks |
+| `penalty_weight`, as kappa | `fraternal`, `expectation_linearization` |
+| `penalty_weight`, as lambda | every adversarial method |
+| `delta` as flips | `adversarial_k*`, `last_state_adversarial` |
+| `delta` as DropConnect drops | `adversarial_dropconnect` |
+| `epsilon` | the embedding perturbations (`adversarial_training`, `*_vat`) |
+
 A new method is one `register_method` call (see its example).
 """
 
@@ -32,6 +44,9 @@ import keras
 from keras_adrop import regularizers as regularizers_lib
 from keras_adrop.models import AdversarialDropoutModel
 from keras_adrop.models import RegularizedModel
+from keras_adrop.regularizers.embedding_perturbations import (
+    EmbeddingPerturbation,
+)
 
 # The options a method's regularizers may read; `get_method` accepts these
 # and nothing else (None: the regularizer's own default).
@@ -60,6 +75,59 @@ class MethodEntry:
 
 
 @dataclasses.dataclass(frozen=True)
+class Knobs:
+    """A method's own options, read from the regularizers it builds.
+
+    The examples map these to their command-line options and
+    `examples/replicate.py` searches them, so no script decides by a
+    method's name what its options are.
+
+    Attributes:
+        recurrent_dropout: Whether the recurrent layers' rate p matters:
+            the method draws random variational masks.
+        penalty_weight: What `get_method(penalty_weight=...)` weighs:
+            `"kappa"`, a penalty between two random-mask passes
+            (`RandomMaskEnsemble`: fraternal dropout,
+            expectation-linearization); `"lambda"`, an adversarial penalty
+            (adversarial dropout or an embedding perturbation; it wins
+            when a method has both kinds); None without such a penalty.
+        delta: Adversarial dropout's budget, `floor(delta * units)`:
+            `"flips"` of hidden units per example and layer
+            (`AdversarialDropout`, `LastStateAdversarialDropout`),
+            `"dropconnect"` dropped recurrent-kernel entries per gate unit
+            (`AdversarialDropConnect`), None without a budget.
+        epsilon: Whether the method perturbs the embeddings by a norm
+            epsilon (`AdversarialPerturbation`,
+            `VirtualAdversarialPerturbation`).
+    """
+
+    recurrent_dropout: bool = False
+    penalty_weight: str | None = None
+    delta: str | None = None
+    epsilon: bool = False
+
+    @classmethod
+    def of(cls, regularizers, random_recurrent_masks):
+        """The knobs of a method with these regularizers and masks."""
+        def has(kind):
+            return any(isinstance(r, kind) for r in regularizers)
+
+        adversarial = (regularizers_lib.AdversarialDropout,
+                       EmbeddingPerturbation)
+        return cls(
+            recurrent_dropout=bool(random_recurrent_masks),
+            penalty_weight=(
+                "lambda" if has(adversarial)
+                else "kappa" if has(regularizers_lib.RandomMaskEnsemble)
+                else None),
+            delta=(
+                "dropconnect" if has(regularizers_lib.AdversarialDropConnect)
+                else "flips" if has(regularizers_lib.AdversarialDropout)
+                else None),
+            epsilon=has(EmbeddingPerturbation))
+
+
+@dataclasses.dataclass(frozen=True)
 class Method:
     """What a method name means, with its options applied.
 
@@ -69,11 +137,19 @@ class Method:
             plain model).
         random_recurrent_masks: Whether the recurrent layers draw random
             variational masks while training.
+        knobs: The method's own options (`Knobs`), read from the two
+            above.
     """
 
     name: str
     regularizers: tuple
     random_recurrent_masks: bool
+
+    @property
+    def knobs(self):
+        """The method's own options (`Knobs`), e.g. for `"fraternal"`
+        `Knobs(recurrent_dropout=True, penalty_weight="kappa")`."""
+        return Knobs.of(self.regularizers, self.random_recurrent_masks)
 
     @property
     def label_free(self):
@@ -182,16 +258,25 @@ def register_method(name, regularizers, random_recurrent_masks=False,
             variational masks (`recurrent_dropout=p`). Default False.
         description: One line for help texts.
 
+    The method's knobs (`get_method(name).knobs`: the options the examples
+    and `examples/replicate.py` set) need no declaring: they are read from
+    the kinds of regularizers it builds and `random_recurrent_masks`. Pass
+    each knob on with `make_regularizer` (an option a method fixes, like
+    the example's divergence, is not set from outside).
+
     Example:
 
     ```python
     keras_adrop.tasks.methods.register_method(
-        "fraternal_strong",
+        "fraternal_probs",
         lambda options: [keras_adrop.tasks.methods.make_regularizer(
-            keras_adrop.regularizers.FraternalDropout, options, "seed",
-            penalty_weight=1.0)],
+            keras_adrop.regularizers.FraternalDropout, options,
+            "penalty_weight", "seed", divergence="squared_probs")],
         random_recurrent_masks=True,
-        description="fraternal dropout with weight 1")
+        description="fraternal dropout between probabilities")
+    keras_adrop.tasks.methods.get_method("fraternal_probs").knobs
+    # Knobs(recurrent_dropout=True, penalty_weight='kappa', delta=None,
+    #       epsilon=False): `--recurrent-dropout` and `--kappa`
     ```
     """
     if not isinstance(name, str) or not name:
@@ -243,7 +328,7 @@ def get_method(name, *, delta=None, epsilon=None, penalty_weight=None,
 
     Returns:
         A `Method`: `.regularizers` (new objects),
-        `.random_recurrent_masks`, `.recurrent_dropout(p)`,
+        `.random_recurrent_masks`, `.knobs`, `.recurrent_dropout(p)`,
         `.build_model(inputs, outputs)`.
 
     Raises:
