@@ -113,14 +113,6 @@ def persistence_mae(data):
     return float(np.mean(np.abs(y[:, 0] - today)))
 
 
-def penalty_weight(method, args):
-    """The option of the method's penalty weight, as the registry names it
-    (`Method.knobs`): `--kappa` for a penalty between two random-mask
-    passes (fraternal, expectation-linearization), `--penalty-weight` for
-    an adversarial one (lambda), else None."""
-    role = get_method(method).knobs.penalty_weight
-    return {"kappa": args.kappa, "lambda": args.penalty_weight}.get(role)
-
 
 def build_model(method, args, seed, train_data):
     """The compiled LSTM forecaster trained with `method`.
@@ -136,8 +128,9 @@ def build_model(method, args, seed, train_data):
     # What the method means (keras_adrop.tasks.methods): the regularizers of
     # its model and whether its LSTM draws random masks. A penalty's weight
     # is in squared degrees C.
-    spec = get_method(method, delta=args.delta,
-                      penalty_weight=penalty_weight(method, args), seed=seed)
+    weight = get_method(method).penalty_weight(args.kappa, args.penalty_weight)
+    spec = get_method(method, delta=args.delta, penalty_weight=weight,
+                      seed=seed)
     hidden = keras_adrop.layers.LSTM(
         args.units, recurrent_dropout=spec.recurrent_dropout(
             args.recurrent_dropout), seed=seed, name="lstm",

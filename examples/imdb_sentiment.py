@@ -124,14 +124,6 @@ def pretrain_language_model(args, tokenizer, texts):
         verbose=reporting.verbosity())
 
 
-def penalty_weight(method, args):
-    """The option of the method's penalty weight, as the registry names it
-    (`Method.knobs`): `--kappa` for a penalty between two random-mask
-    passes (fraternal, expectation-linearization), `--penalty-weight` for
-    an adversarial one (lambda: adversarial dropout, VAT), else None."""
-    role = get_method(method).knobs.penalty_weight
-    return {"kappa": args.kappa, "lambda": args.penalty_weight}.get(role)
-
 
 def build_classifier(method, args, vocabulary_size, pretrained=None):
     """The compiled classifier of `method` (`keras_adrop.tasks.text_classification`)."""
@@ -144,7 +136,8 @@ def build_classifier(method, args, vocabulary_size, pretrained=None):
         learning_rate=args.learning_rate,
         decay_steps=args.epochs * math.ceil(
             args.train_examples / args.batch_size),
-        pretrained=pretrained, penalty_weight=penalty_weight(method, args))
+        pretrained=pretrained, penalty_weight=get_method(
+            method).penalty_weight(args.kappa, args.penalty_weight))
 
 
 # ---------------------------------------------------------------- training

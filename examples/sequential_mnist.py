@@ -92,14 +92,6 @@ def load_data(args):
         args.dataset, args.train_size, args.validation_size, args.seed)
 
 
-def penalty_weight(method, args):
-    """The option of the method's penalty weight, as the registry names it
-    (`Method.knobs`): `--kappa` for a penalty between two random-mask
-    passes (fraternal, expectation-linearization), `--penalty-weight` for
-    an adversarial one (lambda), else None."""
-    role = get_method(method).knobs.penalty_weight
-    return {"kappa": args.kappa, "lambda": args.penalty_weight}.get(role)
-
 
 def build_model(method, args):
     """The compiled LSTM classifier of `method` (same initial weights for
@@ -109,7 +101,8 @@ def build_model(method, args):
         recurrent_dropout=args.recurrent_dropout, delta=args.delta,
         seed=args.seed, learning_rate=args.learning_rate,
         decay_steps=args.epochs * math.ceil(args.train_size / args.batch_size),
-        penalty_weight=penalty_weight(method, args))
+        penalty_weight=get_method(method).penalty_weight(
+            args.kappa, args.penalty_weight))
 
 
 def train(method, args, train_data, validation_data, test_data):

@@ -172,6 +172,20 @@ class Method:
         """The `recurrent_dropout` of the recurrent layers: `rate` or 0."""
         return rate if self.random_recurrent_masks else 0.0
 
+    def penalty_weight(self, kappa, adversarial):
+        """Which of two weights this method's penalty takes (`knobs`):
+        `kappa` for a penalty between two random-mask passes (fraternal,
+        expectation-linearization), `adversarial` (lambda) for an
+        adversarial one, None for a method without a penalty weight.
+
+        Example:
+
+        >>> get_method("fraternal").penalty_weight(0.1, 2.0)
+        0.1
+        """
+        return {"kappa": kappa, "lambda": adversarial}.get(
+            self.knobs.penalty_weight)
+
     def build_model(self, inputs, outputs, name=None):
         """The functional model that trains with this method (not compiled).
 
