@@ -6,8 +6,10 @@
 # T=784, LSTM 100, batch 128; PTB 2x650) with the ratios of
 # benchmarks/backends.py, then runs a short KerasTuner random search over
 # delta and K on the digits, then `benchmarks/run.py --backend jax` at the
-# same shapes (the ratios again, fused inference against Keras' LSTM, and a
-# DropConnect training step against Keras' plain LSTM, target <= 1.1x).
+# same shapes (the ratios again, fused inference against Keras' LSTM, a
+# DropConnect training step against Keras' plain LSTM, target <= 1.1x, and
+# `Bidirectional` over our LSTM against `Bidirectional` over Keras' LSTM:
+# inference and a training step, same weights, outputs compared).
 # Under 10 minutes on a GPU. Runs on a CPU too:
 #
 #   bash benchmarks/gpu_check.sh --quick

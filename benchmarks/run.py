@@ -32,6 +32,14 @@ variants alike, and reports the median of each variant and these ratios:
   LSTM with `recurrent_dropconnect=0.5` (AWD-LSTM's rate) / Keras' plain
   LSTM. Both run Keras' fused kernel where the backend has one (cuDNN on a
   GPU), the step loop on a CPU
+- bidirectional ratios (issue 28, under "bidirectional"):
+  bidirectional_predict_over_keras and bidirectional_step_over_keras,
+  inference (`predict_on_batch`) and a plain training step of
+  `keras.layers.Bidirectional(keras_adrop.layers.LSTM(units))` over
+  `keras.layers.Bidirectional(keras.layers.LSTM(units))` with the same
+  weights, no dropout; with the largest difference between the two models'
+  outputs and whether they agree to float32 rounding (`outputs_agree`).
+  `--bidirectional-only` times this section alone
 - adversarial_k1/k2_peak_memory_over_variational: the peak resident memory
   of the process during train steps (sampled every 0.2 ms in a fresh
   process per variant after two warm-up steps, `probe_memory`; the memory
@@ -92,8 +100,12 @@ def variants():
 DELTA = 0.03  # 3 flips of 100 units, as the paper's sMNIST runs
 
 
-def build(variant, config):
-    """A compiled model of `variant` for `config`."""
+def build(variant, config, bidirectional=False):
+    """A compiled model of `variant` for `config`.
+
+    With `bidirectional=True` every recurrent layer is wrapped in
+    `keras.layers.Bidirectional` (the "bidirectional" section).
+    """
     keras.utils.set_random_seed(0)
     rate = 0.1 if variant in ("keras_variational", "variational",
                               "fraternal") else 0.0
@@ -103,11 +115,14 @@ def build(variant, config):
 
     def rnn(return_sequences):
         if use_keras:
-            return keras.layers.LSTM(config["units"], recurrent_dropout=rate,
-                                     return_sequences=return_sequences)
-        return keras_adrop.layers.LSTM(config["units"], recurrent_dropout=rate,
-                                       recurrent_dropconnect=dropconnect,
-                                       return_sequences=return_sequences)
+            layer = keras.layers.LSTM(config["units"], recurrent_dropout=rate,
+                                      return_sequences=return_sequences)
+        else:
+            layer = keras_adrop.layers.LSTM(
+                config["units"], recurrent_dropout=rate,
+                recurrent_dropconnect=dropconnect,
+                return_sequences=return_sequences)
+        return keras.layers.Bidirectional(layer) if bidirectional else layer
 
     if "vocab" in config:  # language model: sequence outputs
         inputs = keras.Input((config["steps"],), dtype="int32")
@@ -281,6 +296,52 @@ def fused_ratios(models, data, rounds, steps_per_round, medians):
     }
 
 
+def bidirectional_ratios(config, rounds, steps_per_round):
+    """`Bidirectional` over our LSTM against `Bidirectional` over Keras'.
+
+    Both models (no dropout) get the same weights, copied from Keras' one.
+    Times inference (`predict_on_batch`, jit-compiled on JAX) and a plain
+    training step (`train_on_batch`) in interleaved rounds, and compares
+    the two models' outputs: before timing, and after the timed training
+    steps (both took the same steps from the same weights on the same
+    batch). `outputs_agree` says whether the outputs before training are
+    equal to float32 rounding (relative 1e-5 of the largest output).
+    """
+    models = {name: build(name, config, bidirectional=True)
+              for name in ("keras_plain", "plain")}
+    models["plain"].set_weights(models["keras_plain"].get_weights())
+    x, y = batch_for(config)
+
+    def difference():
+        ours = np.asarray(models["plain"].predict_on_batch(x))
+        theirs = np.asarray(models["keras_plain"].predict_on_batch(x))
+        return (float(np.max(np.abs(ours - theirs))),
+                float(np.max(np.abs(theirs))))
+
+    before, scale = difference()
+    predict = interleaved_medians(
+        {name: functools.partial(model.predict_on_batch, x)
+         for name, model in models.items()},
+        rounds, steps_per_round)
+    train = time_steps(models, (x, y), rounds, steps_per_round)
+    after, _ = difference()
+    keras.backend.clear_session()
+    return {
+        "median_predict_seconds": predict,
+        "median_step_seconds": train,
+        "max_abs_output_difference": before,
+        "max_abs_output": scale,
+        "max_abs_output_difference_after_training": after,
+        "outputs_agree": before <= 1e-5 * max(scale, 1.0),
+        "ratios": {
+            "bidirectional_predict_over_keras":
+                predict["plain"] / predict["keras_plain"],
+            "bidirectional_step_over_keras":
+                train["plain"] / train["keras_plain"],
+        },
+    }
+
+
 def fit_line(xs, ys):
     """Slope, intercept and R^2 of the least-squares line."""
     slope, intercept = np.polyfit(xs, ys, 1)
@@ -322,23 +383,25 @@ def scaling(rounds, steps_per_round):
 
 
 def markdown(results):
-    timed = [v for v in VARIANTS if any(
-        v in r["median_step_seconds"]
-        for r in results["configurations"].values())]
-    lines = ["| configuration | " + " | ".join(timed) + " |",
-             "|---|" + "---:|" * len(timed)]
-    for name, result in results["configurations"].items():
-        medians = result["median_step_seconds"]
-        lines.append(f"| {name} (ms/step) | " + " | ".join(
-            f"{1000 * medians[v]:.1f}" if v in medians else "-"
-            for v in timed) + " |")
-    ratio_names = list(next(iter(results["configurations"].values()))
-                       ["ratios"])
-    lines += ["", "| configuration | " + " | ".join(ratio_names) + " |",
-              "|---|" + "---:|" * len(ratio_names)]
-    for name, result in results["configurations"].items():
-        lines.append(f"| {name} | " + " | ".join(
-            f"{result['ratios'][r]:.2f}" for r in ratio_names) + " |")
+    lines = []
+    with_steps = {n: r for n, r in results["configurations"].items()
+                  if "median_step_seconds" in r}
+    if with_steps:
+        timed = [v for v in VARIANTS if any(
+            v in r["median_step_seconds"] for r in with_steps.values())]
+        lines += ["| configuration | " + " | ".join(timed) + " |",
+                  "|---|" + "---:|" * len(timed)]
+        for name, result in with_steps.items():
+            medians = result["median_step_seconds"]
+            lines.append(f"| {name} (ms/step) | " + " | ".join(
+                f"{1000 * medians[v]:.1f}" if v in medians else "-"
+                for v in timed) + " |")
+        ratio_names = list(next(iter(with_steps.values()))["ratios"])
+        lines += ["", "| configuration | " + " | ".join(ratio_names) + " |",
+                  "|---|" + "---:|" * len(ratio_names)]
+        for name, result in with_steps.items():
+            lines.append(f"| {name} | " + " | ".join(
+                f"{result['ratios'][r]:.2f}" for r in ratio_names) + " |")
     with_fused = [(n, r["fused"]) for n, r in results["configurations"].items()
                   if "fused" in r]
     if with_fused:
@@ -348,6 +411,27 @@ def markdown(results):
         for name, fused in with_fused:
             lines.append(f"| {name} | " + " | ".join(
                 f"{fused['ratios'][r]:.2f}" for r in fused_names) + " |")
+    with_bidirectional = [
+        (n, r["bidirectional"]) for n, r in results["configurations"].items()
+        if "bidirectional" in r]
+    if with_bidirectional:
+        lines += ["", "| configuration: Bidirectional(LSTM) | predict ms, "
+                  "ours / Keras | step ms, ours / Keras | "
+                  "bidirectional_predict_over_keras | "
+                  "bidirectional_step_over_keras | outputs agree (max abs "
+                  "difference) |", "|---|---:|---:|---:|---:|---|"]
+        for name, bi in with_bidirectional:
+            predict, step = (bi["median_predict_seconds"],
+                             bi["median_step_seconds"])
+            lines.append(
+                f"| {name} | {1000 * predict['plain']:.1f} / "
+                f"{1000 * predict['keras_plain']:.1f} | "
+                f"{1000 * step['plain']:.1f} / "
+                f"{1000 * step['keras_plain']:.1f} | "
+                f"{bi['ratios']['bidirectional_predict_over_keras']:.2f} | "
+                f"{bi['ratios']['bidirectional_step_over_keras']:.2f} | "
+                f"{'yes' if bi['outputs_agree'] else 'NO'} "
+                f"({bi['max_abs_output_difference']:.1e}) |")
     with_memory = [(n, r) for n, r in results["configurations"].items()
                    if "step_memory_bytes" in r]
     if with_memory:
@@ -426,6 +510,12 @@ def main(argv=None):
                         help="skip the T/H/K scaling fits")
     parser.add_argument("--no-memory", action="store_true",
                         help="skip the peak-memory probes")
+    parser.add_argument("--no-bidirectional", action="store_true",
+                        help="skip Bidirectional over our LSTM against "
+                        "Keras' own")
+    parser.add_argument("--bidirectional-only", action="store_true",
+                        help="time only Bidirectional over our LSTM against "
+                        "Keras' own (no variants, memory nor scaling)")
     parser.add_argument("--probe-memory", metavar="CONFIG:VARIANT",
                         help=argparse.SUPPRESS)  # internal: one probe
     parser.add_argument("--output", default="benchmark.json")
@@ -455,6 +545,9 @@ def main(argv=None):
     if unknown:
         parser.error(f"--configs: unknown {unknown}; choose from "
                      f"{list(configs)}")
+    if args.no_bidirectional and args.bidirectional_only:
+        parser.error("--no-bidirectional and --bidirectional-only exclude "
+                     "each other")
     rounds = args.rounds or (2 if args.quick else 5)
     steps = args.steps or (1 if args.quick else 3)
     results = {
@@ -469,6 +562,12 @@ def main(argv=None):
     for name in names:
         config = configs[name]
         print(f"{name}: {config}", flush=True)
+        results["configurations"][name] = {"config": config}
+        if not args.no_bidirectional:
+            results["configurations"][name]["bidirectional"] = (
+                bidirectional_ratios(config, rounds, steps))
+        if args.bidirectional_only:
+            continue
         models = {variant: build(variant, config) for variant in variants()}
         medians = time_steps(models, batch_for(config), rounds, steps)
         config_ratios = ratios(medians)
@@ -476,9 +575,9 @@ def main(argv=None):
                              medians)
         keras.backend.clear_session()
         del models
-        results["configurations"][name] = {
-            "config": config, "median_step_seconds": medians,
-            "ratios": config_ratios, "fused": fused}
+        results["configurations"][name].update({
+            "median_step_seconds": medians,
+            "ratios": config_ratios, "fused": fused})
         if not args.no_memory:
             memory = peak_memory(name, args.quick)
             for variant in ("adversarial_k1", "adversarial_k2"):
@@ -488,7 +587,7 @@ def main(argv=None):
                 config_ratios[f"{variant}_peak_memory_over_variational"] = (
                     memory[variant][0] / memory["variational"][0])
             results["configurations"][name]["step_memory_bytes"] = memory
-    if not args.no_scaling:
+    if not args.no_scaling and not args.bidirectional_only:
         results["scaling"] = scaling(rounds, steps)
     with open(args.output, "w") as f:
         json.dump(results, f, indent=2)

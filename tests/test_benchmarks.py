@@ -29,6 +29,7 @@ def test_quick_benchmark_reports_every_ratio(tmp_path):
         "adversarial_k1_over_variational", "adversarial_k2_over_variational",
         "fraternal_over_variational", "xla_over_plain"}
     assert all(value > 0 for value in result["ratios"].values())
+    assert result["bidirectional"]["outputs_agree"] is True
 
 
 @pytest.mark.slow  # ~100 s: a JAX subprocess compiles every variant
@@ -48,7 +49,33 @@ def test_quick_benchmark_runs_on_jax_in_a_subprocess(tmp_path):
             "adversarial_k2_over_variational"} <= set(result["ratios"])
     assert set(result["fused"]["ratios"]) == {
         "predict_over_keras", "dropconnect_over_keras_plain"}
+    assert set(result["bidirectional"]["ratios"]) == {
+        "bidirectional_predict_over_keras", "bidirectional_step_over_keras"}
+    assert result["bidirectional"]["outputs_agree"] is True
     assert json.loads((tmp_path / "benchmark.json.jax.json").read_text())
+
+
+def test_quick_benchmark_reports_bidirectional_against_keras(tmp_path):
+    """`Bidirectional` over our LSTM against Keras' own: ratios reported,
+    outputs equal to float32 rounding (same weights copied over)."""
+    benchmark = _load("run.py")
+    output = tmp_path / "benchmark.json"
+    results = benchmark.main([
+        "--quick", "--configs", "row_mnist", "--bidirectional-only",
+        "--rounds", "1", "--steps", "1", "--output", str(output)])
+    saved = json.loads(output.read_text())["configurations"]["row_mnist"]
+    assert set(saved) == {"config", "bidirectional"}  # nothing else timed
+    result = saved["bidirectional"]
+    assert set(result["ratios"]) == {"bidirectional_predict_over_keras",
+                                     "bidirectional_step_over_keras"}
+    assert all(value > 0 for value in result["ratios"].values())
+    assert result["outputs_agree"] is True
+    assert result["max_abs_output_difference"] <= (
+        1e-5 * result["max_abs_output"])
+    # The same training steps from the same weights: still the same model.
+    assert result["max_abs_output_difference_after_training"] <= (
+        1e-4 * result["max_abs_output"])
+    assert results["configurations"]["row_mnist"]["bidirectional"] == result
 
 
 def test_benchmark_refuses_an_unknown_backend():

@@ -506,7 +506,10 @@ def _free_port():
 
 @pytest.mark.multiprocess
 @pytest.mark.slow
-def test_chief_and_two_workers_share_the_search(tmp_path):
+@pytest.mark.parametrize("backend", ["tensorflow", "jax"])
+def test_chief_and_two_workers_share_the_search(tmp_path, backend):
+    """KerasTuner's chief (the oracle, over gRPC) and two workers, each a
+    process training on `backend`."""
     port = str(_free_port())
     command = [sys.executable, "tuning/search.py"] + TINY_CLI + [
         "--max-trials", "4", "--epochs", "1", "--directory", str(tmp_path),
@@ -516,7 +519,8 @@ def test_chief_and_two_workers_share_the_search(tmp_path):
         for tuner_id in ("chief", "tuner0", "tuner1"):
             env = _env(KERASTUNER_TUNER_ID=tuner_id,
                        KERASTUNER_ORACLE_IP="127.0.0.1",
-                       KERASTUNER_ORACLE_PORT=port)
+                       KERASTUNER_ORACLE_PORT=port,
+                       KERAS_BACKEND=backend)
             processes[tuner_id] = subprocess.Popen(
                 command, cwd=REPO, env=env, stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT, text=True)
@@ -536,4 +540,5 @@ def test_chief_and_two_workers_share_the_search(tmp_path):
     assert all(len(r) == 1 for r in runs)  # each trial ran once
     ran_by = [r[0]["tuner_id"] for r in runs]
     assert set(ran_by) == {"tuner0", "tuner1"}, ran_by
+    assert {r[0]["backend"] for r in runs} == {backend}
     assert "summary.md" not in outputs["tuner0"] + outputs["tuner1"]

@@ -48,7 +48,9 @@ environment variables, e.g. on one machine
 
 The chief holds the oracle and runs no trial; the workers run trials and
 must see the same `--directory` (a shared file system across machines). The
-chief writes the summary when all trials are done.
+chief writes the summary when all trials are done. Each process trains on
+its own Keras backend (`KERAS_BACKEND=jax` in every process: the workers
+train on JAX).
 """
 
 import argparse
@@ -64,6 +66,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 if __package__ in (None, ""):  # `python tuning/search.py`
     sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 
+import keras  # noqa: E402
 import keras_tuner  # noqa: E402
 
 from keras_adrop.tuners import DEFAULT_ITERATIONS_RANGE  # noqa: E402
@@ -95,7 +98,7 @@ class _RecordsRuns:
     """Tuner mixin: saves each trial run's tuner id, pid and duration.
 
     KerasTuner keeps no trial timings nor which worker ran a trial; this
-    appends `{tuner_id, pid, status, start, end, seconds}` to
+    appends `{tuner_id, pid, backend, status, start, end, seconds}` to
     `trial_<id>/runs.json` when a run ends (a run killed midway leaves no
     record, and its retry adds one). It also saves the tuner state when the
     search begins, so that a search killed during its first trial reloads
@@ -117,6 +120,7 @@ class _RecordsRuns:
         runs.append({
             "tuner_id": self.tuner_id,
             "pid": os.getpid(),
+            "backend": keras.backend.backend(),
             "status": str(trial.status),
             "start": self._run_start,
             "end": end,
