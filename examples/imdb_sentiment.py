@@ -1,16 +1,17 @@
 """IMDB sentiment from raw text: the methods of the paper's Table 2.
 
-Trains the one-layer LSTM classifier of `keras_adrop.tasks.text_classification.text_classifier`
-on IMDB movie reviews (Park et al., AAAI 2019, Table 2; Miyato et al.
-2017's setting) with the regularizers the paper compares, chosen by name
-with `--methods` (`keras_adrop.tasks.methods`). Raw review strings go in;
-`keras_adrop.layers.TextTokenizer` tokenizes them in the TensorFlow graph,
-for the `tf.data` batches and in the serving SavedModel of `--export DIR`.
+Trains the one-layer LSTM classifier of
+`keras_adrop.tasks.text_classification.text_classifier` on IMDB movie reviews
+(Park et al., AAAI 2019, Table 2; Miyato et al. 2017's setting) with the
+regularizers the paper compares, chosen by name with `--methods`
+(`keras_adrop.tasks.methods`). Raw review strings go in;
+`keras_adrop.layers.TextTokenizer` tokenizes them in the TensorFlow graph, for
+the `tf.data` batches and in the serving SavedModel of `--export DIR`.
 `--pretrain-epochs N` first pretrains the embedding and LSTM as a language
-model (`keras_adrop.tasks.text_classification.pretrain_language_model`); the VAT methods also
-read unlabeled reviews. docs/imdb.md describes the data (the reviews of
-`keras_adrop.datasets.imdb` are NOT the official split unless TFDS's is
-prepared), the model, the presets and measured results.
+model (`keras_adrop.tasks.text_classification.pretrain_language_model`); the
+VAT methods also read unlabeled reviews. docs/imdb.md describes the data (the
+reviews of `keras_adrop.datasets.imdb` are NOT the official split unless TFDS's
+is prepared), the model, the presets and measured results.
 
 `--validation-fraction` (default 0.1) holds a stratified share of the
 training reviews out for validation: the learning curves, and the epoch
@@ -67,7 +68,8 @@ METHODS = ("variational", "adversarial_k1")  # the default comparison
 VALIDATION_FRACTION = 0.1  # of the training reviews, held out
 
 # The CPU-scale default, the smoke run and the paper's sizes
-# (keras_adrop.tasks.presets.TEXT_CLASSIFICATION). A value given on the command line always wins.
+# (keras_adrop.tasks.presets.TEXT_CLASSIFICATION). A value given on the
+# command line always wins.
 DEFAULTS = presets.TEXT_CLASSIFICATION["default"]
 QUICK = presets.TEXT_CLASSIFICATION["quick"]
 PAPER_SCALE = presets.TEXT_CLASSIFICATION["paper"]
@@ -126,7 +128,8 @@ def pretrain_language_model(args, tokenizer, texts):
 
 
 def build_classifier(method, args, vocabulary_size, pretrained=None):
-    """The compiled classifier of `method` (`keras_adrop.tasks.text_classification`)."""
+    """The compiled classifier of `method`
+    (`keras_adrop.tasks.text_classification`)."""
     return text_classification.text_classifier(
         method, vocabulary_size, args.sequence_length,
         embedding_dim=args.embedding_dim, units=args.units,
@@ -171,14 +174,15 @@ def train(method, args, tokenizer, data, pretrained):
             tokenizer, x_train, y_train, x_unlabeled, args.batch_size,
             args.seed)
     else:
-        train_data = text_classification.text_dataset(tokenizer, x_train, y_train,
-                                  args.batch_size, shuffle=True,
-                                  seed=args.seed)
+        train_data = text_classification.text_dataset(
+            tokenizer, x_train, y_train, args.batch_size, shuffle=True,
+            seed=args.seed)
     timer = reporting.EpochTimer()
     callbacks = [timer]
     validation_data = None
     if validation is not None:
-        validation_data = text_classification.text_dataset(tokenizer, *validation, 256)
+        validation_data = text_classification.text_dataset(
+            tokenizer, *validation, 256)
         callbacks.append(reporting.keep_best_weights(args.epochs))
     print(f"\n== {method} ==", flush=True)
     history = model.fit(

@@ -43,8 +43,8 @@ AVAILABLE_METHODS = (
 )
 
 # CPU scale (the default), the smoke run and the paper's AWD-LSTM
-# (keras_adrop.tasks.presets.LANGUAGE_MODELING). A value given on the command line
-# always wins.
+# (keras_adrop.tasks.presets.LANGUAGE_MODELING). A value given on the
+# command line always wins.
 DEFAULTS = presets.LANGUAGE_MODELING["default"]
 QUICK_DEFAULTS = presets.LANGUAGE_MODELING["quick"]
 PAPER_DEFAULTS = presets.LANGUAGE_MODELING["paper"]

@@ -534,7 +534,8 @@ def part_units(part, quick):
     if script == "imdb_sentiment.py":
         from keras_adrop.tasks import text_classification
 
-        return presets.TEXT_CLASSIFICATION["quick" if quick else "default"]["units"]
+        return presets.TEXT_CLASSIFICATION[
+            "quick" if quick else "default"]["units"]
     if script == "forecasting.py":
         return 8 if quick else 64
     from keras_adrop.tasks import sequence_classification

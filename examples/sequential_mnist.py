@@ -78,8 +78,8 @@ METHODS = ("variational", "adversarial_k1", "adversarial_k2")  # the default
 AVAILABLE_METHODS = sequence_classification.METHODS
 DATASETS = tuple(sequence_classification.DATASETS)
 # The full run, the `--quick` smoke run and the paper's sMNIST configuration
-# (keras_adrop.tasks.presets.SEQUENCE_CLASSIFICATION); a command-line value always
-# wins over all of them.
+# (keras_adrop.tasks.presets.SEQUENCE_CLASSIFICATION); a command-line value
+# always wins over all of them.
 DEFAULTS = presets.SEQUENCE_CLASSIFICATION["default"]
 QUICK_DEFAULTS = presets.SEQUENCE_CLASSIFICATION["quick"]
 PAPER_DEFAULTS = presets.SEQUENCE_CLASSIFICATION["paper"]

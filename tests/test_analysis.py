@@ -635,7 +635,8 @@ def test_analyze_example_reads_an_imdb_sentiment_export(tmp_path):
         "--quick", "--data", "synthetic", "--methods", "variational",
         "--export", str(tmp_path / "models"),
         "--output-dir", str(tmp_path / "imdb")])
-    texts, labels = keras_adrop.tasks.text_classification.synthetic_reviews(60, seed=7)
+    texts, labels = keras_adrop.tasks.text_classification.synthetic_reviews(
+        60, seed=7)
     _write_csv(tmp_path / "test.csv", texts, labels)
     analyze = _load_example("analyze")
     summary = analyze.main([

@@ -159,8 +159,9 @@ def test_example_models_load_in_a_fresh_process(tmp_path):
 
     texts = ["A good film.", "A bad film!", "Good, good."]
     strings = keras.Input((), dtype="string")
-    tokenizer = text_tokenizer.TextTokenizer(text_tokenizer.learn_vocabulary(texts, min_count=1),
-                                   sequence_length=5)
+    tokenizer = text_tokenizer.TextTokenizer(
+        text_tokenizer.learn_vocabulary(texts, min_count=1),
+        sequence_length=5)
     ids = tokenizer(strings)
     h = keras_adrop.layers.Embedding(tokenizer.vocabulary_size, 3,
                                      mask_zero=True)(ids)
@@ -245,13 +246,15 @@ def test_digits_validate_on_images_that_are_neither_trained_nor_tested():
 
 @pytest.mark.backend_neutral
 def test_text_classifier_loads_pretrained_embedding_and_lstm():
-    first = text_classification.text_classifier("variational", 12, 5, embedding_dim=3,
-                                 units=4, seed=1)
+    first = text_classification.text_classifier("variational", 12, 5,
+                                                embedding_dim=3, units=4,
+                                                seed=1)
     pretrained = {name: [w + 1.0 for w in first.get_layer(name).get_weights()]
                   for name in ("embedding", "lstm")}
-    model = text_classification.text_classifier("adversarial_k1", 12, 5, embedding_dim=3,
-                                 units=4, delta=0.5, seed=1,
-                                 pretrained=pretrained)
+    model = text_classification.text_classifier("adversarial_k1", 12, 5,
+                                                embedding_dim=3, units=4,
+                                                delta=0.5, seed=1,
+                                                pretrained=pretrained)
     for name, weights in pretrained.items():
         for a, b in zip(model.get_layer(name).get_weights(), weights):
             np.testing.assert_array_equal(a, b)

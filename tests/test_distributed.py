@@ -9,7 +9,8 @@ the penalty and the number of flips, and at the end every weight, must
 agree with the one-device run to float rounding. That holds only if each
 replica scales its penalty by the number of replicas exactly once and every
 example gets the same random draws (start flips, variational masks) on any
-number of replicas (`keras_adrop.regularizers.adversarial_search.per_example_uniform`).
+number of replicas
+(`keras_adrop.regularizers.adversarial_search.per_example_uniform`).
 """
 
 import json
@@ -78,7 +79,8 @@ def test_per_example_uniform_is_one_draw_for_the_whole_global_batch():
     np.testing.assert_array_equal(per_replica[0], one_device[:4])
     # Without a strategy it is keras.random.uniform itself.
     np.testing.assert_array_equal(
-        adversarial_search.per_example_uniform((8, 3), keras.random.SeedGenerator(5)),
+        adversarial_search.per_example_uniform(
+            (8, 3), keras.random.SeedGenerator(5)),
         one_device)
 
 

@@ -397,9 +397,10 @@ def test_every_method_builds_the_right_regularizers():
 def _semi_supervised(example, args):
     texts, labels = text_classification.synthetic_reviews(8)
     unlabeled, _ = text_classification.synthetic_reviews(6, seed=9)
-    tokenizer = text_tokenizer.TextTokenizer(text_tokenizer.learn_vocabulary(texts), 8)
-    dataset = text_classification.semi_supervised_dataset(tokenizer, texts, labels,
-                                              unlabeled, 4, seed=0)
+    tokenizer = text_tokenizer.TextTokenizer(
+        text_tokenizer.learn_vocabulary(texts), 8)
+    dataset = text_classification.semi_supervised_dataset(
+        tokenizer, texts, labels, unlabeled, 4, seed=0)
     return tokenizer, dataset
 
 
@@ -513,13 +514,15 @@ def test_export_serves_raw_strings_without_keras_adrop(tmp_path):
                        "--embedding-dim", "3", "--embedding-dropout", "0.5",
                        "--recurrent-dropout", "0.5")
     texts, labels = text_classification.synthetic_reviews(32)
-    tokenizer = text_tokenizer.TextTokenizer(text_tokenizer.learn_vocabulary(texts), 12)
+    tokenizer = text_tokenizer.TextTokenizer(
+        text_tokenizer.learn_vocabulary(texts), 12)
     args.train_examples = 32
     model = example.build_classifier("variational", args,
                                      tokenizer.vocabulary_size)
-    model.fit(text_classification.text_dataset(tokenizer, texts, labels, 16), epochs=1,
-              verbose=0, shuffle=False)
-    path = text_classification.export_text_classifier(model, tokenizer, tmp_path / "serving")
+    model.fit(text_classification.text_dataset(tokenizer, texts, labels, 16),
+              epochs=1, verbose=0, shuffle=False)
+    path = text_classification.export_text_classifier(
+        model, tokenizer, tmp_path / "serving")
     queries = ["A great film, superb!", "awful.<br />Boring",
                "Ünïcode wörds never seen", ""]
     expected = keras.ops.softmax(model.predict(
@@ -602,7 +605,8 @@ def test_validation_comes_from_training_reviews_and_no_test_reads_none(
         train, _, unlabeled, info = load(*args, **kwargs)
         return train, _UnreadableTestSet(), unlabeled, info
 
-    monkeypatch.setattr(example.text_classification, "load_reviews", load_without_test)
+    monkeypatch.setattr(example.text_classification, "load_reviews",
+                        load_without_test)
     built = {}
     build = example.build_classifier
 

@@ -101,4 +101,5 @@ def test_the_keras_tests_exist_and_use_the_patched_names():
         assert module.layers is keras.src.layers, module_name
     stale = [key for key in NOT_APPLICABLE
              if not hasattr(globals()[key[0]], key[1])]
-    assert not stale, f"NOT_APPLICABLE names tests Keras no longer has: {stale}"
+    assert not stale, (
+        f"NOT_APPLICABLE names tests Keras no longer has: {stale}")

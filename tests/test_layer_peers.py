@@ -182,7 +182,8 @@ def test_reverse_call_of_a_masked_embedding_keeps_the_padding_mask():
 
 
 def test_locked_dropout_shares_the_mask_over_time():
-    dropout = keras.layers.SpatialDropout1D(0.5, seed=0)  # AWD's locked dropout
+    # AWD's locked dropout
+    dropout = keras.layers.SpatialDropout1D(0.5, seed=0)
     y = dropout(np.ones((4, 6, 8), "float32"), training=True).numpy()
     assert set(np.unique(y)) == {0.0, 2.0}
     np.testing.assert_array_equal(y, np.repeat(y[:, :1], 6, axis=1))

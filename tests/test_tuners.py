@@ -31,7 +31,8 @@ def test_a_missing_keras_tuner_names_the_extra(monkeypatch):
     with pytest.raises(ImportError, match=r"six.*keras_adrop\[tuner\]"):
         _import_without(monkeypatch, "keras_tuner")
     # Through the package's lazy attribute, the same message.
-    with pytest.raises(ImportError, match=r"pip install .keras_adrop\[tuner\]"):
+    with pytest.raises(ImportError,
+                       match=r"pip install .keras_adrop\[tuner\]"):
         keras_adrop.tuners
 
 

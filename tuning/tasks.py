@@ -11,8 +11,8 @@ The registry maps a task name (`--task` of `tuning/search.py`) to a factory
 `factory(quick=False, seed=0, epochs=None, **options) -> Task`:
 
 - `digits`: the LSTM of `examples/sequential_mnist.py`
-  (`keras_adrop.tasks.sequence_classification`) on scikit-learn's 8x8 digits (no
-  download), configured by a `DigitsConfig`;
+  (`keras_adrop.tasks.sequence_classification`) on scikit-learn's 8x8
+  digits (no download), configured by a `DigitsConfig`;
 - `imdb`: the classifier of `examples/imdb_sentiment.py`
   (`keras_adrop.tasks.text_classification.text_classifier`; real reviews from
   `keras_adrop.datasets.imdb`, or `data="synthetic"` offline), configured
@@ -353,30 +353,32 @@ class DigitsTask(Task):
 
 
 # The `imdb` task: the settings of examples/imdb_sentiment.py
-# (`keras_adrop.tasks.presets.TEXT_CLASSIFICATION`), the reviews' source, and the share of the
-# training reviews held out for the objective.
+# (`keras_adrop.tasks.presets.TEXT_CLASSIFICATION`), the reviews' source,
+# and the share of the training reviews held out for the objective.
 ImdbConfig = dataclasses.make_dataclass(
     "ImdbConfig",
-    [(key, object, value) for key, value in presets.TEXT_CLASSIFICATION["default"].items()]
+    [(key, object, value)
+     for key, value in presets.TEXT_CLASSIFICATION["default"].items()]
     + [("data", str, "imdb"), ("source", str, "auto"),
        ("validation_fraction", float, 0.2)],
 )
-ImdbConfig.__doc__ = """The `imdb` task: `keras_adrop.tasks.presets.TEXT_CLASSIFICATION`' fields
-(sizes, tokenizer, model, optimizer), `data` (`"imdb"` or `"synthetic"`),
-`source` (of `keras_adrop.datasets.imdb`) and `validation_fraction`."""
+ImdbConfig.__doc__ = """The `imdb` task:
+`keras_adrop.tasks.presets.TEXT_CLASSIFICATION`' fields (sizes, tokenizer,
+model, optimizer), `data` (`"imdb"` or `"synthetic"`), `source` (of
+`keras_adrop.datasets.imdb`) and `validation_fraction`."""
 
 
 class ImdbTask(Task):
     """The LSTM classifier of `examples/imdb_sentiment.py` on IMDB reviews.
 
-    `keras_adrop.tasks.text_classification`'s `load_reviews`, `learn_vocabulary`,
-    `TextTokenizer`, `text_dataset` and `text_classifier` (embedding,
-    embedding dropout, LSTM, dense logits; Adam on a cosine schedule). The
-    labeled training reviews are split (stratified, `seed`) into a fitting
-    part and `validation_fraction` held out for the objective
-    (`val_accuracy`); the vocabulary is learned from the fitting part only;
-    the test reviews are never read. No language-model pretraining and no
-    unlabeled reviews: the penalty is computed on the labeled batches.
+    `keras_adrop.tasks.text_classification`'s `load_reviews`,
+    `learn_vocabulary`, `TextTokenizer`, `text_dataset` and `text_classifier`
+    (embedding, embedding dropout, LSTM, dense logits; Adam on a cosine
+    schedule). The labeled training reviews are split (stratified, `seed`) into
+    a fitting part and `validation_fraction` held out for the objective
+    (`val_accuracy`); the vocabulary is learned from the fitting part only; the
+    test reviews are never read. No language-model pretraining and no unlabeled
+    reviews: the penalty is computed on the labeled batches.
 
     Args:
         quick: Start from the example's `--quick` preset (200 reviews, 48
@@ -406,7 +408,8 @@ class ImdbTask(Task):
 
     def __init__(self, quick=False, seed=0, epochs=None, **options):
         super().__init__(quick=quick, seed=seed, epochs=epochs)
-        preset = presets.TEXT_CLASSIFICATION["quick" if self.quick else "default"]
+        preset = presets.TEXT_CLASSIFICATION[
+            "quick" if self.quick else "default"]
         config = configure(self.name, ImdbConfig(**preset), options, epochs)
         check_positive(self.name, config, (
             "train_size", "test_size", "sequence_length", "embedding_dim",
@@ -438,7 +441,8 @@ class ImdbTask(Task):
             train = text_classification.text_dataset(
                 tokenizer, x_fit, y_fit, config.batch_size, shuffle=True,
                 seed=self.seed)
-            validation = text_classification.text_dataset(tokenizer, x_val, y_val, 256)
+            validation = text_classification.text_dataset(
+                tokenizer, x_val, y_val, 256)
             self._data = train, validation, len(vocabulary), len(y_fit)
         return self._data
 
@@ -480,8 +484,9 @@ class PtbTask(Task):
             16 units, the first 4,000 training and 2,000 validation tokens).
         seed: Seed of the initial weights and the masks.
         epochs: Epochs per trial (the preset's otherwise).
-        **options: Fields of `keras_adrop.tasks.language_modeling.AWDLSTMConfig`,
-            e.g. `units=128`, `train_tokens=100000`, `bptt=35`,
+        **options: Fields of
+            `keras_adrop.tasks.language_modeling.AWDLSTMConfig`, e.g.
+            `units=128`, `train_tokens=100000`, `bptt=35`,
             `weight_dropout=0.3`.
 
     `dropout` is the variational recurrent mask rate on `h_{t-1}` of every

@@ -316,8 +316,9 @@ def load_text_classifier(path):
     The text classifiers `corruption_robustness` evaluates: a `.keras` file
     of a model that reads raw strings, or a SavedModel directory whose
     `serve` endpoint maps a 1-D string tensor to outputs (what
-    `keras_adrop.tasks.text_classification.export_text_classifier` writes). Needs TensorFlow for
-    a SavedModel (and registers tensorflow-text's ops when installed).
+    `keras_adrop.tasks.text_classification.export_text_classifier` writes).
+    Needs TensorFlow for a SavedModel (and registers tensorflow-text's ops
+    when installed).
 
     Args:
         path: The `.keras` file or the SavedModel directory.

@@ -40,7 +40,8 @@ class LSTMCell(VariationalCell):
         zoneout: Zoneout rate of the hidden state (Krueger et al.).
         cell_zoneout: Zoneout rate of the cell state.
         recurrent_dropconnect, dropconnect_mode: DropConnect on the
-            recurrent kernel (see `keras_adrop.layers.recurrent.VariationalCell`).
+            recurrent kernel (see
+            `keras_adrop.layers.recurrent.VariationalCell`).
         **kwargs: `keras.layers.Layer` arguments (name, dtype, ...), and
             Keras' `implementation` (0, 1 or 2: each computes the same
             function; keras_adrop runs all gates in one matmul per step).

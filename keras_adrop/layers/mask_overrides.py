@@ -71,7 +71,8 @@ def _overriding(entries):
 
 @contextlib.contextmanager
 def recurrent_masks(masks):
-    """Sets the recurrent dropout mask of keras_adrop layers for a forward pass.
+    """Sets the recurrent dropout mask of keras_adrop layers for a forward
+    pass.
 
     Inside the `with` block, every call of a listed layer multiplies
     `h_{t-1}` by the given mask instead of drawing its own variational mask.
@@ -230,8 +231,9 @@ def _mask_entries(masks, site):
     for layer, mask in masks.items():
         if not isinstance(layer, VariationalRNN):
             raise ValueError(
-                "`masks` keys must be keras_adrop recurrent layers (LSTM, GRU, "
-                f"SimpleRNN). Received a key of type {type(layer).__name__}."
+                "`masks` keys must be keras_adrop recurrent layers (LSTM, "
+                "GRU, SimpleRNN). Received a key of type "
+                f"{type(layer).__name__}."
             )
         fixed = None
         if isinstance(mask, tuple):

@@ -57,7 +57,8 @@ from keras_adrop.layers.mask_overrides import kept_fraction_scale
 from keras_adrop.layers.mask_overrides import override
 # Where keras_adrop.training and analysis import them from.
 from keras_adrop.layers.mask_overrides import output_masks  # noqa: F401
-from keras_adrop.layers.mask_overrides import recurrent_kernel_masks  # noqa: F401
+from keras_adrop.layers.mask_overrides import (  # noqa: F401
+    recurrent_kernel_masks)
 from keras_adrop.layers.mask_overrides import recurrent_masks  # noqa: F401
 
 def constructor_arguments(local_variables, exclude=()):

@@ -13,7 +13,8 @@ tensorflow-text when it is created (`pip install "keras_adrop[examples]"`).
 Example:
 
 ```python
-vocabulary = keras_adrop.layers.text_tokenizer.learn_vocabulary(texts, vocab_size=10_000)
+vocabulary = keras_adrop.layers.text_tokenizer.learn_vocabulary(
+    texts, vocab_size=10_000)
 tokenizer = keras_adrop.layers.TextTokenizer(vocabulary, sequence_length=256)
 tokens = tokenizer(tf.constant(["A wonderful film."]))  # int32 (1, 256)
 ```

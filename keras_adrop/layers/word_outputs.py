@@ -1,4 +1,5 @@
-"""The output side of a word-level model: a tied decoder's bias, sampled softmax.
+"""The output side of a word-level model: a tied decoder's bias, sampled
+softmax.
 
 - `OutputBias`: the bias of a tied decoder, whose logits are the
   embedding's reverse call (`keras_adrop.layers.Embedding(...)(h,

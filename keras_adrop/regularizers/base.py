@@ -1,9 +1,9 @@
 """The machinery every regularizer of a `RegularizedModel` shares.
 
-`ModelRegularizer` (the base class), `Penalty` (what it returns for a batch) and
-`RecurrentMaskRegularizer` (regularizers of recurrent masks). A regularizer
-sees a training step through a `keras_adrop.training.batch.TrainingBatch`,
-on any backend.
+`ModelRegularizer` (the base class), `Penalty` (what it returns for a
+batch) and `RecurrentMaskRegularizer` (regularizers of recurrent masks). A
+regularizer sees a training step through a
+`keras_adrop.training.batch.TrainingBatch`, on any backend.
 """
 
 from typing import NamedTuple

@@ -301,10 +301,10 @@ _DEFAULT = presets.LANGUAGE_MODELING["default"]
 class AWDLSTMConfig:
     """The network, optimizer and method options of `awd_lstm_model`.
 
-    The defaults are `presets.LANGUAGE_MODELING["default"]` (CPU scale); `from_preset` gives
-    the others. `awd_lstm_model` and `awd_lstm_inference_model` read these
-    attributes only, so an `argparse.Namespace` with the same names works
-    too.
+    The defaults are `presets.LANGUAGE_MODELING["default"]` (CPU scale);
+    `from_preset` gives the others. `awd_lstm_model` and
+    `awd_lstm_inference_model` read these attributes only, so an
+    `argparse.Namespace` with the same names works too.
 
     Attributes:
         embedding_dim, units, layers: The sizes (`awd_lstm`).
@@ -369,8 +369,8 @@ class AWDLSTMConfig:
 
     @classmethod
     def from_preset(cls, name="default", **overrides):
-        """The preset `name` of `presets.LANGUAGE_MODELING`; `overrides` that are not None
-        win."""
+        """The preset `name` of `presets.LANGUAGE_MODELING`; `overrides` that
+        are not None win."""
         if name not in presets.LANGUAGE_MODELING:
             raise ValueError(f"Unknown preset {name!r}; choose from "
                              f"{sorted(presets.LANGUAGE_MODELING)}.")
@@ -468,7 +468,8 @@ _KAPPA_OPTIONS = {"fraternal": "fraternal_weight",
 
 
 def awd_lstm_method(method, config, total_steps=0):
-    """The `keras_adrop.tasks.methods` entry of `method` with `config`'s options.
+    """The `keras_adrop.tasks.methods` entry of `method` with `config`'s
+    options.
 
     What the method's penalty weight is comes from the registry
     (`Method.knobs`): a kappa (fraternal dropout's `fraternal_weight`,

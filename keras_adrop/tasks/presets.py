@@ -1,4 +1,5 @@
-"""The settings of the three tasks, one table each: CPU scale, smoke run, paper.
+"""The settings of the three tasks, one table each: CPU scale, smoke run,
+paper.
 
 Each table maps a preset name to the options of its task:
 

@@ -27,8 +27,8 @@ from keras_adrop import layers
 from keras_adrop.tasks import building
 from keras_adrop.tasks.methods import get_method
 
-# The methods of `keras_adrop.tasks.methods` this task offers: the Table 1 rows,
-# which need no embedding.
+# The methods of `keras_adrop.tasks.methods` this task offers: the Table 1
+# rows, which need no embedding.
 METHODS = (
     "unregularized",
     "variational",
@@ -165,13 +165,14 @@ def lstm_classifier(method, input_shape, units=64, num_classes=10,
     """An LSTM classifier trained with `method`, compiled.
 
     `keras_adrop.layers.LSTM(units)` on the sequence, then a dense layer of
-    `num_classes` logits, wrapped as `keras_adrop.tasks.methods.get_method(method)`
-    says (a plain `keras.Model`, an `AdversarialDropoutModel` or a
-    `RegularizedModel`). The initial weights and every mask are drawn from
-    `seed` (the global random state is neither read nor changed), so every
-    method starts from the same weights. Adversarial dropout's base pass is
-    the full network (as in the paper's sMNIST runs), so only the methods
-    with random masks use `recurrent_dropout`.
+    `num_classes` logits, wrapped as
+    `keras_adrop.tasks.methods.get_method(method)` says (a plain `keras.Model`,
+    an `AdversarialDropoutModel` or a `RegularizedModel`). The initial weights
+    and every mask are drawn from `seed` (the global random state is neither
+    read nor changed), so every method starts from the same weights.
+    Adversarial dropout's base pass is the full network (as in the paper's
+    sMNIST runs), so only the methods with random masks use
+    `recurrent_dropout`.
 
     Args:
         method: A name of `keras_adrop.tasks.methods.available_methods()`, e.g.

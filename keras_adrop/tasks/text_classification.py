@@ -17,7 +17,8 @@ TensorFlow and tensorflow-text (`pip install "keras_adrop[examples]"`).
 Example:
 
 ```python
-vocabulary = keras_adrop.layers.text_tokenizer.learn_vocabulary(texts, vocab_size=10_000)
+vocabulary = keras_adrop.layers.text_tokenizer.learn_vocabulary(
+    texts, vocab_size=10_000)
 tokenizer = keras_adrop.layers.TextTokenizer(vocabulary, sequence_length=256)
 model = keras_adrop.tasks.text_classification.text_classifier(
     "adversarial_k1", len(vocabulary), sequence_length=256)

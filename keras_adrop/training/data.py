@@ -10,7 +10,8 @@ training"). Malformed dicts are refused with the expected structure.
 import keras
 from keras import ops
 
-UNLABELED_FORMAT = '{"labeled": (x, y) or (x, y, sample_weight), "unlabeled": x}'
+UNLABELED_FORMAT = ('{"labeled": (x, y) or (x, y, sample_weight), '
+                    '"unlabeled": x}')
 
 
 def _model_input_names(model):

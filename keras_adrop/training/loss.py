@@ -72,7 +72,8 @@ def model_state(model):
               for v in layer.weights}
     skip = frozen | {id(g.state) for g in model.regularizer_seed_generators}
     variables, seen = [], set()
-    for variable in list(model.non_trainable_variables) + carried_states(model):
+    for variable in (list(model.non_trainable_variables)
+                     + carried_states(model)):
         if id(variable) not in skip and id(variable) not in seen:
             seen.add(id(variable))
             variables.append(variable)
