@@ -67,6 +67,7 @@ def test_a_registered_method_builds_its_model():
         methods._REGISTRY.pop("test_fraternal_strong")
 
 
+@pytest.mark.slow  # a Hyperband search (~70 s); test_tuners.py runs one
 def test_tuner_wraps_a_keras_model_with_flips_and_k(tmp_path):
     keras_tuner = pytest.importorskip("keras_tuner")
     x = np.random.default_rng(0).random((24, 5, 3)).astype("float32")
