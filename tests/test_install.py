@@ -62,17 +62,20 @@ def wheel(tmp_path_factory):
 @pytest.mark.parametrize("extras, backend, tensorflow_allowed", INSTALLS)
 def test_a_fresh_install_runs_the_readme(tmp_path, wheel, extras, backend,
                                          tensorflow_allowed):
-    venv = tmp_path / "venv"
-    _run([sys.executable, "-m", "venv", str(venv)])
-    python = str(venv / "bin" / "python")
-    _run([python, "-m", "pip", "install", "--quiet", f"{wheel}[{extras}]"])
-    script = "\n\n".join(
-        readme_python_blocks((ROOT / "README.md").read_text()))
-    (tmp_path / "readme.py").write_text(script)
+    # A user's shell: no PYTHONPATH (a checkout on it would make pip take
+    # the package for installed), no Keras settings of ours.
     env = {key: value for key, value in os.environ.items()
            if not key.startswith(("PYTHON", "KERAS", "VIRTUAL_ENV"))}
     env.update(KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="2",
                KERAS_HOME=str(tmp_path / "keras_home"))
+    venv = tmp_path / "venv"
+    _run([sys.executable, "-m", "venv", str(venv)], env=env)
+    python = str(venv / "bin" / "python")
+    _run([python, "-m", "pip", "install", "--quiet", f"{wheel}[{extras}]"],
+         cwd=tmp_path, env=env)
+    script = "\n\n".join(
+        readme_python_blocks((ROOT / "README.md").read_text()))
+    (tmp_path / "readme.py").write_text(script)
     has_tensorflow = _run(
         [python, "-c", "import importlib.util as u; "
          "print(u.find_spec('tensorflow') is not None)"], env=env)
