@@ -18,6 +18,16 @@ PAIR_IDS = ["lstm", "gru", "gru_reset_before", "simple_rnn"]
 SEQUENCES = np.random.RandomState(0).randn(3, 6, 4).astype("float32")
 
 
+def _share_random_weights(ours, theirs):
+    """Gives both built layers the same random weights (larger than at
+    initialization, so that differences show)."""
+    rng = np.random.RandomState(1)
+    weights = [0.5 * rng.randn(*w.shape).astype("float32")
+               for w in theirs.get_weights()]
+    theirs.set_weights(weights)
+    ours.set_weights(weights)
+
+
 def _twins(ours_cls, keras_cls, kwargs, units=5, **call_kwargs):
     """Our layer and Keras' with identical (non-trivial) weights.
 
@@ -31,11 +41,7 @@ def _twins(ours_cls, keras_cls, kwargs, units=5, **call_kwargs):
     ours = ours_cls(units, **kwargs, **call_kwargs)
     theirs(SEQUENCES)
     ours(SEQUENCES)
-    rng = np.random.RandomState(1)
-    weights = [0.5 * rng.randn(*w.shape).astype("float32")
-               for w in theirs.get_weights()]
-    theirs.set_weights(weights)
-    ours.set_weights(weights)
+    _share_random_weights(ours, theirs)
     return ours, theirs
 
 
@@ -255,11 +261,7 @@ def test_cell_in_a_keras_rnn_drops_as_keras_cell(ours_cls, keras_cls, kwargs,
     ours, theirs = rnn(ours_cls), rnn(keras_cls)
     ours(SEQUENCES)
     theirs(SEQUENCES)
-    rng = np.random.RandomState(1)
-    weights = [0.5 * rng.randn(*w.shape).astype("float32")
-               for w in theirs.get_weights()]
-    theirs.set_weights(weights)
-    ours.set_weights(weights)
+    _share_random_weights(ours, theirs)
     for training in (True, False):
         results = []
         for layer in (ours, theirs):
