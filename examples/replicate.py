@@ -68,8 +68,8 @@ that part runs its tuned methods at their settings, saved apart in
 recording its settings under `"replicate"`); `--untuned` runs the frozen
 options as before. The report shows the untuned and the tuned runs in
 separate sections, the latter with a table of the tuned settings and
-their search spaces. PTB is not tuned here (its example has no
-`--no-test`).
+their search spaces. PTB's trials run its recipe on a shorter schedule
+(3 of the 8 epochs, `PARTS["ptb"]["trial_args"]`); the report says so.
 
 Every run is a separate process whose result is saved under
 `--results-dir/<part>/<method>/seed<k>/results.json` (committed: a few KB
@@ -114,11 +114,11 @@ what a trial costs:
   data and evaluation), 4 trials per method ~4.4 h (8: ~8.8 h), and 31
   seed runs ~5.7 h: ~10 h with `--trials 4`. Spread it over sittings with
   `--methods`; every trial and run is saved as it finishes.
-- ptb: tunable (`--tune --parts ptb`), at the recipe frozen after the
-  diagnosis of docs/ptb.md (SGD 30); not estimated yet: a variational run
-  took 12-15 min and an adversarial K=1 run 25-40 min alone on the 2
-  cores, so 8 trials of 4 methods are about 10-15 hours. Tune it on a
-  shorter schedule or on a GPU, and say which.
+- ptb: trials on the 3-epoch schedule, 4 per method: ~6 min
+  (variational) to ~15 min (adversarial K=1) each alone on the 2 cores,
+  ~2.5 h with `--trials 4`; seed runs on the 8-epoch schedule took 12-15
+  min (variational) and 25-40 min (adversarial K=1), ~3 h per seed of
+  the four methods. Spread it over sittings with `--methods` and `--seeds`.
 """
 
 import argparse
@@ -143,9 +143,20 @@ from keras_adrop.tasks.methods import get_method
 EXAMPLES = pathlib.Path(__file__).resolve().parent
 REPO = EXAMPLES.parent
 
-# What each part runs: the example script, the methods, the options shared by
-# all of its runs (the seed is appended per run), and the metric compared
-# (lower is better).
+
+
+def with_options(options, values):
+    """`options` with each `{flag: value}` set: replaced where `options`
+    holds the flag, else appended."""
+    options = list(options)
+    for flag, value in values.items():
+        if flag in options:
+            options[options.index(flag) + 1] = value
+        else:
+            options += [flag, value]
+    return options
+
+
 # The issue-15 PTB runs' options (Adam 3e-3); the tuned protocol swaps
 # the optimizer for the recipe frozen after the diagnosis of docs/ptb.md.
 PTB_ARGS = ["--embedding-dim", "128", "--units", "128",
@@ -155,7 +166,14 @@ PTB_ARGS = ["--embedding-dim", "128", "--units", "128",
             "--embedding-dropout", "0", "--input-dropout", "0.1",
             "--hidden-dropout", "0.1", "--output-dropout", "0.1",
             "--weight-dropout", "0.1"]
+# The recipe frozen on the variational baseline after the diagnosis of
+# docs/ptb.md, the same for every tuned method.
+PTB_TUNED_ARGS = with_options(PTB_ARGS, {
+    "--optimizer": "sgd", "--learning-rate": "30", "--clipnorm": "0.25"})
 
+# What each part runs: the example script, the methods, the options shared by
+# all of its runs (the seed is appended per run), and the metric compared
+# (lower is better).
 PARTS = {
     "mnist": {
         "script": "sequential_mnist.py",
@@ -255,11 +273,11 @@ PARTS = {
         # healthy carried states; Adam 3e-3 let them grow into the
         # thousands), the same for every method; the adversarial methods
         # ramp lambda up over 20 % of the steps (the example's default).
-        "tuned_args": [
-            *PTB_ARGS[:PTB_ARGS.index("--learning-rate")],
-            "--optimizer", "sgd", "--learning-rate", "30",
-            "--clipnorm", "0.25",
-            *PTB_ARGS[PTB_ARGS.index("--learning-rate") + 2:]],
+        "tuned_args": PTB_TUNED_ARGS,
+        # Tuning trials run the same recipe on a shorter schedule: 3 of
+        # the 8 epochs (the learning rate cosine-decayed and lambda ramped
+        # over those 3), about 40 % of a seed run's cost.
+        "trial_args": with_options(PTB_TUNED_ARGS, {"--epochs": "3"}),
         "quick_args": ["--quick"],
         # The example's names of the methods' knobs.
         "flags": {
@@ -339,12 +357,18 @@ def saved_run(results_dir, part, method, seed):
     return method_entry(json.loads(path.read_text()), method)
 
 
-def part_options(part, quick, tuned=False):
-    """The frozen options of a part's runs: quick, tuned protocol or not."""
+def part_options(part, quick, tuned=False, trial=False):
+    """The frozen options of a part's runs: quick, tuned protocol or not.
+
+    `trial`: the options of a tuning trial, the tuned protocol's unless
+    the part tunes on a shorter schedule (`PARTS[part]["trial_args"]`).
+    """
     spec = PARTS[part]
     if quick:
         return list(spec["quick_args"])
-    if tuned:
+    if trial and "trial_args" in spec:
+        return list(spec["trial_args"])
+    if tuned or trial:
         return list(spec.get("tuned_args", spec["args"]))
     return list(spec["args"])
 
@@ -656,16 +680,9 @@ def with_settings(options, settings, flags=None):
     """`options` with each setting's example option set to its value:
     replaced where the frozen options hold it, else appended. `flags`:
     setting -> option (default `FLAGS`)."""
-    options = list(options)
     flags = FLAGS if flags is None else flags
-    for name, value in settings.items():
-        flag = flags[name]
-        text = repr(float(value))
-        if flag in options:
-            options[options.index(flag) + 1] = text
-        else:
-            options += [flag, text]
-    return options
+    return with_options(options, {flags[name]: repr(float(value))
+                                  for name, value in settings.items()})
 
 
 def tuning_dir(results_dir, part, method):
@@ -699,7 +716,7 @@ def run_trial(part, method, index, values, units, args):
     spec = PARTS[part]
     key, direction = spec["objective"]
     settings = settings_of(values, units)
-    options = with_settings(part_options(part, args.quick, tuned=True),
+    options = with_settings(part_options(part, args.quick, trial=True),
                             settings, part_flags(part, method)) + [
                                 "--no-test"]
     path = trial_path(args.results_dir, part, method, index)
@@ -756,7 +773,7 @@ def tune_method(part, method, args):
     """
     spec = PARTS[part]
     key, direction = spec["objective"]
-    frozen = part_options(part, args.quick, tuned=True)
+    frozen = part_options(part, args.quick, trial=True)
     record = {
         "part": part, "method": method, "objective": {
             "name": key, "direction": direction},
@@ -809,11 +826,6 @@ def tune_method(part, method, args):
 
 def tune(part, args):
     """The tuning stage of a part: every (chosen) method's trials."""
-    if not PARTS[part].get("tunable", True):
-        raise SystemExit(
-            f"--tune: part {part!r} is not tunable here (its example has "
-            "no --no-test); tunable parts: "
-            f"{[p for p in PARTS if PARTS[p].get('tunable', True)]}.")
     return {method: tune_method(part, method, args)
             for method in PARTS[part]["methods"]
             if not args.methods or method in args.methods}
@@ -983,6 +995,23 @@ def format_space(record):
     return "; ".join(parts)
 
 
+def trial_schedule(part):
+    """The sentence saying which options a part's trials change from its
+    seed runs' (PTB's shorter schedule), or ""."""
+    trial = part_options(part, quick=False, trial=True)
+    seeds = part_options(part, quick=False, tuned=True)
+    changed = [(flag, trial[i + 1], seeds[seeds.index(flag) + 1])
+               for i, flag in enumerate(trial)
+               if flag.startswith("--") and flag in seeds
+               and seeds[seeds.index(flag) + 1] != trial[i + 1]]
+    if not changed:
+        return ""
+    return (" Trials ran "
+            + ", ".join(f"`{flag} {ran}`" for flag, ran, _ in changed)
+            + " where the seed runs ran "
+            + ", ".join(f"`{flag} {ran}`" for flag, _, ran in changed) + ".")
+
+
 def tuned_table(part, tuned, args):
     """The table of a part's tuned settings and their search spaces."""
     key, direction = PARTS[part]["objective"]
@@ -994,7 +1023,8 @@ def tuned_table(part, tuned, args):
              f"{TUNE_SEED}) for every method, over its own knobs only, each "
              f"trial one run at seed {TRIAL_SEED} with `--no-test`, "
              f"selected on `{key}` ({direction}); saved in "
-             f"`{tuned_dir}/<method>.json` with every trial.", "",
+             f"`{tuned_dir}/<method>.json` with every trial."
+             + trial_schedule(part), "",
              f"| method | tuned setting | search space | trials | best "
              f"{key} | every trial's {key} |",
              "|---|---|---|---:|---:|---|"]
@@ -1129,11 +1159,6 @@ def parse_args(argv=None):
     if args.tune and (args.report_only or args.untuned):
         parser.error("--tune runs trials only: it excludes --report-only and "
                      "--untuned.")
-    untunable = [p for p in args.parts if not PARTS[p].get("tunable", True)]
-    if args.tune and untunable:
-        parser.error(f"--tune: parts {untunable} are not tunable here (their "
-                     "example has no --no-test); tunable: "
-                     f"{[p for p in PARTS if PARTS[p].get('tunable', True)]}.")
     if args.quick:
         args.seeds = min(args.seeds, 2)
         args.trials = min(args.trials, QUICK_TRIALS)

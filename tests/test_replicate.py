@@ -277,6 +277,14 @@ def test_ptb_tunes_at_the_frozen_recipe_with_the_example_s_option_names(
     assert _option(
         replicate.part_options("ptb", quick=False), "--learning-rate") \
         == "3e-3"  # the issue-15 runs keep their command
+    # Trials run the same recipe on a shorter schedule, and the report says so.
+    trial = replicate.part_options("ptb", quick=False, trial=True)
+    assert _option(trial, "--epochs") == "3"
+    assert _option(options, "--epochs") == "8"
+    assert replicate.with_options(trial, {"--epochs": "8"}) == options
+    assert replicate.trial_schedule("ptb") == (
+        " Trials ran `--epochs 3` where the seed runs ran `--epochs 8`.")
+    assert replicate.trial_schedule("imdb") == ""
     for method, settings, expected in [
             ("fraternal", {"kappa": 0.2}, {"--fraternal-weight": "0.2"}),
             ("expectation_linearization", {"kappa": 0.3},
