@@ -1,5 +1,7 @@
 """The recurrent layers: equal to Keras' own, and masks as docs/algorithm.md s.1."""
 
+import re
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -343,3 +345,26 @@ def test_none_of_keras_own_layer_code_runs_in_ours(ours, theirs):
                  if name not in own and not name.startswith("__")}
     assert issubclass(ours, theirs)
     assert inherited <= {"_api_export_path", "_api_export_symbol_id"}
+
+
+@pytest.mark.parametrize("context, argument, wrong_key, readers", [
+    (layers.recurrent_masks, "masks", keras.layers.LSTM(4),
+     "keras_adrop recurrent layers (LSTM, GRU, SimpleRNN)"),
+    (layers.recurrent_kernel_masks, "masks", layers.Embedding(5, 4),
+     "keras_adrop recurrent layers (LSTM, GRU, SimpleRNN)"),
+    (layers.output_masks, "masks", keras.layers.Dense(4),
+     "keras_adrop recurrent layers (LSTM, GRU, SimpleRNN)"),
+    (layers.embedding_perturbations, "perturbations", layers.LSTM(4),
+     "keras_adrop.layers.Embedding layers"),
+])
+def test_an_override_of_a_layer_that_does_not_read_it_names_the_argument(
+        context, argument, wrong_key, readers):
+    with pytest.raises(ValueError, match=re.escape(
+            f"`{argument}` keys must be {readers}. Received a key of type "
+            f"{type(wrong_key).__name__}.")):
+        with context({wrong_key: None}):
+            pass
+    with pytest.raises(ValueError, match=re.escape(
+            f"`{argument}` must be a dict mapping {readers} to ")):
+        with context([wrong_key]):
+            pass

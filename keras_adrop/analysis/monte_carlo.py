@@ -39,7 +39,7 @@ import keras
 import numpy as np
 
 from keras_adrop.analysis import _common
-from keras_adrop.layers.recurrent import recurrent_masks
+from keras_adrop.layers.mask_overrides import recurrent_masks
 from keras_adrop.regularizers.base import all_layers
 
 

@@ -35,7 +35,7 @@ import numpy as np
 from keras_adrop import divergences
 from keras_adrop import keras_compat
 from keras_adrop.analysis import _common
-from keras_adrop.layers.recurrent import recurrent_masks
+from keras_adrop.layers.mask_overrides import recurrent_masks
 from keras_adrop.regularizers import AdversarialDropout
 from keras_adrop.regularizers import adversarial_search
 from keras_adrop.training import gradient_function

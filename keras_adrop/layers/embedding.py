@@ -58,6 +58,9 @@ class Embedding(keras.layers.ReversibleEmbedding):
     ```
     """
 
+    # The override it reads (`keras_adrop.layers.mask_overrides`).
+    override_sites = frozenset({PERTURBATION})
+
     def __init__(self, *args, embedding_dropout=0.0, seed=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.embedding_dropout = arguments.check_rate(

@@ -4,10 +4,10 @@ import keras
 from keras import ops
 
 from keras_adrop import keras_compat
+from keras_adrop.arguments import check_rate
 from keras_adrop.layers.recurrent import VariationalCell
 from keras_adrop.layers.recurrent import VariationalRNN
 from keras_adrop.layers.recurrent import cell_property
-from keras_adrop.layers.recurrent import check_rate
 from keras_adrop.layers.recurrent import constructor_arguments
 
 

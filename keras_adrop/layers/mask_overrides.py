@@ -36,6 +36,15 @@ PERTURBATION = "perturbation"  # callable (vectors, mask) -> vectors
 # An entry meaning "this pass runs the full network" (a mask of None).
 FULL_NETWORK = object()
 
+# The layers that read each site, as the errors name them. A layer class
+# declares the sites it reads in its `override_sites` attribute.
+SITE_READERS = {
+    RECURRENT: "keras_adrop recurrent layers (LSTM, GRU, SimpleRNN)",
+    RECURRENT_KERNEL: "keras_adrop recurrent layers (LSTM, GRU, SimpleRNN)",
+    OUTPUT: "keras_adrop recurrent layers (LSTM, GRU, SimpleRNN)",
+    PERTURBATION: "keras_adrop.layers.Embedding layers",
+}
+
 _local = threading.local()
 
 
@@ -190,21 +199,10 @@ def embedding_perturbations(perturbations):
         y = model(tokens, training=True)
     ```
     """
-    from keras_adrop.layers.embedding import Embedding
-
-    if not isinstance(perturbations, dict):
-        raise ValueError(
-            "`perturbations` must be a dict mapping keras_adrop.layers."
-            "Embedding layers to callables (vectors, mask) -> vectors. "
-            f"Received: {type(perturbations).__name__}"
-        )
+    _check_dict(perturbations, "perturbations", PERTURBATION,
+                "callables (vectors, mask) -> vectors")
     entries = {}
     for layer, perturb in perturbations.items():
-        if not isinstance(layer, Embedding):
-            raise ValueError(
-                "`perturbations` keys must be keras_adrop.layers.Embedding "
-                f"layers. Received a key of type {type(layer).__name__}."
-            )
         if not callable(perturb):
             raise ValueError(
                 "`perturbations` values must be callables (vectors, mask) -> "
@@ -215,26 +213,31 @@ def embedding_perturbations(perturbations):
         yield
 
 
+def _check_dict(value, name, site, values):
+    """Checks that argument `name` maps layers that read `site` (their
+    class's `override_sites`) to `values` (described in the error)."""
+    readers = SITE_READERS[site]
+    if not isinstance(value, dict):
+        raise ValueError(
+            f"`{name}` must be a dict mapping {readers} to {values}. "
+            f"Received: {type(value).__name__}"
+        )
+    for layer in value:
+        if site not in getattr(type(layer), "override_sites", ()):
+            raise ValueError(
+                f"`{name}` keys must be {readers}. Received a key of type "
+                f"{type(layer).__name__}."
+            )
+
+
 def _mask_entries(masks, site):
     """Entries for masks of a site: RECURRENT, OUTPUT (shape
     `(batch, units)`) or RECURRENT_KERNEL (the kernel's shape)."""
-    from keras_adrop.layers.recurrent import VariationalRNN
-
-    if not isinstance(masks, dict):
-        shape = ("tensors shaped like their recurrent_kernel"
-                 if site == RECURRENT_KERNEL else "(batch, units) tensors")
-        raise ValueError(
-            "`masks` must be a dict mapping keras_adrop recurrent layers to "
-            f"{shape} or None. Received: {type(masks).__name__}"
-        )
+    shape = ("tensors shaped like their recurrent_kernel"
+             if site == RECURRENT_KERNEL else "(batch, units) tensors")
+    _check_dict(masks, "masks", site, f"{shape} or None")
     entries = {}
     for layer, mask in masks.items():
-        if not isinstance(layer, VariationalRNN):
-            raise ValueError(
-                "`masks` keys must be keras_adrop recurrent layers (LSTM, "
-                "GRU, SimpleRNN). Received a key of type "
-                f"{type(layer).__name__}."
-            )
         fixed = None
         if isinstance(mask, tuple):
             mask, fixed = mask

@@ -44,10 +44,10 @@ import keras
 from keras import ops
 
 from keras_adrop import keras_compat
-from keras_adrop.arguments import check_choice  # noqa: F401 (re-exported)
-from keras_adrop.arguments import check_rate  # noqa: F401 (re-exported)
+from keras_adrop.arguments import check_choice
+from keras_adrop.arguments import check_rate
 from keras_adrop.arguments import check_seed
-from keras_adrop.arguments import check_units  # noqa: F401 (re-exported)
+from keras_adrop.arguments import check_units
 from keras_adrop.layers import mask_overrides
 from keras_adrop.layers.mask_overrides import FULL_NETWORK
 from keras_adrop.layers.mask_overrides import OUTPUT
@@ -55,11 +55,7 @@ from keras_adrop.layers.mask_overrides import RECURRENT
 from keras_adrop.layers.mask_overrides import RECURRENT_KERNEL
 from keras_adrop.layers.mask_overrides import kept_fraction_scale
 from keras_adrop.layers.mask_overrides import override
-# Where keras_adrop.training and analysis import them from.
-from keras_adrop.layers.mask_overrides import output_masks  # noqa: F401
-from keras_adrop.layers.mask_overrides import (  # noqa: F401
-    recurrent_kernel_masks)
-from keras_adrop.layers.mask_overrides import recurrent_masks  # noqa: F401
+
 
 def constructor_arguments(local_variables, exclude=()):
     """A constructor's arguments as keywords, read from its `locals()`.
@@ -393,6 +389,8 @@ class VariationalRNN(keras.layers.RNN):
 
     cell_class = None
     fusable = False
+    # The overrides it reads (`keras_adrop.layers.mask_overrides`).
+    override_sites = frozenset({RECURRENT, RECURRENT_KERNEL, OUTPUT})
 
     def __init__(self, units, **kwargs):
         use_cudnn = "auto"
