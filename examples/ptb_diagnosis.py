@@ -260,12 +260,23 @@ def main(argv=None):
             for row in epoch_summary(result):
                 print(json.dumps(rounded_tree(row)))
         return None
-    own = argparse.ArgumentParser(add_help=False)
-    own.add_argument("--method", required=True)
+    own = argparse.ArgumentParser(
+        prog="examples/ptb_diagnosis.py", add_help=False,
+        description="Per-step health of a PTB training run (see the "
+        "module's docstring).",
+        epilog="Every other option is examples/ptb_language_model.py's "
+        "(see its --help; --quick makes a smoke run). `--plot FIGURE.png "
+        "RUN.json [RUN.json ...]` draws saved runs instead.")
+    own.add_argument("-h", "--help", action="help",
+                     help="Show this message and exit.")
+    own.add_argument("--method", required=True,
+                     help="The method trained (one of the example's).")
     own.add_argument("--stop-after", type=int, default=3,
                      help="Epochs to run of the --epochs schedule.")
-    own.add_argument("--log-every", type=int, default=5)
-    own.add_argument("--output", required=True)
+    own.add_argument("--log-every", type=int, default=5,
+                     help="Steps per logged point (means over them).")
+    own.add_argument("--output", required=True,
+                     help="The JSON file written.")
     mine, rest = own.parse_known_args(argv)
     args = ptb.parse_args(rest + ["--methods", mine.method])
     args.stop_after, args.log_every = mine.stop_after, mine.log_every

