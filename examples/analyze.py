@@ -34,6 +34,7 @@ import numpy as np  # noqa: E402
 
 from keras_adrop import analysis  # noqa: E402
 from keras_adrop import reporting  # noqa: E402
+from keras_adrop.arguments import check_choices  # noqa: E402
 from keras_adrop.regularizers import adversarial_search  # noqa: E402
 from keras_adrop.tasks import presets  # noqa: E402
 from keras_adrop.tasks import sequence_classification  # noqa: E402
@@ -126,20 +127,20 @@ def training_options(parser, args):
     preset = presets.SEQUENCE_CLASSIFICATION[
         "quick" if args.quick else "paper" if args.paper_scale
         else "default"]
+    try:
+        methods = check_choices("--methods", args.methods,
+                                sequence_classification.METHODS)
+    except ValueError as error:
+        parser.error(str(error))
     train_args = argparse.Namespace(
-        methods=[m.strip() for m in args.methods.split(",") if m.strip()],
-        seed=args.seed, quick=args.quick, paper_scale=args.paper_scale)
+        methods=methods, seed=args.seed, quick=args.quick,
+        paper_scale=args.paper_scale)
     for name, value in preset.items():
         given = getattr(args, "train_" + name)
         setattr(train_args, name, value if given is None else given)
         delattr(args, "train_" + name)
     for name in ("methods", "seed", "paper_scale"):  # now in train_args
         delattr(args, name)
-    unknown = sorted(set(train_args.methods)
-                     - set(sequence_classification.METHODS))
-    if unknown or not train_args.methods:
-        parser.error(f"--methods: unknown {unknown}; choose from "
-                     f"{sequence_classification.METHODS}.")
     return train_args
 
 

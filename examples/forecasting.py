@@ -76,6 +76,7 @@ import keras_adrop  # noqa: E402
 from keras_adrop.datasets import seattle_weather  # noqa: E402
 
 from keras_adrop import reporting  # noqa: E402
+from keras_adrop.arguments import check_choices  # noqa: E402
 from keras_adrop.regularizers import adversarial_search  # noqa: E402
 from keras_adrop.tasks.methods import get_method  # noqa: E402
 
@@ -336,11 +337,11 @@ def parse_args(argv=None):
     for name, value in defaults.items():
         if getattr(args, name) is None:
             setattr(args, name, value)
-    args.methods = [m.strip() for m in args.methods.split(",") if m.strip()]
-    unknown = sorted(set(args.methods) - set(AVAILABLE_METHODS))
-    if unknown or not args.methods:
-        parser.error(f"--methods: unknown {unknown}; choose from "
-                     f"{AVAILABLE_METHODS}.")
+    try:
+        args.methods = check_choices("--methods", args.methods,
+                                     AVAILABLE_METHODS)
+    except ValueError as error:
+        parser.error(str(error))
     for name in ("penalty_weight", "kappa"):
         value = getattr(args, name)
         if value is not None and not value >= 0:

@@ -41,6 +41,7 @@ import numpy as np  # noqa: E402
 
 import keras_adrop  # noqa: E402
 from keras_adrop import reporting  # noqa: E402
+from keras_adrop.arguments import check_choices  # noqa: E402
 from keras_adrop.datasets import imdb  # noqa: E402
 from keras_adrop.layers import text_tokenizer  # noqa: E402
 from keras_adrop.regularizers import adversarial_search  # noqa: E402
@@ -381,11 +382,11 @@ def parse_args(argv=None):
             setattr(args, name, value)
         elif getattr(args, name) == ALL:
             setattr(args, name, None)
-    args.methods = [m.strip() for m in args.methods.split(",") if m.strip()]
-    unknown = sorted(set(args.methods) - set(AVAILABLE_METHODS))
-    if unknown or not args.methods:
-        parser.error(
-            f"--methods: unknown {unknown}; choose from {AVAILABLE_METHODS}.")
+    try:
+        args.methods = check_choices("--methods", args.methods,
+                                     AVAILABLE_METHODS)
+    except ValueError as error:
+        parser.error(str(error))
     for name in ("sequence_length", "embedding_dim", "units", "epochs",
                  "batch_size"):
         if getattr(args, name) < 1:

@@ -27,6 +27,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 
 from keras_adrop import reporting  # noqa: E402
+from keras_adrop.arguments import check_choices  # noqa: E402
 from keras_adrop.regularizers import adversarial_search  # noqa: E402
 from keras_adrop.tasks import language_modeling as lm  # noqa: E402
 from keras_adrop.tasks import presets  # noqa: E402
@@ -252,13 +253,11 @@ def parse_args(argv=None):
     for name, value in defaults.items():
         if getattr(args, name) is None:
             setattr(args, name, value)
-    args.methods = [m.strip() for m in args.methods.split(",") if m.strip()]
-    unknown = sorted(set(args.methods) - set(AVAILABLE_METHODS))
-    if unknown or not args.methods:
-        parser.error(
-            f"--methods: unknown {unknown}; choose from {AVAILABLE_METHODS}.")
-    if len(set(args.methods)) != len(args.methods):
-        parser.error("--methods: a method is listed twice.")
+    try:
+        args.methods = check_choices("--methods", args.methods,
+                                     AVAILABLE_METHODS)
+    except ValueError as error:
+        parser.error(str(error))
     try:
         # Errors name the options as written on the command line.
         lm.check_config(args, spelling=lambda field: "--" + field.replace(

@@ -135,6 +135,7 @@ import time
 import numpy as np
 
 from keras_adrop import reporting
+from keras_adrop.arguments import check_choices
 from keras_adrop.reporting import paired_comparison
 from keras_adrop.reporting import summary_rows
 from keras_adrop.tasks import presets
@@ -1141,17 +1142,14 @@ def parse_args(argv=None):
                         "'_tuned', e.g. results/replicate_tuned).")
     args = parser.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
-    args.parts = [p.strip() for p in args.parts.split(",") if p.strip()]
-    unknown = sorted(set(args.parts) - set(PARTS))
-    if unknown or not args.parts:
-        parser.error(f"--parts: unknown {unknown}; choose from {list(PARTS)}.")
-    args.methods = [m.strip() for m in (args.methods or "").split(",")
-                    if m.strip()]
-    known = {m for part in args.parts for m in PARTS[part]["methods"]}
-    if sorted(set(args.methods) - known):
-        parser.error(f"--methods: unknown "
-                     f"{sorted(set(args.methods) - known)}; the parts "
-                     f"{args.parts} have {sorted(known)}.")
+    try:
+        args.parts = check_choices("--parts", args.parts, list(PARTS))
+        known = list(dict.fromkeys(
+            m for part in args.parts for m in PARTS[part]["methods"]))
+        args.methods = (check_choices("--methods", args.methods, known)
+                        if args.methods else [])
+    except ValueError as error:
+        parser.error(str(error))
     if args.seeds < 1:
         parser.error(f"--seeds must be >= 1; got {args.seeds}.")
     if args.trials < 1:

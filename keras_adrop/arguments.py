@@ -195,6 +195,32 @@ def check_choice(name, value, allowed, why=""):
     return value
 
 
+def check_choices(name, value, allowed):
+    """A comma-separated list of names from `allowed`, as a list.
+
+    For options such as an example's `--methods`: refuses an empty list,
+    an unknown name and a name given twice (a second run of the same name
+    would overwrite the first's results).
+
+    Example:
+
+    >>> check_choices("--methods", "variational, adversarial_k1",
+    ...               ("variational", "adversarial_k1", "adversarial_k2"))
+    ['variational', 'adversarial_k1']
+    """
+    names = [item.strip() for item in str(value).split(",") if item.strip()]
+    unknown = [item for item in names if item not in allowed]
+    repeated = sorted({item for item in names if names.count(item) > 1})
+    if unknown or repeated or not names:
+        problem = (f"unknown {unknown}" if unknown else
+                   f"{repeated} listed twice" if repeated else "no name")
+        raise ValueError(
+            f"`{name}` must be a comma-separated list of names from "
+            f"{list(allowed)}, each once; {problem}. Received: {value!r}"
+        )
+    return names
+
+
 def check_rate(name, value, what=" (the fraction of units dropped)"):
     """A dropout-like rate in [0, 1), as a Python float.
 

@@ -238,3 +238,15 @@ def test_forecasting_runs_keep_their_best_validation_weights():
     args = example.parse_args(["--quick", "--epochs", "7"])
     _, callbacks = example.callbacks_for("variational", args, 0, None)
     assert _keeps_best_validation_weights(callbacks, 7)
+
+
+@pytest.mark.parametrize("name", ["sequential_mnist", "forecasting",
+                                  "imdb_sentiment", "ptb_language_model",
+                                  "analyze"])
+def test_every_example_refuses_a_method_listed_twice(name, capsys):
+    # A second run of the same name would overwrite the first's results.
+    with pytest.raises(SystemExit):
+        _load(name).parse_args(["--methods", "variational,variational"])
+    error = capsys.readouterr().err
+    assert "`--methods` must be a comma-separated list of names from " in error
+    assert "['variational'] listed twice" in error

@@ -507,7 +507,10 @@ def test_export_serves_log_probabilities_without_keras_adrop(
 
 def test_bad_options_are_clear_errors(example, capsys):
     for argv, message in [
-            (["--methods", "dropconnect"], "--methods: unknown"),
+            (["--methods", "dropconnect"], "`--methods` must be a "
+             "comma-separated list of names from"),
+            (["--methods", "variational,variational"],
+             "['variational'] listed twice"),
             (["--quick", "--paper-scale"], "not allowed with argument"),
             (["--optimizer", "rmsprop"], "`--optimizer` must be one of "
              "('adam', 'sgd'). Received: --optimizer='rmsprop'"),

@@ -380,3 +380,28 @@ def test_the_report_says_whether_the_unregularized_loss_turned_up(
     assert "it turned up in 1 of 2 runs" in replicate.validation_turn(
         falling)[0]
     assert replicate.validation_turn({"variational": {}}) == []
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--parts", "mnist,mnist"], "`--parts` must be a comma-separated list "
+     "of names from ['mnist', 'imdb', 'ptb', 'seattle'], each once; "
+     "['mnist'] listed twice. Received: 'mnist,mnist'"),
+    (["--parts", "cifar"], "unknown ['cifar']. Received: 'cifar'"),
+    (["--parts", " , "], "no name. Received: ' , '"),
+    (["--parts", "seattle", "--methods", "fraternal,adversarial_dropconnect"],
+     "`--methods` must be a comma-separated list of names from "
+     "['unregularized', 'variational', 'fraternal', 'adversarial_k1', "
+     "'adversarial_k2'], each once; unknown ['adversarial_dropconnect']"),
+])
+def test_a_list_option_names_what_it_refuses(replicate, capsys, argv,
+                                             message):
+    with pytest.raises(SystemExit):
+        replicate.parse_args(argv)
+    assert message in capsys.readouterr().err
+
+
+def test_a_list_option_keeps_its_order(replicate):
+    args = replicate.parse_args(["--parts", "seattle, mnist", "--methods",
+                                 "adversarial_k1,variational"])
+    assert args.parts == ["seattle", "mnist"]
+    assert args.methods == ["adversarial_k1", "variational"]
