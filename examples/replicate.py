@@ -996,21 +996,31 @@ def format_space(record):
     return "; ".join(parts)
 
 
+def option_values(options):
+    """`{flag: value}` of an example's options; None for a flag without a
+    value (e.g. `--verbose`)."""
+    values = {}
+    for i, word in enumerate(options):
+        if word.startswith("--"):
+            following = options[i + 1] if i + 1 < len(options) else None
+            values[word] = (None if following is None
+                            or following.startswith("--") else following)
+    return values
+
+
 def trial_schedule(part):
     """The sentence saying which options a part's trials change from its
     seed runs' (PTB's shorter schedule), or ""."""
-    trial = part_options(part, quick=False, trial=True)
-    seeds = part_options(part, quick=False, tuned=True)
-    changed = [(flag, trial[i + 1], seeds[seeds.index(flag) + 1])
-               for i, flag in enumerate(trial)
-               if flag.startswith("--") and flag in seeds
-               and seeds[seeds.index(flag) + 1] != trial[i + 1]]
+    trial = option_values(part_options(part, quick=False, trial=True))
+    seeds = option_values(part_options(part, quick=False, tuned=True))
+    changed = [flag for flag in trial if trial[flag] != seeds.get(flag)]
     if not changed:
         return ""
     return (" Trials ran "
-            + ", ".join(f"`{flag} {ran}`" for flag, ran, _ in changed)
+            + ", ".join(f"`{flag} {trial[flag]}`" for flag in changed)
             + " where the seed runs ran "
-            + ", ".join(f"`{flag} {ran}`" for flag, _, ran in changed) + ".")
+            + ", ".join(f"`{flag} {seeds.get(flag)}`" for flag in changed)
+            + ".")
 
 
 def tuned_table(part, tuned, args):
