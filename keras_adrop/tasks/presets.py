@@ -127,8 +127,11 @@ _LANGUAGE_MODEL_CPU_SCALE = {
     "train_tokens": 400_000,
     "eval_tokens": 0,
     "epochs": 3,
-    "optimizer": "adam",
-    "learning_rate": 1e-3,
+    # The recipe of docs/ptb.md ("Presets"): Adam 1e-3 let the carried cell
+    # states grow to |c| ~770 at this size (validation perplexity 440
+    # after 3 epochs); SGD 30 kept them below 30 (211).
+    "optimizer": "sgd",
+    "learning_rate": 30.0,
     "clipnorm": 0.25,
     # XLA: Keras leaves it off on a CPU-only TensorFlow ("auto"), but it
     # makes this model's training step 1.4-1.7x faster on this CPU
@@ -183,8 +186,6 @@ LANGUAGE_MODELING = {
         "batch_size": 20,
         "train_tokens": 0,
         "epochs": 500,
-        "optimizer": "sgd",
-        "learning_rate": 30.0,
         "jit_compile": "auto",
         "input_dropout": 0.4,
         "hidden_dropout": 0.25,
