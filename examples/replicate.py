@@ -118,7 +118,8 @@ what a trial costs:
 - ptb: trials on the 3-epoch schedule, 4 per method: ~6 min
   (variational) to ~15 min (adversarial K=1) each alone on the 2 cores,
   ~2.5 h with `--trials 4`; seed runs on the 8-epoch schedule ~2.5 h
-  per seed of the four methods (above). Spread it over sittings with `--methods` and `--seeds`.
+  per seed of the four methods (above). Spread it over sittings with
+  `--methods` and `--seeds`.
 """
 
 import argparse
@@ -143,7 +144,6 @@ from keras_adrop.tasks.methods import get_method
 
 EXAMPLES = pathlib.Path(__file__).resolve().parent
 REPO = EXAMPLES.parent
-
 
 
 def with_options(options, values):
@@ -1008,10 +1008,11 @@ def option_values(options):
     return values
 
 
-def trial_schedule(part):
-    """The sentence saying which options a part's trials change from its
-    seed runs' (PTB's shorter schedule), or ""."""
-    trial = option_values(part_options(part, quick=False, trial=True))
+def trial_schedule(part, tuned):
+    """The sentence saying which options the trials of `tuned` (records
+    of `part`) ran otherwise than its seed runs (PTB's shorter schedule),
+    or ""; read from the records' `frozen_options`, what the trials ran."""
+    trial = option_values(next(iter(tuned.values()))["frozen_options"])
     seeds = option_values(part_options(part, quick=False, tuned=True))
     changed = [flag for flag in trial if trial[flag] != seeds.get(flag)]
     if not changed:
@@ -1035,7 +1036,7 @@ def tuned_table(part, tuned, args):
              f"trial one run at seed {TRIAL_SEED} with `--no-test`, "
              f"selected on `{key}` ({direction}); saved in "
              f"`{tuned_dir}/<method>.json` with every trial."
-             + trial_schedule(part), "",
+             + trial_schedule(part, tuned), "",
              f"| method | tuned setting | search space | trials | best "
              f"{key} | every trial's {key} |",
              "|---|---|---|---:|---:|---|"]

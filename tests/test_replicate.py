@@ -215,6 +215,8 @@ def test_tuned_settings_reach_the_example_and_the_report(fake_examples,
         knobs = replicate.method_knobs(method)
         path.write_text(json.dumps({
             "settings": settings, "trials_planned": 8,
+            "frozen_options": replicate.part_options(
+                "mnist", quick=False, trial=True),
             "values": ({"flips": 5, "iterations": 1, "penalty_weight": 0.5}
                        if "flips" in knobs else settings),
             "units": 100,
@@ -282,11 +284,14 @@ def test_ptb_tunes_at_the_frozen_recipe_with_the_example_s_option_names(
     assert _option(trial, "--epochs") == "3"
     assert _option(options, "--epochs") == "8"
     assert replicate.with_options(trial, {"--epochs": "8"}) == options
-    assert replicate.trial_schedule("ptb") == (
+    def records(part):  # as tune_method saves them
+        return {"variational": {"frozen_options": replicate.part_options(
+            part, quick=False, trial=True)}}
+    assert replicate.trial_schedule("ptb", records("ptb")) == (
         " Trials ran `--epochs 3` where the seed runs ran `--epochs 8`.")
     for part in replicate.PARTS:  # seattle's options end with --verbose
         if part != "ptb":
-            assert replicate.trial_schedule(part) == ""
+            assert replicate.trial_schedule(part, records(part)) == ""
     assert replicate.option_values(["--epochs", "3", "--verbose"]) == {
         "--epochs": "3", "--verbose": None}
     for method, settings, expected in [
