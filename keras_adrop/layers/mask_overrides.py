@@ -38,10 +38,11 @@ FULL_NETWORK = object()
 
 # The layers that read each site, as the errors name them. A layer class
 # declares the sites it reads in its `override_sites` attribute.
+_RECURRENT_LAYERS = "keras_adrop recurrent layers (LSTM, GRU, SimpleRNN)"
 SITE_READERS = {
-    RECURRENT: "keras_adrop recurrent layers (LSTM, GRU, SimpleRNN)",
-    RECURRENT_KERNEL: "keras_adrop recurrent layers (LSTM, GRU, SimpleRNN)",
-    OUTPUT: "keras_adrop recurrent layers (LSTM, GRU, SimpleRNN)",
+    RECURRENT: _RECURRENT_LAYERS,
+    RECURRENT_KERNEL: _RECURRENT_LAYERS,
+    OUTPUT: _RECURRENT_LAYERS,
     PERTURBATION: "keras_adrop.layers.Embedding layers",
 }
 
