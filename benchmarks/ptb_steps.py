@@ -1,9 +1,10 @@
 """Seconds per training step of the PTB model, with and without XLA.
 
 The numbers of docs/ptb.md and of `PARTS["ptb"]` in
-examples/replicate.py came from this: `train_on_batch` on a fixed batch of
-random token ids (vocabulary 10,000, bptt 35) after 3 warm-up steps,
-`awd_lstm_model` at embedding = units = 128 and the CPU preset otherwise.
+examples/replication/parts.py came from this: `train_on_batch` on a fixed
+batch of random token ids (vocabulary 10,000, bptt 35) after 3 warm-up
+steps, `awd_lstm_model` at embedding = units = 128 and the CPU preset
+otherwise.
 
     taskset -c 0 python benchmarks/ptb_steps.py --batch-size 64
     taskset -c 0 python benchmarks/ptb_steps.py --batch-size 32 \

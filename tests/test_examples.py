@@ -8,11 +8,14 @@ import sys
 
 import pytest
 
+from keras_adrop import reporting
+
 EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
 
 
 def _load(name):
-    """`examples/<name>.py`, imported as a module by name."""
+    """`examples/<name>.py` (or a module of an examples/ package), imported
+    by name."""
     return importlib.import_module(f"examples.{name}")
 
 
@@ -102,13 +105,14 @@ def test_readme_main_example_runs_in_full(tmp_path):
         assert metrics["test_error_percent"] < 10.0
 
 
-def test_replicate_paired_comparison_by_seed():
-    replicate = _load("replicate")
+def test_paired_comparison_by_seed():
+    """`keras_adrop.reporting.paired_comparison`, which the examples' and
+    replicate.py's reports use."""
     runs = {
         "variational": {0: {"e": 3.0}, 1: {"e": 2.0}, 2: {"e": 4.0}},
         "adversarial_k1": {0: {"e": 2.5}, 1: {"e": 2.1}, 2: {"e": 3.0}},
     }
-    c = replicate.paired_comparison(runs, "e", "adversarial_k1",
+    c = reporting.paired_comparison(runs, "e", "adversarial_k1",
                                     "variational")
     np_diffs = [-0.5, 0.1, -1.0]
     assert c["seeds"] == [0, 1, 2]
@@ -130,7 +134,8 @@ def test_replicate_quick_resumes_and_keeps_smoke_runs_apart(tmp_path):
     assert not quick.report.endswith("docs/results.md")
     replicate.main(args)
     saved = sorted(results.glob("mnist/*/seed0/results.json"))
-    assert len(saved) == len(replicate.PARTS["mnist"]["methods"])
+    assert len(saved) == len(_load("replication.parts").PARTS["mnist"][
+        "methods"])
     report = (results / "results.md").read_text()
     assert "| adversarial_k2 vs variational |" in report
     stamps = [path.stat().st_mtime for path in saved]

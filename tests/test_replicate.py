@@ -1,22 +1,28 @@
-"""examples/replicate.py: which runs a sitting makes, and its report."""
+"""examples/replicate.py (and examples/replication/): which runs a sitting
+makes, the tuning stage, and the report."""
 
-import importlib
 import json
 import pathlib
 import subprocess
 
 import pytest
 
+from examples import replicate
+from examples.replication import parts
+from examples.replication import report
+from examples.replication import runs
+from examples.replication import tuning
+
 
 @pytest.fixture
-def replicate(monkeypatch):
-    """The module, with `run_one` recording calls instead of training."""
-    module = importlib.import_module("examples.replicate")
+def calls(monkeypatch):
+    """The (part, method, seed) of every run, `runs.run_one` recording
+    them instead of training."""
     calls = []
 
     def fake_run(part, method, seed, args):
         calls.append((part, method, seed))
-        path = module.run_path(args.results_dir, part, method, seed)
+        path = runs.run_path(args.results_dir, part, method, seed)
         path.parent.mkdir(parents=True, exist_ok=True)
         run = {"test_perplexity": 100.0 + seed + len(method),
                "train_seconds_per_epoch": 60.0,
@@ -26,34 +32,32 @@ def replicate(monkeypatch):
         path.write_text(json.dumps({"methods": {method: run}}))
         return run
 
-    monkeypatch.setattr(module, "run_one", fake_run)
-    module.calls = calls
-    return module
+    monkeypatch.setattr(runs, "run_one", fake_run)
+    return calls
 
 
-def test_a_sitting_runs_only_the_chosen_methods_and_seeds(replicate,
+def test_a_sitting_runs_only_the_chosen_methods_and_seeds(calls,
                                                           tmp_path):
     args = replicate.parse_args([
         "--parts", "ptb", "--seeds", "5", "--methods",
         "variational,adversarial_dropconnect", "--results-dir",
         str(tmp_path), "--report", str(tmp_path / "report.md")])
-    runs = replicate.collect("ptb", range(args.seeds), args)
+    saved = runs.collect("ptb", range(args.seeds), args)
     # PTB caps every method at 2 seeds; the others are not run.
-    assert replicate.calls == [
+    assert calls == [
         ("ptb", "variational", 0), ("ptb", "adversarial_dropconnect", 0),
         ("ptb", "variational", 1), ("ptb", "adversarial_dropconnect", 1)]
-    assert sorted(runs) == ["adversarial_dropconnect", "variational"]
+    assert sorted(saved) == ["adversarial_dropconnect", "variational"]
 
     # A later sitting runs the rest and reads back what was saved.
-    replicate.calls.clear()
+    calls.clear()
     args = replicate.parse_args(["--parts", "ptb", "--results-dir",
                                  str(tmp_path)])
-    runs = replicate.collect("ptb", range(args.seeds), args)
-    assert {m for _, m, _ in replicate.calls} == {"fraternal",
-                                                  "adversarial_k1"}
-    assert all(len(by_seed) == 2 for by_seed in runs.values())
+    saved = runs.collect("ptb", range(args.seeds), args)
+    assert {m for _, m, _ in calls} == {"fraternal", "adversarial_k1"}
+    assert all(len(by_seed) == 2 for by_seed in saved.values())
 
-    lines = replicate.part_section("ptb", runs, args, "figure.png")
+    lines = report.part_section("ptb", saved, args, "figure.png")
     text = "\n".join(lines)
     assert "| adversarial_dropconnect vs variational |" in text
     assert "The paper's order (Table 3): adversarial_dropconnect < " \
@@ -61,37 +65,37 @@ def test_a_sitting_runs_only_the_chosen_methods_and_seeds(replicate,
     assert "Training time of the saved runs: 0.3 hours" in text  # 8 x 2 min
 
 
-def test_unknown_methods_are_named(replicate, capsys):
+def test_unknown_methods_are_named(capsys):
     with pytest.raises(SystemExit):
         replicate.parse_args(["--parts", "imdb", "--methods", "dropconnect"])
     assert "dropconnect" in capsys.readouterr().err
 
 
-def test_a_part_without_saved_runs_keeps_its_section(replicate, tmp_path):
-    report = tmp_path / "report.md"
-    mnist = f"## {replicate.PARTS['mnist']['title']}"
-    report.write_text("\n".join([
-        "# Results", "", replicate.NOTES_BEGIN, "my reading",
-        replicate.NOTES_END, mnist, "", "| old table |", "",
+def test_a_part_without_saved_runs_keeps_its_section(calls, tmp_path):
+    report_path = tmp_path / "report.md"
+    mnist = f"## {parts.PARTS['mnist']['title']}"
+    report_path.write_text("\n".join([
+        "# Results", "", report.NOTES_BEGIN, "my reading",
+        report.NOTES_END, mnist, "", "| old table |", "",
         "## Some retired part", "", "| gone |", ""]))
     replicate.main(["--report-only", "--results-dir", str(tmp_path / "runs"),
-                    "--report", str(report)])
-    text = report.read_text()
+                    "--report", str(report_path)])
+    text = report_path.read_text()
     assert "my reading" in text
     assert f"{mnist}\n\n| old table |\n" in text
     # Only a current part's section is kept; nothing ran.
-    assert "retired" not in text and replicate.calls == []
+    assert "retired" not in text and calls == []
 
 
 # ------------------------------------------------------- tuned protocol
 
 
 @pytest.fixture
-def fake_examples(monkeypatch):
-    """`subprocess.run` in examples/replicate.py replaced by a fake example:
-    it records each command and writes the results.json a run of it would
-    (validation metrics always, test metrics without --no-test)."""
-    module = importlib.import_module("examples.replicate")
+def commands(monkeypatch):
+    """The command of every example run, `subprocess.run` in
+    examples/replication/runs.py replaced by a fake example that writes
+    the results.json a run of it would (validation metrics always, test
+    metrics without --no-test)."""
     commands = []
 
     def option(command, flag, default=None):
@@ -116,9 +120,8 @@ def fake_examples(monkeypatch):
             {"config": {}, "methods": {method: run}}))
         return subprocess.CompletedProcess(command, 0)
 
-    monkeypatch.setattr(module.subprocess, "run", fake_run)
-    module.commands = commands
-    return module
+    monkeypatch.setattr(runs.subprocess, "run", fake_run)
+    return commands
 
 
 def _option(command, flag):
@@ -126,32 +129,31 @@ def _option(command, flag):
     return command[command.index(flag) + 1]
 
 
-def test_a_resumed_tune_runs_only_the_missing_trials(fake_examples,
+def test_a_resumed_tune_runs_only_the_missing_trials(commands,
                                                       tmp_path):
-    replicate = fake_examples
     tune = ["--tune", "--parts", "mnist", "--methods",
             "unregularized,variational,adversarial_k2", "--results-dir",
             str(tmp_path)]
     replicate.main(tune + ["--trials", "2"])
-    assert len(replicate.commands) == 4  # 2 per tuned method, 0 for none
-    for command in replicate.commands:
+    assert len(commands) == 4  # 2 per tuned method, 0 for none
+    for command in commands:
         # A trial selects on validation data: it never reads the test set,
         # and it uses none of the compared seeds.
         assert "--no-test" in command
-        assert _option(command, "--seed") == str(replicate.TRIAL_SEED)
+        assert _option(command, "--seed") == str(tuning.TRIAL_SEED)
     first = json.loads(
         (tmp_path / "mnist/tuning/adversarial_k2/trial00.json").read_text())
 
     # Resumed with more trials: only the new ones run, the same sequence.
-    replicate.commands.clear()
+    commands.clear()
     replicate.main(tune + ["--trials", "3"])
-    assert [_option(c, "--methods") for c in replicate.commands] == [
+    assert [_option(c, "--methods") for c in commands] == [
         "variational", "adversarial_k2"]
     assert json.loads((tmp_path / "mnist/tuning/adversarial_k2/"
                        "trial00.json").read_text()) == first
-    replicate.commands.clear()
+    commands.clear()
     replicate.main(tune + ["--trials", "3"])
-    assert replicate.commands == []
+    assert commands == []
 
     tuned = json.loads(
         (tmp_path / "mnist/tuned/adversarial_k2.json").read_text())
@@ -183,39 +185,37 @@ def test_a_resumed_tune_runs_only_the_missing_trials(fake_examples,
         replicate.main(tune + ["--trials", "3"])
 
 
-def test_a_trial_that_writes_a_test_metric_is_refused(fake_examples,
+def test_a_trial_that_writes_a_test_metric_is_refused(commands,
                                                       tmp_path, monkeypatch):
-    replicate = fake_examples
-    run = replicate.subprocess.run
+    run = runs.subprocess.run
 
     def without_no_test(command, **kwargs):  # an example ignoring it
         return run([word for word in command if word != "--no-test"],
                    **kwargs)
 
-    monkeypatch.setattr(replicate.subprocess, "run", without_no_test)
+    monkeypatch.setattr(runs.subprocess, "run", without_no_test)
     args = replicate.parse_args(["--tune", "--parts", "seattle",
                                  "--results-dir", str(tmp_path)])
     with pytest.raises(RuntimeError, match="must not read the test set"):
-        replicate.run_trial("seattle", "variational", 0,
+        tuning.run_trial("seattle", "variational", 0,
                             {"recurrent_dropout": 0.2}, 64, args)
-    assert not replicate.trial_path(tmp_path, "seattle", "variational",
+    assert not runs.trial_path(tmp_path, "seattle", "variational",
                                     0).exists()
 
 
-def test_tuned_settings_reach_the_example_and_the_report(fake_examples,
+def test_tuned_settings_reach_the_example_and_the_report(commands,
                                                          tmp_path):
-    replicate = fake_examples
     results = tmp_path / "runs"
     for method, settings in [("unregularized", {}),
                              ("adversarial_k1", {"delta": 0.05,
                                                  "penalty_weight": 0.5}),
                              ("variational", {"recurrent_dropout": 0.3})]:
-        path = replicate.tuned_path(results, "mnist", method)
+        path = runs.tuned_path(results, "mnist", method)
         path.parent.mkdir(parents=True, exist_ok=True)
-        knobs = replicate.method_knobs(method)
+        knobs = tuning.method_knobs(method)
         path.write_text(json.dumps({
             "settings": settings, "trials_planned": 8,
-            "frozen_options": replicate.part_options(
+            "frozen_options": parts.part_options(
                 "mnist", quick=False, trial=True),
             "values": ({"flips": 5, "iterations": 1, "penalty_weight": 0.5}
                        if "flips" in knobs else settings),
@@ -227,27 +227,27 @@ def test_tuned_settings_reach_the_example_and_the_report(fake_examples,
             if settings else [],
             "trials": [{"trial": 0, "objective": 1.5}] if settings else [],
             "tune_command": "python examples/replicate.py --tune"}))
-    report = tmp_path / "report.md"
+    report_path = tmp_path / "report.md"
     replicate.main(["--parts", "mnist", "--seeds", "2", "--results-dir",
-                    str(results), "--report", str(report)])
+                    str(results), "--report", str(report_path)])
     # Only the tuned methods ran, at their tuned settings, seed-paired.
     ran = [(_option(c, "--methods"), _option(c, "--seed"))
-           for c in replicate.commands]
+           for c in commands]
     assert ran == [(m, s) for s in "01" for m in (
         "unregularized", "variational", "adversarial_k1")]
-    by_method = {_option(c, "--methods"): c for c in replicate.commands}
+    by_method = {_option(c, "--methods"): c for c in commands}
     assert _option(by_method["adversarial_k1"], "--delta") == "0.05"
     assert _option(by_method["adversarial_k1"], "--penalty-weight") == "0.5"
     assert _option(by_method["variational"], "--recurrent-dropout") == "0.3"
     # The frozen options stay: only the method's own knobs change.
     assert _option(by_method["unregularized"], "--delta") == "0.03"
-    saved = json.loads(replicate.run_path(
+    saved = json.loads(runs.run_path(
         str(results) + "_tuned", "mnist", "adversarial_k1", 1).read_text())
     assert saved["replicate"]["tuned_settings"] == {
         "delta": 0.05, "penalty_weight": 0.5}
     assert not (results / "mnist" / "adversarial_k1").exists()
 
-    text = report.read_text()
+    text = report_path.read_text()
     assert "## MNIST row by row (28 steps), 5,000 training images, at " \
         "tuned settings" in text
     assert "| adversarial_k1 vs variational |" in text
@@ -257,42 +257,41 @@ def test_tuned_settings_reach_the_example_and_the_report(fake_examples,
     assert "| unregularized | none (no knob of its own) | - | 0 |" in text
 
     # --untuned runs the frozen options, saved apart from the tuned runs.
-    replicate.commands.clear()
+    commands.clear()
     replicate.main(["--parts", "mnist", "--seeds", "1", "--untuned",
                     "--methods", "adversarial_k1", "--results-dir",
-                    str(results), "--report", str(report)])
-    assert [_option(c, "--delta") for c in replicate.commands] == ["0.03"]
-    assert "--penalty-weight" not in replicate.commands[0]
-    assert replicate.run_path(results, "mnist", "adversarial_k1", 0).exists()
-    text = report.read_text()
+                    str(results), "--report", str(report_path)])
+    assert [_option(c, "--delta") for c in commands] == ["0.03"]
+    assert "--penalty-weight" not in commands[0]
+    assert runs.run_path(results, "mnist", "adversarial_k1", 0).exists()
+    text = report_path.read_text()
     assert text.count("## MNIST row by row (28 steps), 5,000 training "
                       "images") == 2  # untuned and tuned sections
 
 
-def test_ptb_tunes_at_the_frozen_recipe_with_the_example_s_option_names(
-        replicate):
+def test_ptb_tunes_at_the_frozen_recipe_with_the_example_s_option_names():
     args = replicate.parse_args(["--tune", "--parts", "ptb"])
     assert args.parts == ["ptb"]
-    options = replicate.part_options("ptb", quick=False, tuned=True)
+    options = parts.part_options("ptb", quick=False, tuned=True)
     assert _option(options, "--optimizer") == "sgd"
     assert _option(options, "--learning-rate") == "30"
     assert _option(
-        replicate.part_options("ptb", quick=False), "--learning-rate") \
+        parts.part_options("ptb", quick=False), "--learning-rate") \
         == "3e-3"  # the issue-15 runs keep their command
     # Trials run the same recipe on a shorter schedule, and the report says so.
-    trial = replicate.part_options("ptb", quick=False, trial=True)
+    trial = parts.part_options("ptb", quick=False, trial=True)
     assert _option(trial, "--epochs") == "3"
     assert _option(options, "--epochs") == "8"
-    assert replicate.with_options(trial, {"--epochs": "8"}) == options
+    assert parts.with_options(trial, {"--epochs": "8"}) == options
     def records(part):  # as tune_method saves them
-        return {"variational": {"frozen_options": replicate.part_options(
+        return {"variational": {"frozen_options": parts.part_options(
             part, quick=False, trial=True)}}
-    assert replicate.trial_schedule("ptb", records("ptb")) == (
+    assert report.trial_schedule("ptb", records("ptb")) == (
         " Trials ran `--epochs 3` where the seed runs ran `--epochs 8`.")
-    for part in replicate.PARTS:  # seattle's options end with --verbose
+    for part in parts.PARTS:  # seattle's options end with --verbose
         if part != "ptb":
-            assert replicate.trial_schedule(part, records(part)) == ""
-    assert replicate.option_values(["--epochs", "3", "--verbose"]) == {
+            assert report.trial_schedule(part, records(part)) == ""
+    assert parts.option_values(["--epochs", "3", "--verbose"]) == {
         "--epochs": "3", "--verbose": None}
     for method, settings, expected in [
             ("fraternal", {"kappa": 0.2}, {"--fraternal-weight": "0.2"}),
@@ -302,25 +301,25 @@ def test_ptb_tunes_at_the_frozen_recipe_with_the_example_s_option_names(
              {"--dropconnect-delta": "0.05", "--dropconnect-weight": "2.0"}),
             ("adversarial_k1", {"delta": 0.05, "penalty_weight": 2.0},
              {"--delta": "0.05", "--penalty-weight": "2.0"})]:
-        changed = replicate.with_settings(
-            options, settings, replicate.part_flags("ptb", method))
+        changed = parts.with_settings(
+            options, settings, parts.part_flags("ptb", method))
         for flag, value in expected.items():
             assert _option(changed, flag) == value
         assert "--kappa" not in changed
 
 
-def test_tuning_errors_name_the_argument(replicate, capsys):
+def test_tuning_errors_name_the_argument(capsys):
     with pytest.raises(SystemExit):
         replicate.parse_args(["--tune", "--trials", "0"])
     assert "--trials must be >= 1; got 0" in capsys.readouterr().err
     with pytest.raises(ValueError, match="dropconnect2"):
-        replicate.method_knobs("dropconnect2")
+        tuning.method_knobs("dropconnect2")
 
 
-def test_the_searched_knobs_come_from_the_registry(replicate):
+def test_the_searched_knobs_come_from_the_registry():
     """Each method's searched knobs, read from `Method.knobs`: the search
     spaces of the committed trials."""
-    assert {method: replicate.method_knobs(method) for method in (
+    assert {method: tuning.method_knobs(method) for method in (
         "unregularized", "variational", "fraternal",
         "expectation_linearization", "adversarial_k1", "adversarial_k2",
         "adversarial_k1_vat", "adversarial_k2_vat", "adversarial_dropconnect",
@@ -336,7 +335,7 @@ def test_the_searched_knobs_come_from_the_registry(replicate):
         "adversarial_dropconnect": ("delta", "penalty_weight"),
         "virtual_adversarial": ("epsilon",),
         "adversarial_training": ("epsilon",)}
-    hp, _ = replicate.search_space("imdb", "adversarial_k2_vat")
+    hp, _ = tuning.search_space("imdb", "adversarial_k2_vat")
     assert [item.name for item in hp.space] == [
         "flips", "iterations", "penalty_weight", "epsilon"]
     assert hp.get("iterations") == 2  # K of the method
@@ -344,7 +343,6 @@ def test_the_searched_knobs_come_from_the_registry(replicate):
 
 @pytest.mark.slow  # ~2 minutes: 4 trials and 3 runs of the real example
 def test_quick_tune_then_tuned_seed_runs_end_to_end(tmp_path):
-    replicate = importlib.import_module("examples.replicate")
     results = tmp_path / "runs"
     common = ["--quick", "--parts", "mnist", "--methods",
               "unregularized,variational,adversarial_k2", "--results-dir",
@@ -361,9 +359,9 @@ def test_quick_tune_then_tuned_seed_runs_end_to_end(tmp_path):
         assert "--no-test" in trial["command"]
     tuned = json.loads(
         (results / "mnist/tuned/adversarial_k2.json").read_text())
-    report = tmp_path / "report.md"
-    replicate.main(common + ["--seeds", "1", "--report", str(report)])
-    saved = json.loads(replicate.run_path(
+    report_path = tmp_path / "report.md"
+    replicate.main(common + ["--seeds", "1", "--report", str(report_path)])
+    saved = json.loads(runs.run_path(
         str(results) + "_tuned", "mnist", "adversarial_k2", 0).read_text())
     assert saved["config"]["delta"] == tuned["settings"]["delta"]
     assert saved["config"]["penalty_weight"] == \
@@ -371,24 +369,23 @@ def test_quick_tune_then_tuned_seed_runs_end_to_end(tmp_path):
     assert 0.0 <= saved["methods"]["adversarial_k2"][
         "test_error_percent"] <= 100.0
     assert "Smoke run (--quick): mnist, at tuned settings" in \
-        report.read_text()
+        report_path.read_text()
 
 
-def test_the_report_says_whether_the_unregularized_loss_turned_up(
-        replicate):
+def test_the_report_says_whether_the_unregularized_loss_turned_up():
     def run(losses):
         return {"history": {"val_loss": losses}}
 
     turned = {"unregularized": {0: run([3.0, 2.0, 2.5]),
                                 1: run([3.0, 1.0, 1.5])}}
-    line, = replicate.validation_turn(turned)
+    line, = report.validation_turn(turned)
     assert "lowest at epoch 2 of 3" in line
     assert "1.38x the lowest: it turned up in every run" in line
     falling = {"unregularized": {0: run([3.0, 2.0, 1.0]),
                                  1: run([3.0, 1.0, 1.5])}}
-    assert "it turned up in 1 of 2 runs" in replicate.validation_turn(
+    assert "it turned up in 1 of 2 runs" in report.validation_turn(
         falling)[0]
-    assert replicate.validation_turn({"variational": {}}) == []
+    assert report.validation_turn({"variational": {}}) == []
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -402,14 +399,14 @@ def test_the_report_says_whether_the_unregularized_loss_turned_up(
      "['unregularized', 'variational', 'fraternal', 'adversarial_k1', "
      "'adversarial_k2'], each once; unknown ['adversarial_dropconnect']"),
 ])
-def test_a_list_option_names_what_it_refuses(replicate, capsys, argv,
+def test_a_list_option_names_what_it_refuses(capsys, argv,
                                              message):
     with pytest.raises(SystemExit):
         replicate.parse_args(argv)
     assert message in capsys.readouterr().err
 
 
-def test_a_list_option_keeps_its_order(replicate):
+def test_a_list_option_keeps_its_order():
     args = replicate.parse_args(["--parts", "seattle, mnist", "--methods",
                                  "adversarial_k1,variational"])
     assert args.parts == ["seattle", "mnist"]
