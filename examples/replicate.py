@@ -34,30 +34,20 @@ Two protocols. Before tuning, every method ran the part's frozen options
 (`--untuned`, saved under `results/replicate/`). The tuned protocol of
 issue 24 first gives every method the same number of trials (`--tune
 --trials N`) of a random search over its own knobs only, on validation
-data (`examples/replication/tuning.py`):
+data (`examples/replication/tuning.py` lists them), and freezes each
+method's best setting; a sitting of that part then runs the tuned methods
+at their settings, saved under `results/replicate_tuned/`. PTB's trials
+run its recipe on a shorter schedule (3 of the 8 epochs); the report says
+so.
 
-| method | knobs searched |
-|---|---|
-| unregularized | none: no trial (its tuned file says so) |
-| variational | recurrent dropout p 0.05-0.5 |
-| fraternal, expectation_linearization | kappa 0.01-1 |
-| adversarial_k1, adversarial_k2 | flips (delta 0.01-0.1), lambda 0.1-10 |
-| adversarial_k1_vat, adversarial_k2_vat | the above and epsilon 0.01-1 |
-| adversarial_dropconnect | delta 0.01-0.2, lambda 0.1-10 |
-| virtual_adversarial, adversarial_training | epsilon 0.01-1 |
-
-(all but p and flips sampled on a log scale) and freezes each method's best
-setting; a sitting of that part then runs the tuned methods at their
-settings, saved under `results/replicate_tuned/`. PTB's trials run its
-recipe on a shorter schedule (3 of the 8 epochs); the report says so.
-
-Every run and trial is a separate process whose JSON is saved as it
-finishes (commit it); a saved one is read, not rerun, so a replication
-resumes where it stopped, on any machine. Spread a part over sittings of
-at most ~3 CPU-hours with `--seeds` and `--methods` (the report says what
-each saved run cost). `--report-only` rewrites the report from the saved
-runs. Do not pin a run to one core (`taskset -c 1`): Keras' `fit` input
-pipeline then stalls; the two cores are for one run at a time.
+Every run and trial is saved as it finishes and skipped when saved, so a
+replication resumes where it stopped, on any machine (commit the JSON).
+Spread a part over sittings of at most ~3 CPU-hours with `--seeds` and
+`--methods`; the report says what each saved run cost (in all, on 2
+cores: seattle under 1 hour, mnist ~2, imdb ~10 with `--trials 4`, ptb
+~2.5 of trials plus ~2.5 per seed). `--report-only` rewrites the report
+from the saved runs. Do not pin a run to one core (`taskset -c 1`): Keras'
+`fit` input pipeline then stalls; the two cores are for one run at a time.
 
     python examples/replicate.py --tune --parts imdb --trials 4
     python examples/replicate.py --parts imdb --seeds 5
@@ -65,13 +55,6 @@ pipeline then stalls; the two cores are for one run at a time.
     python examples/replicate.py --report-only            # docs/results.md
     python examples/replicate.py --quick                  # smoke run
     python examples/replicate.py --quick --tune --parts mnist  # smoke tune
-
-Cost on the 2-core machine, one process at a time (from the saved runs):
-seattle ~0.7 h (32 trials, 25 seed runs); mnist ~2.2 h (40 trials, 30
-runs); imdb ~10 h with `--trials 4` (3-14 min of training per run plus
-3-4 min of data and evaluation); ptb ~2.5 h of trials with `--trials 4`
-(6 min for variational to 15 min for K=1 each), then ~2.5 h per seed of
-its four methods.
 """
 
 import argparse
@@ -85,7 +68,7 @@ import time
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 from examples.replication import report  # noqa: E402
-from examples.replication import runs  # noqa: E402
+from examples.replication import seed_runs  # noqa: E402
 from examples.replication import tuning  # noqa: E402
 from examples.replication.parts import PARTS  # noqa: E402
 from examples.replication.parts import REPO  # noqa: E402
@@ -101,7 +84,8 @@ def parse_args(argv=None):
                         help=f"Comma-separated parts from {list(PARTS)}.")
     parser.add_argument("--seeds", type=int, default=5,
                         help="Seeds 0..n-1 of every method (default 5; a "
-                        "part may cap a method at fewer, see PARTS).")
+                        "part may cap a method at fewer: its 'seeds' in "
+                        "examples/replication/parts.py).")
     parser.add_argument("--methods",
                         help="Comma-separated methods to run (default: "
                         "all of each part); the report still shows every "
@@ -187,9 +171,9 @@ def main(argv=None):
                 print(f"{part}: no tuned settings for {missing}: not run "
                       "(run --tune first, or --untuned).", flush=True)
         seeds = range(args.seeds)
-        untuned_runs = runs.collect(part, seeds, args,
+        untuned_runs = seed_runs.collect(part, seeds, args,
                                     run_missing=running and not use_tuned)
-        tuned_runs = (runs.collect(part, seeds, args, tuned=tuned,
+        tuned_runs = (seed_runs.collect(part, seeds, args, tuned=tuned,
                                    run_missing=running and use_tuned)
                       if tuned else {})
         sections += report.part_sections(part, untuned_runs, tuned_runs,

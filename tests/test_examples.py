@@ -8,8 +8,6 @@ import sys
 
 import pytest
 
-from keras_adrop import reporting
-
 EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
 
 
@@ -103,23 +101,6 @@ def test_readme_main_example_runs_in_full(tmp_path):
     for metrics in results["methods"].values():
         assert metrics["final_train_accuracy"] > 0.95
         assert metrics["test_error_percent"] < 10.0
-
-
-def test_paired_comparison_by_seed():
-    """`keras_adrop.reporting.paired_comparison`, which the examples' and
-    replicate.py's reports use."""
-    runs = {
-        "variational": {0: {"e": 3.0}, 1: {"e": 2.0}, 2: {"e": 4.0}},
-        "adversarial_k1": {0: {"e": 2.5}, 1: {"e": 2.1}, 2: {"e": 3.0}},
-    }
-    c = reporting.paired_comparison(runs, "e", "adversarial_k1",
-                                    "variational")
-    np_diffs = [-0.5, 0.1, -1.0]
-    assert c["seeds"] == [0, 1, 2]
-    assert c["differences"] == pytest.approx(np_diffs)
-    assert c["mean"] == pytest.approx(sum(np_diffs) / 3)
-    assert c["wins"] == 2
-    assert 0.0 < c["t_p"] < 1.0 and 0.0 < c["wilcoxon_p"] <= 1.0
 
 
 @pytest.mark.slow

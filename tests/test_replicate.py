@@ -10,19 +10,19 @@ import pytest
 from examples import replicate
 from examples.replication import parts
 from examples.replication import report
-from examples.replication import runs
+from examples.replication import seed_runs
 from examples.replication import tuning
 
 
 @pytest.fixture
 def calls(monkeypatch):
-    """The (part, method, seed) of every run, `runs.run_one` recording
+    """The (part, method, seed) of every run, `seed_runs.run_one` recording
     them instead of training."""
     calls = []
 
-    def fake_run(part, method, seed, args):
+    def fake_run(part, method, seed, args, tuned_record=None):
         calls.append((part, method, seed))
-        path = runs.run_path(args.results_dir, part, method, seed)
+        path = seed_runs.run_path(args.results_dir, part, method, seed)
         path.parent.mkdir(parents=True, exist_ok=True)
         run = {"test_perplexity": 100.0 + seed + len(method),
                "train_seconds_per_epoch": 60.0,
@@ -32,7 +32,7 @@ def calls(monkeypatch):
         path.write_text(json.dumps({"methods": {method: run}}))
         return run
 
-    monkeypatch.setattr(runs, "run_one", fake_run)
+    monkeypatch.setattr(seed_runs, "run_one", fake_run)
     return calls
 
 
@@ -42,7 +42,7 @@ def test_a_sitting_runs_only_the_chosen_methods_and_seeds(calls,
         "--parts", "ptb", "--seeds", "5", "--methods",
         "variational,adversarial_dropconnect", "--results-dir",
         str(tmp_path), "--report", str(tmp_path / "report.md")])
-    saved = runs.collect("ptb", range(args.seeds), args)
+    saved = seed_runs.collect("ptb", range(args.seeds), args)
     # PTB caps every method at 2 seeds; the others are not run.
     assert calls == [
         ("ptb", "variational", 0), ("ptb", "adversarial_dropconnect", 0),
@@ -53,11 +53,11 @@ def test_a_sitting_runs_only_the_chosen_methods_and_seeds(calls,
     calls.clear()
     args = replicate.parse_args(["--parts", "ptb", "--results-dir",
                                  str(tmp_path)])
-    saved = runs.collect("ptb", range(args.seeds), args)
+    saved = seed_runs.collect("ptb", range(args.seeds), args)
     assert {m for _, m, _ in calls} == {"fraternal", "adversarial_k1"}
     assert all(len(by_seed) == 2 for by_seed in saved.values())
 
-    lines = report.part_section("ptb", saved, args, "figure.png")
+    lines = report.protocol_section("ptb", saved, args, "figure.png")
     text = "\n".join(lines)
     assert "| adversarial_dropconnect vs variational |" in text
     assert "The paper's order (Table 3): adversarial_dropconnect < " \
@@ -92,10 +92,10 @@ def test_a_part_without_saved_runs_keeps_its_section(calls, tmp_path):
 
 @pytest.fixture
 def commands(monkeypatch):
-    """The command of every example run, `subprocess.run` in
-    examples/replication/runs.py replaced by a fake example that writes
-    the results.json a run of it would (validation metrics always, test
-    metrics without --no-test)."""
+    """The command of every example run, `subprocess.run` (which
+    `seed_runs.run_example` calls for every run and trial) replaced by a
+    fake example that writes the results.json a run of it would
+    (validation metrics always, test metrics without --no-test)."""
     commands = []
 
     def option(command, flag, default=None):
@@ -120,7 +120,7 @@ def commands(monkeypatch):
             {"config": {}, "methods": {method: run}}))
         return subprocess.CompletedProcess(command, 0)
 
-    monkeypatch.setattr(runs.subprocess, "run", fake_run)
+    monkeypatch.setattr(seed_runs.subprocess, "run", fake_run)
     return commands
 
 
@@ -187,19 +187,19 @@ def test_a_resumed_tune_runs_only_the_missing_trials(commands,
 
 def test_a_trial_that_writes_a_test_metric_is_refused(commands,
                                                       tmp_path, monkeypatch):
-    run = runs.subprocess.run
+    run = seed_runs.subprocess.run
 
     def without_no_test(command, **kwargs):  # an example ignoring it
         return run([word for word in command if word != "--no-test"],
                    **kwargs)
 
-    monkeypatch.setattr(runs.subprocess, "run", without_no_test)
+    monkeypatch.setattr(seed_runs.subprocess, "run", without_no_test)
     args = replicate.parse_args(["--tune", "--parts", "seattle",
                                  "--results-dir", str(tmp_path)])
     with pytest.raises(RuntimeError, match="must not read the test set"):
         tuning.run_trial("seattle", "variational", 0,
                             {"recurrent_dropout": 0.2}, 64, args)
-    assert not runs.trial_path(tmp_path, "seattle", "variational",
+    assert not tuning.trial_path(tmp_path, "seattle", "variational",
                                     0).exists()
 
 
@@ -210,7 +210,7 @@ def test_tuned_settings_reach_the_example_and_the_report(commands,
                              ("adversarial_k1", {"delta": 0.05,
                                                  "penalty_weight": 0.5}),
                              ("variational", {"recurrent_dropout": 0.3})]:
-        path = runs.tuned_path(results, "mnist", method)
+        path = seed_runs.tuned_path(results, "mnist", method)
         path.parent.mkdir(parents=True, exist_ok=True)
         knobs = tuning.method_knobs(method)
         path.write_text(json.dumps({
@@ -241,7 +241,7 @@ def test_tuned_settings_reach_the_example_and_the_report(commands,
     assert _option(by_method["variational"], "--recurrent-dropout") == "0.3"
     # The frozen options stay: only the method's own knobs change.
     assert _option(by_method["unregularized"], "--delta") == "0.03"
-    saved = json.loads(runs.run_path(
+    saved = json.loads(seed_runs.run_path(
         str(results) + "_tuned", "mnist", "adversarial_k1", 1).read_text())
     assert saved["replicate"]["tuned_settings"] == {
         "delta": 0.05, "penalty_weight": 0.5}
@@ -263,15 +263,13 @@ def test_tuned_settings_reach_the_example_and_the_report(commands,
                     str(results), "--report", str(report_path)])
     assert [_option(c, "--delta") for c in commands] == ["0.03"]
     assert "--penalty-weight" not in commands[0]
-    assert runs.run_path(results, "mnist", "adversarial_k1", 0).exists()
+    assert seed_runs.run_path(results, "mnist", "adversarial_k1", 0).exists()
     text = report_path.read_text()
     assert text.count("## MNIST row by row (28 steps), 5,000 training "
                       "images") == 2  # untuned and tuned sections
 
 
 def test_ptb_tunes_at_the_frozen_recipe_with_the_example_s_option_names():
-    args = replicate.parse_args(["--tune", "--parts", "ptb"])
-    assert args.parts == ["ptb"]
     options = parts.part_options("ptb", quick=False, tuned=True)
     assert _option(options, "--optimizer") == "sgd"
     assert _option(options, "--learning-rate") == "30"
@@ -293,6 +291,8 @@ def test_ptb_tunes_at_the_frozen_recipe_with_the_example_s_option_names():
             assert report.trial_schedule(part, records(part)) == ""
     assert parts.option_values(["--epochs", "3", "--verbose"]) == {
         "--epochs": "3", "--verbose": None}
+    with pytest.raises(ValueError, match="--verbose takes no value"):
+        parts.with_options(["--verbose", "--epochs", "3"], {"--verbose": "1"})
     for method, settings, expected in [
             ("fraternal", {"kappa": 0.2}, {"--fraternal-weight": "0.2"}),
             ("expectation_linearization", {"kappa": 0.3},
@@ -306,6 +306,39 @@ def test_ptb_tunes_at_the_frozen_recipe_with_the_example_s_option_names():
         for flag, value in expected.items():
             assert _option(changed, flag) == value
         assert "--kappa" not in changed
+
+
+def test_a_failed_run_names_its_log(commands, tmp_path, monkeypatch):
+    def failing(command, stdout=None, stderr=None, cwd=None):
+        print("Traceback: the example failed", file=stdout)
+        return subprocess.CompletedProcess(command, 1)
+
+    monkeypatch.setattr(seed_runs.subprocess, "run", failing)
+    args = replicate.parse_args(["--parts", "seattle", "--results-dir",
+                                 str(tmp_path)])
+    with pytest.raises(RuntimeError, match=r"seattle variational seed 0 "
+                       r"failed \(exit 1\); see .*seed0/log.txt"):
+        seed_runs.run_one("seattle", "variational", 0, args)
+    log = seed_runs.run_path(tmp_path, "seattle", "variational",
+                             0).parent / "log.txt"
+    assert "the example failed" in log.read_text()
+    # An example that exits 0 but saves nothing fails too.
+    monkeypatch.setattr(seed_runs.subprocess, "run", lambda command, **_:
+                        subprocess.CompletedProcess(command, 0))
+    with pytest.raises(RuntimeError, match="trial 0 failed .exit 0."):
+        tuning.run_trial("seattle", "variational", 0,
+                         {"recurrent_dropout": 0.2}, 64, args)
+
+
+def test_the_lstm_width_of_every_part_is_known(monkeypatch):
+    assert {part: parts.part_units(part, quick=False)
+            for part in parts.PARTS} == {"mnist": 100, "imdb": 64,
+                                         "ptb": 128, "seattle": 64}
+    monkeypatch.setitem(parts.PARTS, "new", {"script": "new_example.py",
+                                             "args": ["--epochs", "1"]})
+    with pytest.raises(ValueError, match="new_example.py is not known "
+                       "here: add --units"):
+        parts.part_units("new", quick=False)
 
 
 def test_tuning_errors_name_the_argument(capsys):
@@ -361,7 +394,7 @@ def test_quick_tune_then_tuned_seed_runs_end_to_end(tmp_path):
         (results / "mnist/tuned/adversarial_k2.json").read_text())
     report_path = tmp_path / "report.md"
     replicate.main(common + ["--seeds", "1", "--report", str(report_path)])
-    saved = json.loads(runs.run_path(
+    saved = json.loads(seed_runs.run_path(
         str(results) + "_tuned", "mnist", "adversarial_k2", 0).read_text())
     assert saved["config"]["delta"] == tuned["settings"]["delta"]
     assert saved["config"]["penalty_weight"] == \

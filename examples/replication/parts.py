@@ -1,17 +1,29 @@
-"""What each part of the comparison runs.
+"""What each part of the comparison runs: `PARTS`.
 
 A part is one experiment of the paper, run with one example of this
-repository: `PARTS[part]` names the script, its methods (in the paper's
-order), the options shared by every run of the part (the seed is appended
-per run), the metric compared (lower is better), the paper's numbers and
-the paired comparisons the report makes. The options come in three sets:
-`args` (the protocol before tuning), `tuned_args` (the tuned protocol of
-issue 24, where it differs) and `trial_args` (a tuning trial, where it
-differs: PTB's shorter schedule); `part_options` picks one.
+repository. `PARTS[part]` holds:
 
-A method's tuned settings reach its example as options: `FLAGS` names the
-option of each setting, `PARTS[part]["flags"]` where an example names it
-otherwise, and `with_settings` writes them into a part's options.
+- `script`: the example, in examples/; `title`: the report's heading.
+- `methods`: its methods, in the paper's order; `seeds` (optional):
+  `{method: n}` for a method run on fewer seeds than `--seeds`.
+- The options shared by every run (the seed is appended per run):
+  `args` (the protocol before tuning), `tuned_args` (the tuned protocol
+  of issue 24, where it differs), `trial_args` (a tuning trial, where it
+  differs: PTB's shorter schedule) and `quick_args` (`--quick`);
+  `part_options` picks one. `seed_option` (optional): the example's
+  option for the seed, default `--seed`.
+- `flags` (optional): `{method: {setting: option}}` where the example
+  names a tuned setting otherwise than `FLAGS`.
+- `metric` and `metric_name`: the compared test metric (lower is
+  better); `objective`: `(validation metric, "min")`, what trials select
+  on.
+- `curve` (and `tuned_curve`): `(history key, axis label)` of the
+  report's figure; `loss_name` (optional): its training-loss label.
+- `paper` and `paper_table`: the paper's numbers; `comparisons`: the
+  `(method, baseline)` pairs the report tests.
+
+A method's tuned settings reach its example as options: `with_settings`
+writes them into a part's options.
 """
 
 import pathlib
@@ -25,13 +37,22 @@ REPO = EXAMPLES.parent
 
 def with_options(options, values):
     """`options` with each `{flag: value}` set: replaced where `options`
-    holds the flag, else appended."""
+    holds the flag, else appended.
+
+    Raises:
+        ValueError: where `options` holds the flag without a value (a
+            switch such as `--verbose`), which has none to replace.
+    """
     options = list(options)
+    current = option_values(options)
     for flag, value in values.items():
-        if flag in options:
-            options[options.index(flag) + 1] = value
-        else:
+        if flag not in options:
             options += [flag, value]
+        elif current[flag] is None:
+            raise ValueError(f"{flag} takes no value in {options}; "
+                             f"cannot set it to {value!r}.")
+        else:
+            options[options.index(flag) + 1] = value
     return options
 
 
@@ -47,6 +68,10 @@ def option_values(options):
     return values
 
 
+# The IMDB runs' options before tuning.
+IMDB_ARGS = ["--train-size", "10000", "--test-size", "10000",
+             "--unlabeled-size", "10000", "--epochs", "6",
+             "--validation-fraction", "0"]
 # The issue-15 PTB runs' options (Adam 3e-3); the tuned protocol swaps
 # the optimizer for the recipe frozen after the diagnosis of docs/ptb.md.
 PTB_ARGS = ["--embedding-dim", "128", "--units", "128",
@@ -61,9 +86,6 @@ PTB_ARGS = ["--embedding-dim", "128", "--units", "128",
 PTB_TUNED_ARGS = with_options(PTB_ARGS, {
     "--optimizer": "sgd", "--learning-rate": "30", "--clipnorm": "0.25"})
 
-# What each part runs: the example script, the methods, the options shared by
-# all of its runs (the seed is appended per run), and the metric compared
-# (lower is better).
 PARTS = {
     "mnist": {
         "script": "sequential_mnist.py",
@@ -107,12 +129,9 @@ PARTS = {
         # The untuned runs (saved) validated on the test reviews and kept
         # the last epoch's weights: --validation-fraction 0 repeats that.
         # The tuning protocol holds 10% of the training reviews out.
-        "args": ["--train-size", "10000", "--test-size", "10000",
-                 "--unlabeled-size", "10000", "--epochs", "6",
-                 "--validation-fraction", "0"],
-        "tuned_args": ["--train-size", "10000", "--test-size", "10000",
-                       "--unlabeled-size", "10000", "--epochs", "6",
-                       "--validation-fraction", "0.1"],
+        "args": IMDB_ARGS,
+        "tuned_args": with_options(IMDB_ARGS,
+                                   {"--validation-fraction": "0.1"}),
         "quick_args": ["--quick", "--data", "synthetic"],
         "metric": "test_error_percent",
         "metric_name": "test error %",
@@ -261,19 +280,29 @@ def part_options(part, quick, tuned=False, trial=False):
 
 
 def part_units(part, quick):
-    """The LSTM width of the part's runs (its `--units`, else the
-    example's default)."""
-    options = part_options(part, quick, tuned=True)
+    """The LSTM width of the part's runs: its `--units`, else the
+    example's default.
+
+    Raises:
+        ValueError: for a part whose options set no `--units` and whose
+            example's default is not known here.
+    """
+    options = option_values(part_options(part, quick, tuned=True))
     if "--units" in options:
-        return int(options[options.index("--units") + 1])
+        return int(options["--units"])
     script = PARTS[part]["script"]
+    preset = "quick" if quick else "default"
     if script == "imdb_sentiment.py":
-        return presets.TEXT_CLASSIFICATION[
-            "quick" if quick else "default"]["units"]
-    if script == "forecasting.py":
+        return presets.TEXT_CLASSIFICATION[preset]["units"]
+    if script == "sequential_mnist.py":
+        return presets.SEQUENCE_CLASSIFICATION[preset]["units"]
+    if script == "ptb_language_model.py":
+        return presets.LANGUAGE_MODELING[preset]["units"]
+    if script == "forecasting.py":  # its DEFAULTS and QUICK_DEFAULTS
         return 8 if quick else 64
-    return presets.SEQUENCE_CLASSIFICATION[
-        "quick" if quick else "default"]["units"]
+    raise ValueError(
+        f"Part {part!r} sets no --units and the default width of {script} "
+        "is not known here: add --units to the part's options.")
 
 
 def example_command(part, method, seed, options, output_dir):

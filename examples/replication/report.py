@@ -21,8 +21,8 @@ from examples.replication.parts import PARTS
 from examples.replication.parts import REPO
 from examples.replication.parts import option_values
 from examples.replication.parts import part_options
-from examples.replication.runs import training_minutes
-from examples.replication.runs import tuned_path
+from examples.replication.seed_runs import training_minutes
+from examples.replication.seed_runs import tuned_dir
 from examples.replication.tuning import TRIAL_SEED
 from examples.replication.tuning import TUNE_SEED
 from keras_adrop import reporting
@@ -61,8 +61,9 @@ def section_title(part, args, tuned=False):
     return title + (", at tuned settings" if tuned else "")
 
 
-def part_section(part, runs, args, figure, tuned=None):
-    """The part's table, its order against the paper's, the paired tests.
+def protocol_section(part, runs, args, figure, tuned=None):
+    """One section of a part: its table, the order against the paper's,
+    the paired tests, the overfitting check, the figure and the command.
 
     With `tuned` (`{method: tuned record}`) the section is the one of the
     runs at tuned settings, with the table of those settings.
@@ -202,14 +203,13 @@ def tuned_table(part, tuned, args):
     """The table of a part's tuned settings and their search spaces."""
     key, direction = PARTS[part]["objective"]
     planned = max(r.get("trials_planned", 0) for r in tuned.values())
-    tuned_dir = os.path.relpath(
-        tuned_path(args.results_dir, part, "method").parent, REPO)
+    folder = os.path.relpath(tuned_dir(args.results_dir, part), REPO)
     lines = [f"Tuned settings: {planned} random-search trials per method "
              f"(KerasTuner's `RandomSearchOracle`, seed "
              f"{TUNE_SEED}) for every method, over its own knobs only, each "
              f"trial one run at seed {TRIAL_SEED} with `--no-test`, "
              f"selected on `{key}` ({direction}); saved in "
-             f"`{tuned_dir}/<method>.json` with every trial."
+             f"`{folder}/<method>.json` with every trial."
              + trial_schedule(part, tuned), "",
              f"| method | tuned setting | search space | trials | best "
              f"{key} | every trial's {key} |",
@@ -264,8 +264,9 @@ def part_sections(part, runs, tuned_runs, tuned, args):
 
     Args:
         part: The part.
-        runs, tuned_runs: `{method: {seed: metrics}}` (`runs.collect`) at
-            the part's frozen options and at tuned settings.
+        runs, tuned_runs: `{method: {seed: metrics}}`
+            (`seed_runs.collect`) at the part's frozen options and at
+            tuned settings.
         tuned: `{method: tuned record}` (`tuning.tuned_records`).
         args: The parsed command line.
 
@@ -293,13 +294,15 @@ def part_sections(part, runs, tuned_runs, tuned, args):
             curve = spec.get("tuned_curve", curve)
         plot_curves(part_runs, figure, spec["title"].split(",")[0], curve,
                     spec.get("loss_name", "training cross-entropy"))
-        lines += part_section(part, part_runs, args,
+        lines += protocol_section(part, part_runs, args,
                               os.path.relpath(figure, report.parent),
                               tuned=tuned if is_tuned else None)
     return lines
 
 
 def write_report(sections, args, started):
+    """Writes `--report`: a header saying how it was made, the kept
+    reading (`kept_notes`), then `sections`."""
     header = [
         "# Results: the paper's comparison at CPU scale", "",
         "Made by `python examples/replicate.py "

@@ -2,8 +2,20 @@
 
 Every method of a part gets `--trials` trials of a random search over its
 own knobs only (`method_knobs`, read from the registry of
-`keras_adrop.tasks.methods`); every other option is the part's frozen one
-(`parts.part_options(..., trial=True)`). Adversarial dropout's budget is
+`keras_adrop.tasks.methods`; ranges in `RANGES`); every other option is
+the part's frozen one (`parts.part_options(..., trial=True)`):
+
+| method | knobs searched |
+|---|---|
+| unregularized | none: no trial (its tuned file says so) |
+| variational | recurrent dropout p 0.05-0.5 |
+| fraternal, expectation_linearization | kappa 0.01-1 |
+| adversarial_k1, adversarial_k2 | flips (delta 0.01-0.1), lambda 0.1-10 |
+| adversarial_k1_vat, adversarial_k2_vat | the above and epsilon 0.01-1 |
+| adversarial_dropconnect | delta 0.01-0.2, lambda 0.1-10 |
+| virtual_adversarial, adversarial_training | epsilon 0.01-1 |
+
+(all but p and flips sampled on a log scale). Adversarial dropout's budget is
 searched as a whole number of flipped units, `delta = flips / units`, with
 K fixed by the method's name: the search space that
 `keras_adrop.tuners.AdversarialDropoutHyperModel` declares for a model of
@@ -15,10 +27,10 @@ A trial is one run of the example with `--no-test` (a trial that writes a
 test metric is refused) at `TRIAL_SEED`, none of the compared seeds,
 scored on the part's validation metric (`PARTS[part]["objective"]`). Each
 finished trial is saved as `<results-dir>/<part>/tuning/<method>/
-trial<NN>.json`; a resumed tune skips them, and a larger `--trials`
-extends the same sequence. When a method's trials are done, the best is
-frozen into `<results-dir>/<part>/tuned/<method>.json`: its settings, the
-search space, every trial's objective and the commands.
+trial<NN>.json` (`trial_path`); a resumed tune skips them, and a larger
+`--trials` extends the same sequence. When a method's trials are done, the
+best is frozen into `<results-dir>/<part>/tuned/<method>.json`: its
+settings, the search space, every trial's objective and the commands.
 """
 
 import json
@@ -32,13 +44,12 @@ from examples.replication.parts import part_flags
 from examples.replication.parts import part_options
 from examples.replication.parts import part_units
 from examples.replication.parts import with_settings
-from examples.replication.runs import method_entry
-from examples.replication.runs import run_example
-from examples.replication.runs import shown
-from examples.replication.runs import training_minutes
-from examples.replication.runs import trial_path
-from examples.replication.runs import tuned_path
-from examples.replication.runs import write_json
+from examples.replication.seed_runs import method_entry
+from examples.replication.seed_runs import run_example
+from examples.replication.seed_runs import shown
+from examples.replication.seed_runs import training_minutes
+from examples.replication.seed_runs import tuned_path
+from examples.replication.seed_runs import write_json
 from keras_adrop.tasks.methods import get_method
 
 TUNE_SEED = 24  # seed of every method's oracle (issue 24)
@@ -57,6 +68,15 @@ RANGES = {
     "epsilon": (0.01, 1.0, "log"),  # VAT / adversarial training
     "delta": (0.01, 0.2, "log"),  # adversarial DropConnect's budget
 }
+
+
+def tuning_dir(results_dir, part, method):
+    """The folder of a method's trials."""
+    return pathlib.Path(results_dir, part, "tuning", method).resolve()
+
+
+def trial_path(results_dir, part, method, index):
+    return tuning_dir(results_dir, part, method) / f"trial{index:02d}.json"
 
 
 def method_knobs(method):

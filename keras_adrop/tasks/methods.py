@@ -79,8 +79,8 @@ class Knobs:
     """A method's own options, read from the regularizers it builds.
 
     The examples map these to their command-line options and
-    `examples/replicate.py` searches them, so no script decides by a
-    method's name what its options are.
+    `examples/replication/tuning.py` searches them, so no script decides
+    by a method's name what its options are.
 
     Attributes:
         recurrent_dropout: Whether the recurrent layers' rate p matters:
@@ -273,8 +273,9 @@ def register_method(name, regularizers, random_recurrent_masks=False,
         description: One line for help texts.
 
     The method's knobs (`get_method(name).knobs`: the options the examples
-    and `examples/replicate.py` set) need no declaring: they are read from
-    the kinds of regularizers it builds and `random_recurrent_masks`. Pass
+    and `examples/replication/tuning.py` set) need no declaring: they are
+    read from the kinds of regularizers it builds and
+    `random_recurrent_masks`. Pass
     each knob on with `make_regularizer` (an option a method fixes, like
     the example's divergence, is not set from outside).
 

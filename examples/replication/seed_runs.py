@@ -1,11 +1,13 @@
-"""The saved runs: where each JSON lives, and the runs that write them.
+"""The seed runs, and how every run of an example is started and saved.
 
-Every run is a separate process of the part's example, from the repository
-root, whose results.json is saved under
-`<results-dir>/<part>/<method>/seed<k>/` (committed: a few KB each). A run
-whose file exists is read, not rerun, so a replication resumes where it
-stopped, on any machine. The tuning stage saves its trials and tuned
-settings beside them (`trial_path`, `tuned_path`).
+Every run (a seed run here, a trial in `tuning`) is a separate process of
+the part's example, started from the repository root by `run_example`. A
+seed run's results.json is saved under
+`<results-dir>/<part>/<method>/seed<k>/` (committed: a few KB each); runs
+at tuned settings under `--tuned-results-dir`, recording the settings and
+the file they came from (`tuned_path`). A run whose file exists is read,
+not rerun, so a replication resumes where it stopped, on any machine:
+commit the JSON as it comes.
 """
 
 import json
@@ -29,16 +31,13 @@ def run_path(results_dir, part, method, seed):
                         "results.json").resolve()
 
 
-def tuning_dir(results_dir, part, method):
-    return pathlib.Path(results_dir, part, "tuning", method).resolve()
-
-
-def trial_path(results_dir, part, method, index):
-    return tuning_dir(results_dir, part, method) / f"trial{index:02d}.json"
+def tuned_dir(results_dir, part):
+    """The folder of a part's tuned settings, one `<method>.json` each."""
+    return pathlib.Path(results_dir, part, "tuned").resolve()
 
 
 def tuned_path(results_dir, part, method):
-    return pathlib.Path(results_dir, part, "tuned", f"{method}.json").resolve()
+    return tuned_dir(results_dir, part) / f"{method}.json"
 
 
 def write_json(path, value):
@@ -114,14 +113,14 @@ def run_example(command, log_path, saved, what):
     return json.loads(saved.read_text())
 
 
-def run_one(part, method, seed, args, tuned=None):
+def run_one(part, method, seed, args, tuned_record=None):
     """Runs one (part, method, seed) in a fresh process and saves it.
 
     Args:
         part, method, seed: The run.
         args: The parsed command line.
-        tuned: The method's tuned record (`tuning.tune_method`): the run
-            passes its settings to the example and is saved under
+        tuned_record: The method's tuned record (`tuning.tune_method`):
+            the run passes its settings to the example and is saved under
             `--tuned-results-dir`, its results.json recording them under
             `"replicate"`. None: the part's frozen options, saved under
             `--results-dir`.
@@ -129,20 +128,21 @@ def run_one(part, method, seed, args, tuned=None):
     Returns:
         The run's metrics dict (the example's entry for `method`).
     """
+    tuned = tuned_record is not None
     results_dir = args.tuned_results_dir if tuned else args.results_dir
     path = run_path(results_dir, part, method, seed)
-    options = part_options(part, args.quick, tuned=tuned is not None)
-    if tuned is not None:
-        options = with_settings(options, tuned["settings"],
+    options = part_options(part, args.quick, tuned=tuned)
+    if tuned:
+        options = with_settings(options, tuned_record["settings"],
                                 part_flags(part, method))
     command = example_command(part, method, seed, options, path.parent)
     print(f"[{time.strftime('%H:%M:%S')}] {part} {method} seed {seed}: "
           + " ".join(command[1:]), flush=True)
     results = run_example(command, path.parent / "log.txt", path,
                           f"{part} {method} seed {seed}")
-    if tuned is not None:
+    if tuned:
         results["replicate"] = {
-            "tuned_settings": tuned["settings"],
+            "tuned_settings": tuned_record["settings"],
             "tuned_file": os.path.relpath(
                 tuned_path(args.results_dir, part, method), REPO),
             "command": shown(command),
@@ -187,11 +187,8 @@ def collect(part, seeds, args, tuned=None, run_missing=None):
             run = saved_run(results_dir, part, method, seed)
             wanted = not args.methods or method in args.methods
             if run is None and wanted and run_missing:
-                if tuned is None:
-                    run = run_one(part, method, seed, args)
-                else:
-                    run = run_one(part, method, seed, args,
-                                  tuned=tuned[method])
+                run = run_one(part, method, seed, args, tuned_record=(
+                    None if tuned is None else tuned[method]))
             if run is not None:
                 runs[method][seed] = run
     return {method: by_seed for method, by_seed in runs.items() if by_seed}
