@@ -35,6 +35,7 @@ from keras_adrop.tasks.methods import get_method  # noqa: E402
 
 METHODS = ("variational", "adversarial_k1")  # the default
 AVAILABLE_METHODS = (
+    "unregularized",
     "variational",
     "fraternal",
     "expectation_linearization",

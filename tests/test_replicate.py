@@ -54,7 +54,8 @@ def test_a_sitting_runs_only_the_chosen_methods_and_seeds(calls,
     args = replicate.parse_args(["--parts", "ptb", "--results-dir",
                                  str(tmp_path)])
     saved = seed_runs.collect("ptb", range(args.seeds), args)
-    assert {m for _, m, _ in calls} == {"fraternal", "adversarial_k1"}
+    assert {m for _, m, _ in calls} == {"unregularized", "fraternal",
+                                        "adversarial_k1"}
     assert all(len(by_seed) == 2 for by_seed in saved.values())
 
     lines = report.protocol_section("ptb", saved, args, "figure.png")
@@ -62,7 +63,7 @@ def test_a_sitting_runs_only_the_chosen_methods_and_seeds(calls,
     assert "| adversarial_dropconnect vs variational |" in text
     assert "The paper's order (Table 3): adversarial_dropconnect < " \
         "fraternal < variational." in text
-    assert "Training time of the saved runs: 0.3 hours" in text  # 8 x 2 min
+    assert "Training time of the saved runs: 0.3 hours" in text  # 10 x 2 min
 
 
 def test_unknown_methods_are_named(capsys):

@@ -172,10 +172,13 @@ PARTS = {
         # as 64 with twice the updates (benchmarks/ptb_steps.py, XLA, one
         # core, another training beside it: 0.15 s per variational step
         # against 0.31-0.39, adversarial K=1 0.46-0.59 against 0.88).
-        "methods": ["variational", "fraternal", "adversarial_k1",
-                    "adversarial_dropconnect"],
-        "seeds": {"variational": 2, "fraternal": 2, "adversarial_k1": 2,
-                  "adversarial_dropconnect": 2},
+        # The tuned protocol adds `unregularized` (AWD's own dropouts, no
+        # mask on h_{t-1}, no penalty): the adversarial methods' supervised
+        # pass without their penalty.
+        "methods": ["unregularized", "variational", "fraternal",
+                    "adversarial_k1", "adversarial_dropconnect"],
+        "seeds": {"unregularized": 2, "variational": 2, "fraternal": 2,
+                  "adversarial_k1": 2, "adversarial_dropconnect": 2},
         "args": PTB_ARGS,
         # The tuned protocol (issue 24): the recipe frozen on the
         # variational baseline after the diagnosis of docs/ptb.md (SGD 30,
@@ -209,7 +212,10 @@ PARTS = {
                         ("adversarial_k1", "variational"),
                         ("fraternal", "variational"),
                         ("adversarial_dropconnect", "fraternal"),
-                        ("adversarial_dropconnect", "adversarial_k1")],
+                        ("adversarial_dropconnect", "adversarial_k1"),
+                        ("variational", "unregularized"),
+                        ("adversarial_k1", "unregularized"),
+                        ("adversarial_dropconnect", "unregularized")],
     },
     "seattle": {
         "script": "forecasting.py",
