@@ -43,11 +43,12 @@ so.
 Every run and trial is saved as it finishes and skipped when saved, so a
 replication resumes where it stopped, on any machine (commit the JSON).
 Spread a part over sittings of at most ~3 CPU-hours with `--seeds` and
-`--methods`; the report says what each saved run cost (in all, on 2
-cores: seattle under 1 hour, mnist ~2, imdb ~10 with `--trials 4`, ptb
-~2.5 of trials plus ~2.5 per seed). `--report-only` rewrites the report
-from the saved runs. Do not pin a run to one core (`taskset -c 1`): Keras'
-`fit` input pipeline then stalls; the two cores are for one run at a time.
+`--methods`; the report says what each saved run cost (in all, on 2 cores:
+seattle under 1 hour, mnist ~2, imdb ~10 with `--trials 4`, ptb ~1.6 of
+trials with `--trials 4` plus ~1.2 per seed of its five methods).
+`--report-only` rewrites the report from the saved runs. Do not pin a run
+to one core (`taskset -c 1`): Keras' `fit` input pipeline then stalls; the
+two cores are for one run at a time.
 
     python examples/replicate.py --tune --parts imdb --trials 4
     python examples/replicate.py --parts imdb --seeds 5
