@@ -420,6 +420,12 @@ def test_the_report_says_whether_the_unregularized_loss_turned_up():
     assert "it turned up in 1 of 2 runs" in report.validation_turn(
         falling)[0]
     assert report.validation_turn({"variational": {}}) == []
+    # A language model logs perplexity, exp of its loss: the same check.
+    still_falling = {"unregularized": {0: {"history": {
+        "val_perplexity": [240.0, 116.5, 114.0, 113.6]}}}}
+    line, = report.validation_turn(still_falling)
+    assert "validation perplexity was lowest at epoch 4 of 4" in line
+    assert "it turned up in 0 of 1 runs" in line
 
 
 @pytest.mark.parametrize("argv, message", [

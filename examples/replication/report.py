@@ -125,21 +125,28 @@ def protocol_section(part, runs, args, figure, tuned=None):
 
 def validation_turn(runs, method="unregularized"):
     """A line saying whether `method`'s validation loss turned up (the
-    runs are long enough for regularization to matter) or still fell."""
+    runs are long enough for regularization to matter) or still fell.
+
+    Read from each run's `val_loss`, or from its `val_perplexity` (the
+    language model's, `exp` of its loss: the same turn) where it logs no
+    loss."""
     histories = [run["history"] for run in runs.get(method, {}).values()]
-    if not histories or any("val_loss" not in h for h in histories):
+    key = next((key for key in ("val_loss", "val_perplexity")
+                if histories and all(key in h for h in histories)), None)
+    if key is None:
         return []
     best, last, epochs = [], [], []
     for history in histories:
-        losses = np.asarray(history["val_loss"], dtype="float64")
+        losses = np.asarray(history[key], dtype="float64")
         best.append(int(np.argmin(losses)) + 1)
         last.append(float(losses[-1] / np.min(losses)))
         epochs.append(len(losses))
     turned = sum(b < e for b, e in zip(best, epochs))
     verdict = ("it turned up in every run" if turned == len(best)
                else f"it turned up in {turned} of {len(best)} runs")
-    return [f"Overfitting check: the {method} model's validation loss was "
-            f"lowest at epoch {int(np.median(best))} of "
+    name = "loss" if key == "val_loss" else "perplexity"
+    return [f"Overfitting check: the {method} model's validation {name} "
+            f"was lowest at epoch {int(np.median(best))} of "
             f"{int(np.median(epochs))} (median over seeds), and the last "
             f"epoch's is {np.median(last):.2f}x the lowest: {verdict}."]
 
