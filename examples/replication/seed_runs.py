@@ -148,7 +148,7 @@ def run_one(part, method, seed, args, tuned_record=None):
             "command": shown(command),
         }
         write_json(path, results)
-    return saved_run(results_dir, part, method, seed)
+    return method_entry(results, method)
 
 
 def collect(part, seeds, args, tuned=None, run_missing=None):
