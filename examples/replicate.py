@@ -23,7 +23,9 @@ pairs (paired t-test and Wilcoxon signed-rank test):
 - `ptb`: `examples/ptb_language_model.py` on the full PTB training set with
   a 2 x 128 AWD-style LSTM for 8 epochs (XLA-compiled steps): variational,
   fraternal, adversarial dropout on `h_{t-1}` (K=1) and adversarial
-  DropConnect (the authors' recipe), 2 seeds.
+  DropConnect (the authors' recipe), 2 seeds; at tuned settings also
+  unregularized (AWD's dropouts only), and a third seed for every method
+  but fraternal.
 - `seattle`: `examples/forecasting.py`, the next day's maximum temperature
   in Seattle (regression, squared-error loss and penalties): an LSTM 64
   reads 28 days, trained on 2012-2013, validated on 2014 (best epoch),

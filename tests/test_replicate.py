@@ -43,10 +43,9 @@ def test_a_sitting_runs_only_the_chosen_methods_and_seeds(calls,
         "variational,adversarial_dropconnect", "--results-dir",
         str(tmp_path), "--report", str(tmp_path / "report.md")])
     saved = seed_runs.collect("ptb", range(args.seeds), args)
-    # PTB caps every method at 2 seeds; the others are not run.
-    assert calls == [
-        ("ptb", "variational", 0), ("ptb", "adversarial_dropconnect", 0),
-        ("ptb", "variational", 1), ("ptb", "adversarial_dropconnect", 1)]
+    # PTB caps these methods at 3 seeds; the others are not run.
+    assert calls == [("ptb", method, seed) for seed in range(3)
+                     for method in ("variational", "adversarial_dropconnect")]
     assert sorted(saved) == ["adversarial_dropconnect", "variational"]
 
     # A later sitting runs the rest and reads back what was saved.
@@ -56,14 +55,16 @@ def test_a_sitting_runs_only_the_chosen_methods_and_seeds(calls,
     saved = seed_runs.collect("ptb", range(args.seeds), args)
     assert {m for _, m, _ in calls} == {"unregularized", "fraternal",
                                         "adversarial_k1"}
-    assert all(len(by_seed) == 2 for by_seed in saved.values())
+    assert {method: len(by_seed) for method, by_seed in saved.items()} == {
+        "unregularized": 3, "variational": 3, "fraternal": 2,
+        "adversarial_k1": 3, "adversarial_dropconnect": 3}
 
     lines = report.protocol_section("ptb", saved, args, "figure.png")
     text = "\n".join(lines)
     assert "| adversarial_dropconnect vs variational |" in text
     assert "The paper's order (Table 3): adversarial_dropconnect < " \
         "fraternal < variational." in text
-    assert "Training time of the saved runs: 0.3 hours" in text  # 10 x 2 min
+    assert "Training time of the saved runs: 0.5 hours" in text  # 14 x 2 min
 
 
 def test_unknown_methods_are_named(capsys):

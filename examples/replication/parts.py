@@ -177,8 +177,11 @@ PARTS = {
         # pass without their penalty.
         "methods": ["unregularized", "variational", "fraternal",
                     "adversarial_k1", "adversarial_dropconnect"],
-        "seeds": {"unregularized": 2, "variational": 2, "fraternal": 2,
-                  "adversarial_k1": 2, "adversarial_dropconnect": 2},
+        # The issue asks for 2 seeds, 3 if they fit: the main comparison
+        # (unregularized, variational, the adversarial methods) got a
+        # third; fraternal stays at 2.
+        "seeds": {"unregularized": 3, "variational": 3, "fraternal": 2,
+                  "adversarial_k1": 3, "adversarial_dropconnect": 3},
         "args": PTB_ARGS,
         # The tuned protocol (issue 24): the recipe frozen on the
         # variational baseline after the diagnosis of docs/ptb.md (SGD 30,
