@@ -20,7 +20,10 @@ repository. `PARTS[part]` holds:
 - `curve` (and `tuned_curve`): `(history key, axis label)` of the
   report's figure; `loss_name` (optional): its training-loss label.
 - `paper` and `paper_table`: the paper's numbers; `comparisons`: the
-  `(method, baseline)` pairs the report tests.
+  `(method, baseline)` pairs the report tests. The adversarial methods on
+  `h_{t-1}` run their supervised pass with the full network (no random
+  recurrent mask), so besides variational dropout they are compared with
+  `unregularized`, their supervised pass without the penalty.
 
 A method's tuned settings reach its example as options: `with_settings`
 writes them into a part's options.
@@ -115,7 +118,9 @@ PARTS = {
                         ("adversarial_k2", "variational"),
                         ("adversarial_k2", "adversarial_k1"),
                         ("fraternal", "variational"),
-                        ("variational", "unregularized")],
+                        ("variational", "unregularized"),
+                        ("adversarial_k1", "unregularized"),
+                        ("adversarial_k2", "unregularized")],
     },
     "imdb": {
         "script": "imdb_sentiment.py",
@@ -152,6 +157,7 @@ PARTS = {
                         ("variational", "unregularized"),
                         ("adversarial_k1", "unregularized"),
                         ("adversarial_k2", "unregularized"),
+                        ("virtual_adversarial", "unregularized"),
                         ("adversarial_k2_vat", "virtual_adversarial")],
     },
     "ptb": {
@@ -245,7 +251,8 @@ PARTS = {
                         ("adversarial_k2", "adversarial_k1"),
                         ("fraternal", "variational"),
                         ("variational", "unregularized"),
-                        ("adversarial_k1", "unregularized")],
+                        ("adversarial_k1", "unregularized"),
+                        ("adversarial_k2", "unregularized")],
     },
 }
 
