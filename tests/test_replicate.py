@@ -270,6 +270,24 @@ def test_tuned_settings_reach_the_example_and_the_report(commands,
     assert text.count("## MNIST row by row (28 steps), 5,000 training "
                       "images") == 2  # untuned and tuned sections
 
+    # Tuned again to other settings: the saved runs of the old ones are
+    # refused, by a sitting and by the report, never read as new ones.
+    path = seed_runs.tuned_path(results, "mnist", "variational")
+    record = json.loads(path.read_text())
+    record["settings"] = {"recurrent_dropout": 0.2}
+    path.write_text(json.dumps(record))
+    commands.clear()
+    for extra in ([], ["--report-only"]):
+        with pytest.raises(ValueError, match=(
+                r"variational/seed0/results\.json is not a run of the "
+                r"current protocol: it was made by `python .*"
+                r"--recurrent-dropout 0\.3 .*`, and the protocol now runs "
+                r"`python .*--recurrent-dropout 0\.2 ")):
+            replicate.main(["--parts", "mnist", "--seeds", "2",
+                            "--results-dir", str(results), "--report",
+                            str(report_path)] + extra)
+    assert commands == []
+
 
 def test_ptb_tunes_at_the_frozen_recipe_with_the_example_s_option_names():
     options = parts.part_options("ptb", quick=False, tuned=True)

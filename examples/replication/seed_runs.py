@@ -7,7 +7,10 @@ seed run's results.json is saved under
 at tuned settings under `--tuned-results-dir`, recording the settings and
 the file they came from (`tuned_path`). A run whose file exists is read,
 not rerun, so a replication resumes where it stopped, on any machine:
-commit the JSON as it comes.
+commit the JSON as it comes. A saved run at tuned settings is read only
+if the command it recorded is the one the protocol runs now: after a
+method is tuned again, its old runs are refused, not reported as runs of
+the new settings.
 """
 
 import json
@@ -61,13 +64,35 @@ def method_entry(results, method):
     return entry
 
 
-def saved_run(results_dir, part, method, seed):
+def saved_run(results_dir, part, method, seed, command=None):
     """The saved metrics of a run (the example's entry for `method`), or
-    None."""
+    None.
+
+    Args:
+        results_dir, part, method, seed: The run.
+        command: For a run at tuned settings, the command the protocol
+            runs now (`run_command`): a saved run made by another command
+            (its tuned settings or the part's options changed since) is
+            refused, never read as if it were this one.
+
+    Raises:
+        ValueError: naming the file, the command it recorded and the one
+            expected.
+    """
     path = run_path(results_dir, part, method, seed)
     if not path.exists():
         return None
-    return method_entry(json.loads(path.read_text()), method)
+    results = json.loads(path.read_text())
+    if command is not None:
+        recorded = results.get("replicate", {}).get("command")
+        if recorded != shown(command):
+            raise ValueError(
+                f"{os.path.relpath(path, REPO)} is not a run of the current "
+                f"protocol: it was made by `{recorded}`, and the protocol "
+                f"now runs `{shown(command)}` (its tuned settings or the "
+                "part's options changed). Delete the run to run it again, "
+                "or restore the settings it was made with.")
+    return method_entry(results, method)
 
 
 def training_minutes(run):
@@ -113,6 +138,21 @@ def run_example(command, log_path, saved, what):
     return json.loads(saved.read_text())
 
 
+def run_command(part, method, seed, args, tuned_record=None):
+    """The example's command for a run, and the path of its results.json.
+
+    Args: as `run_one`'s.
+    """
+    tuned = tuned_record is not None
+    results_dir = args.tuned_results_dir if tuned else args.results_dir
+    path = run_path(results_dir, part, method, seed)
+    options = part_options(part, args.quick, tuned=tuned)
+    if tuned:
+        options = with_settings(options, tuned_record["settings"],
+                                part_flags(part, method))
+    return example_command(part, method, seed, options, path.parent), path
+
+
 def run_one(part, method, seed, args, tuned_record=None):
     """Runs one (part, method, seed) in a fresh process and saves it.
 
@@ -129,13 +169,7 @@ def run_one(part, method, seed, args, tuned_record=None):
         The run's metrics dict (the example's entry for `method`).
     """
     tuned = tuned_record is not None
-    results_dir = args.tuned_results_dir if tuned else args.results_dir
-    path = run_path(results_dir, part, method, seed)
-    options = part_options(part, args.quick, tuned=tuned)
-    if tuned:
-        options = with_settings(options, tuned_record["settings"],
-                                part_flags(part, method))
-    command = example_command(part, method, seed, options, path.parent)
+    command, path = run_command(part, method, seed, args, tuned_record)
     print(f"[{time.strftime('%H:%M:%S')}] {part} {method} seed {seed}: "
           + " ".join(command[1:]), flush=True)
     results = run_example(command, path.parent / "log.txt", path,
@@ -184,11 +218,14 @@ def collect(part, seeds, args, tuned=None, run_missing=None):
         for method in methods:
             if seed >= spec.get("seeds", {}).get(method, len(seeds)):
                 continue
-            run = saved_run(results_dir, part, method, seed)
+            tuned_record = None if tuned is None else tuned[method]
+            command = None if tuned is None else run_command(
+                part, method, seed, args, tuned_record)[0]
+            run = saved_run(results_dir, part, method, seed, command)
             wanted = not args.methods or method in args.methods
             if run is None and wanted and run_missing:
-                run = run_one(part, method, seed, args, tuned_record=(
-                    None if tuned is None else tuned[method]))
+                run = run_one(part, method, seed, args,
+                              tuned_record=tuned_record)
             if run is not None:
                 runs[method][seed] = run
     return {method: by_seed for method, by_seed in runs.items() if by_seed}
