@@ -85,11 +85,12 @@ def saved_run(results_dir, part, method, seed, command=None):
     results = json.loads(path.read_text())
     if command is not None:
         recorded = results.get("replicate", {}).get("command")
-        if recorded != shown(command):
+        expected = shown(command)
+        if recorded != expected:
             raise ValueError(
                 f"{os.path.relpath(path, REPO)} is not a run of the current "
                 f"protocol: it was made by `{recorded}`, and the protocol "
-                f"now runs `{shown(command)}` (its tuned settings or the "
+                f"now runs `{expected}` (its tuned settings or the "
                 "part's options changed). Delete the run to run it again, "
                 "or restore the settings it was made with.")
     return method_entry(results, method)
