@@ -306,6 +306,12 @@ def test_ptb_tunes_at_the_frozen_recipe_with_the_example_s_option_names():
             part, quick=False, trial=True)}}
     assert report.trial_schedule("ptb", records("ptb")) == (
         " Trials ran `--epochs 3` where the seed runs ran `--epochs 8`.")
+    # The overfitting regime runs the same recipe on fewer tokens, longer,
+    # and tunes on the schedule of its seed runs.
+    small = parts.part_options("ptb_100k", quick=False, tuned=True)
+    assert parts.with_options(options, {"--train-tokens": "100000",
+                                        "--epochs": "32"}) == small
+    assert parts.part_options("ptb_100k", quick=False, trial=True) == small
     for part in parts.PARTS:  # seattle's options end with --verbose
         if part != "ptb":
             assert report.trial_schedule(part, records(part)) == ""
@@ -353,7 +359,8 @@ def test_a_failed_run_names_its_log(commands, tmp_path, monkeypatch):
 def test_the_lstm_width_of_every_part_is_known(monkeypatch):
     assert {part: parts.part_units(part, quick=False)
             for part in parts.PARTS} == {"mnist": 100, "imdb": 64,
-                                         "ptb": 128, "seattle": 64}
+                                         "ptb": 128, "ptb_100k": 128,
+                                         "seattle": 64}
     monkeypatch.setitem(parts.PARTS, "new", {"script": "new_example.py",
                                              "args": ["--epochs", "1"]})
     with pytest.raises(ValueError, match="new_example.py is not known "
@@ -450,8 +457,8 @@ def test_the_report_says_whether_the_unregularized_loss_turned_up():
 
 @pytest.mark.parametrize("argv, message", [
     (["--parts", "mnist,mnist"], "`--parts` must be a comma-separated list "
-     "of names from ['mnist', 'imdb', 'ptb', 'seattle'], each once; "
-     "['mnist'] listed twice. Received: 'mnist,mnist'"),
+     "of names from ['mnist', 'imdb', 'ptb', 'ptb_100k', 'seattle'], "
+     "each once; ['mnist'] listed twice. Received: 'mnist,mnist'"),
     (["--parts", "cifar"], "unknown ['cifar']. Received: 'cifar'"),
     (["--parts", " , "], "no name. Received: ' , '"),
     (["--parts", "seattle", "--methods", "fraternal,adversarial_dropconnect"],
