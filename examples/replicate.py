@@ -25,7 +25,11 @@ pairs (paired t-test and Wilcoxon signed-rank test):
   fraternal, adversarial dropout on `h_{t-1}` (K=1) and adversarial
   DropConnect (the authors' recipe), 2 seeds; at tuned settings also
   unregularized (AWD's dropouts only), and a third seed for every method
-  but fraternal.
+  but fraternal. No model overfits there in 8 epochs.
+- `ptb_100k`: the same model and tuned recipe on the first 100,000
+  training tokens for 32 epochs, where the unregularized model overfits
+  (docs/ptb.md, "How long to train"); tuned protocol only, its trials on
+  the seed runs' schedule.
 - `seattle`: `examples/forecasting.py`, the next day's maximum temperature
   in Seattle (regression, squared-error loss and penalties): an LSTM 64
   reads 28 days, trained on 2012-2013, validated on 2014 (best epoch),
@@ -38,16 +42,17 @@ issue 24 first gives every method the same number of trials (`--tune
 --trials N`) of a random search over its own knobs only, on validation
 data (`examples/replication/tuning.py` lists them), and freezes each
 method's best setting; a sitting of that part then runs the tuned methods
-at their settings, saved under `results/replicate_tuned/`. PTB's trials
-run its recipe on a shorter schedule (3 of the 8 epochs); the report says
-so.
+at their settings, saved under `results/replicate_tuned/`. Part `ptb`'s
+trials run its recipe on a shorter schedule (3 of the 8 epochs); the
+report says so.
 
 Every run and trial is saved as it finishes and skipped when saved, so a
 replication resumes where it stopped, on any machine (commit the JSON).
 Spread a part over sittings of at most ~3 CPU-hours with `--seeds` and
 `--methods`; the report says what each saved run cost (in all, on 2 cores:
 seattle under 1 hour, mnist ~2, imdb ~10 with `--trials 4`, ptb ~1.6 of
-trials with `--trials 4` plus ~1.2 per seed of its five methods).
+trials with `--trials 4` plus ~1.2 per seed of its five methods, ptb_100k
+~2 of trials plus ~0.6 per seed).
 `--report-only` rewrites the report from the saved runs. Do not pin a run
 to one core (`taskset -c 1`): Keras' `fit` input pipeline then stalls; the
 two cores are for one run at a time.
